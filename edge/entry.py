@@ -1,0 +1,63 @@
+"""What flows into and out of the durable log: entries, stored events and rejects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from edge import events
+
+
+@dataclass(slots=True)
+class Entry:
+    """An event to append: a reading, an alarm, a gateway event. `seq` is assigned on commit."""
+
+    type: str
+    subject: str | None
+    time: float | None  # the sensor's own time, None when the payload had none
+    received: float
+    data: dict[str, Any]
+    keep: bool = False  # True: never dropped by the size cap (alarms)
+
+
+@dataclass(slots=True, frozen=True)
+class Stored:
+    """An entry as committed, with its seq."""
+
+    seq: int
+    type: str
+    subject: str | None
+    time: float | None
+    received: float
+    data: dict[str, Any]
+
+    def to_event(self, gateway_id: str) -> events.CloudEvent:
+        """The contract's envelope: `time` is the sensor time or else the receive time."""
+        data = dict(self.data)
+        if self.type == events.READING:
+            data["received"] = events.format_time(self.received)
+        return events.edge_event(
+            gateway_id,
+            self.seq,
+            self.type,
+            time=self.time if self.time is not None else self.received,
+            subject=self.subject,
+            data=data,
+        )
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Stored:
+        seq, type_, subject, time, received, data = row
+        return cls(seq, type_, subject, time, received, orjson.loads(data))
+
+
+@dataclass(slots=True, frozen=True)
+class Reject:
+    """Input that could not become a reading, kept with the reason (the rejects table)."""
+
+    source: str  # topic, connection/unit/register, serial port
+    reason: str
+    payload: bytes
+    received: float

@@ -1,0 +1,81 @@
+"""The intake pipeline: drivers' readings are normalised and committed to the durable log.
+
+It implements `drivers.base.ReadingSink`. Rejects (from decoders or from normalisation)
+go to the log's rejects table in the same group commit and are counted in metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from prometheus_client import Counter
+
+from drivers.base import Committed, Reading
+from edge.entry import Entry, Reject
+from edge.errors import LogError
+from edge.log import DurableLog
+from edge.normalize import normalize
+
+log = logging.getLogger("tracseq.edge.pipeline")
+
+READINGS = Counter("tracseq_edge_readings_total", "Readings accepted into the durable log")
+REJECTS = Counter(
+    "tracseq_edge_rejects_total", "Payloads rejected (kept in the rejects table)", ["protocol"]
+)
+
+
+class Pipeline:
+    """Normalise, then commit: the one way readings enter the log."""
+
+    def __init__(self, log_: DurableLog) -> None:
+        self._log = log_
+
+    def submit(
+        self,
+        readings: Sequence[Reading],
+        rejects: Sequence[Reject] = (),
+        on_commit: Committed | None = None,
+    ) -> None:
+        entries, all_rejects = self._normalize(readings, rejects)
+
+        def committed(seqs: list[int | None] | None) -> None:
+            if on_commit is not None:
+                on_commit(seqs is not None)
+
+        for reject in all_rejects:
+            self._log.submit_reject(reject)
+        self._log.submit(entries, committed)
+
+    async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
+        entries, all_rejects = self._normalize(readings, rejects)
+        for reject in all_rejects:
+            self._log.submit_reject(reject)
+        await self._log.append(entries)
+
+    def _normalize(
+        self, readings: Sequence[Reading], rejects: Sequence[Reject]
+    ) -> tuple[list[Entry], list[Reject]]:
+        entries: list[Entry] = []
+        out_rejects = list(rejects)
+        for reading in readings:
+            result = normalize(reading, reading.sensor.source.connection)
+            if isinstance(result, Entry):
+                entries.append(result)
+            else:
+                out_rejects.append(result)
+        if entries:
+            READINGS.inc(len(entries))
+        for reject in out_rejects:
+            REJECTS.labels(protocol=_protocol(reject.source)).inc()
+            log.warning("rejected from %s: %s", reject.source, reject.reason)
+        return entries, out_rejects
+
+
+def _protocol(source: str) -> str:
+    # Bounded label: the part before the first ':' names the protocol ("mqtt:topic").
+    head = source.split(":", 1)[0]
+    return head if head in ("mqtt", "modbus", "serial", "intake") else "other"
+
+
+__all__ = ["LogError", "Pipeline"]
