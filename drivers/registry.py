@@ -1,0 +1,35 @@
+"""Builds one driver per configured connection; the protocol modules are imported lazily.
+
+A driver class is constructed as `cls(name, settings, sensors, clock)` where `settings` is
+the connection's typed config (`Mqtt`, `Modbus` or `Serial`) and `sensors` are the sensors
+on that connection, in config order.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from drivers.base import Driver
+from edge.clock import Clock
+from edge.config import Config
+
+_CLASSES = {
+    "mqtt": ("drivers.mqtt", "MqttDriver"),
+    "modbus": ("drivers.modbus", "ModbusDriver"),
+    "serial": ("drivers.serial", "SerialDriver"),
+}
+
+
+def build_drivers(config: Config, clock: Clock) -> list[Driver]:
+    """A driver for every connection that has at least one sensor."""
+    drivers: list[Driver] = []
+    for name, connection in config.connections.items():
+        sensors = config.sensors_on(name)
+        if not sensors:
+            continue
+        module_name, class_name = _CLASSES[connection.protocol]
+        cls: Any = getattr(importlib.import_module(module_name), class_name)
+        settings = getattr(connection, connection.protocol)
+        drivers.append(cls(name, settings, sensors, clock))
+    return drivers
