@@ -232,7 +232,9 @@ class DurableLog:
         rows = self._conn_for_state().execute(
             "SELECT key, value FROM state WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
         )
-        return {key: bytes(value) for key, value in rows}
+        return {
+            key: value.encode() if isinstance(value, str) else bytes(value) for key, value in rows
+        }
 
     def _conn_for_state(self) -> sqlite3.Connection:
         # Before the writer starts, its connection is free; afterwards use a reader one.
@@ -482,14 +484,16 @@ class DurableLog:
             return
         target = int(self.max_bytes * 0.9)
         delivered = self._delivered_seq()
+        chunk = self._rows_for(used - target)
         # 1: rows already delivered everywhere, oldest first (alarms too: they are delivered).
         while used > target or emergency:
             cur = self._conn.execute(
                 "DELETE FROM entries WHERE seq IN (SELECT seq FROM entries WHERE seq <= ? "
                 "ORDER BY seq LIMIT ?)",
-                (delivered, _DROP_CHUNK),
+                (delivered, chunk),
             )
             self.stats.dropped_delivered += cur.rowcount
+            self._count("dropped:delivered", cur.rowcount)
             used = self._used_bytes()
             if cur.rowcount == 0:
                 break
@@ -502,7 +506,7 @@ class DurableLog:
             cur = self._conn.execute(
                 "DELETE FROM entries WHERE seq IN (SELECT seq FROM entries WHERE keep = 0 "
                 "AND type = 'org.tracseq.reading' ORDER BY seq LIMIT ?)",
-                (_DROP_CHUNK,),
+                (chunk,),
             )
             dropped += cur.rowcount
             used = self._used_bytes()
@@ -510,6 +514,7 @@ class DurableLog:
                 break
         if dropped:
             self.stats.dropped_undelivered += dropped
+            self._count("dropped:undelivered", dropped)
             log.error(
                 "LOG FULL: dropped %d undelivered readings (max_bytes=%d, used=%d); "
                 "alarms are kept. Check that Redis and central are reachable.",
@@ -518,6 +523,22 @@ class DurableLog:
                 used,
             )
         self.stats.used_bytes = used
+
+    def _rows_for(self, excess_bytes: int) -> int:
+        """How many rows to delete to free about `excess_bytes` (from the mean row size)."""
+        low, high = self._conn.execute("SELECT min(seq), max(seq) FROM entries").fetchone()
+        rows = (high - low + 1) if low is not None else 1
+        per_row = max(1, self._used_bytes() // max(rows, 1))
+        return max(100, min(_DROP_CHUNK * 10, int(excess_bytes * 1.1 / per_row) + 1))
+
+    def _count(self, key: str, n: int) -> None:
+        """Add `n` to a persistent counter in the state table (survives restarts)."""
+        if n:
+            self._conn.execute(
+                "INSERT INTO state VALUES (?, CAST(? AS TEXT)) ON CONFLICT(key) "
+                "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + ? AS TEXT)",
+                (key, n, n),
+            )
 
     # --- start-up ----------------------------------------------------------------------
 

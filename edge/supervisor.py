@@ -26,7 +26,8 @@ RESTARTS = Counter(
 
 
 class Component(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def run(self) -> None:
         """Work until cancelled; raising means 'restart me after a backoff'."""

@@ -1,0 +1,58 @@
+"""An ASGI app served by uvicorn inside our own event loop, as a supervised component.
+
+uvicorn normally installs its own SIGINT/SIGTERM handlers; the daemon owns signals (it
+must flush the log before exiting), so this server leaves them alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Generator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from drivers.base import Health
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class HttpServer:
+    """Serves `app` on host:port until cancelled (a Component)."""
+
+    def __init__(self, name: str, app: ASGIApp, host: str, port: int) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self._config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        )
+        self._server: _Server | None = None
+        self._state = Health("starting", f"http://{host}:{port}")
+
+    def bind(self) -> socket.socket:
+        """Bind the listening socket now, so a port in use is reported at start-up."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.set_inheritable(True)
+        return sock
+
+    async def run(self) -> None:
+        self._server = _Server(self._config)
+        sock = self.bind()
+        self._state = Health("connected", f"http://{self.host}:{self.port}")
+        try:
+            await self._server.serve(sockets=[sock])
+        finally:
+            self._state = Health("stopped", "")
+            sock.close()
+
+    def health(self) -> Health:
+        return self._state

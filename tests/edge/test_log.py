@@ -1,0 +1,221 @@
+"""The durable log: crash safety, gap-free seqs, cursors, pruning and the size cap."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edge import events
+from edge.entry import Entry, Reject
+from edge.log import DurableLog
+from tests.servers import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def reading(sensor: str, value: float, t: float | None = None, received: float = 0.0) -> Entry:
+    return Entry(events.READING, sensor, t, received or time.time(), {"value": value})
+
+
+def alarm(sensor: str, received: float = 0.0) -> Entry:
+    return Entry(events.ALARM_RAISED, sensor, None, received or time.time(), {"rule": "high"}, True)
+
+
+def seqs_on_disk(path: Path) -> list[int]:
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT seq FROM entries ORDER BY seq")]
+
+
+def test_sigkill_never_loses_a_committed_reading(tmp_path: Path) -> None:
+    """20 times: a child appends in a tight loop and is SIGKILLed at a random moment.
+    Every seq it reported as committed is on disk, seqs are gap-free, the log reopens."""
+    path = tmp_path / "log.db"
+    rng = random.Random(42)
+    reported_max = 0
+    for _ in range(20):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.edge.log_child", str(path)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        first_line = child.stdout.readline()  # at least one commit before the kill
+        assert first_line
+        time.sleep(rng.uniform(0.0, 0.3))
+        child.kill()
+        rest, _ = child.communicate()
+        lines = [first_line, *rest.splitlines()]
+        last_reported = max(int(line.split()[1]) for line in lines if len(line.split()) == 2)
+        reported_max = max(reported_max, last_reported)
+        on_disk = seqs_on_disk(path)
+        assert on_disk == list(range(1, len(on_disk) + 1)), "seqs must be gap-free"
+        assert on_disk[-1] >= last_reported, "a reported commit is missing"
+    log = DurableLog.open(path, cursors=("sync",))
+    try:
+        assert log.last_seq >= reported_max
+    finally:
+        log.close_sync()
+
+
+async def test_duplicate_reading_identity_is_ignored_without_a_seq_gap(tmp_path: Path) -> None:
+    log = DurableLog.open(tmp_path / "log.db")
+    try:
+        first = await log.append([reading("a", 1.0, 1_800_000_000.0), reading("b", 2.0)])
+        again = await log.append(
+            [reading("a", 9.0, 1_800_000_000.0), reading("a", 3.0, 1_800_000_001.0)]
+        )
+        assert first == [1, 2]
+        assert again == [None, 3]
+        stored = await log.read(0, 10)
+        assert [(s.seq, s.data["value"]) for s in stored] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+        assert log.stats.duplicates == 1
+    finally:
+        await log.close()
+
+
+async def test_seq_continues_after_reopen_even_when_everything_was_pruned(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = DurableLog.open(path, cursors=("sync",), keep_delivered=0.0)
+    await log.append([reading("a", float(i)) for i in range(10)])
+    await log.advance("sync", 10)
+    log._maintain()  # prune now rather than waiting for the next maintenance tick
+    await log.close()
+    assert seqs_on_disk(path) == []
+    log = DurableLog.open(path, cursors=("sync",))
+    try:
+        assert await log.append([reading("a", 1.0)]) == [11]
+    finally:
+        await log.close()
+
+
+async def test_cursors_move_forward_only_and_independently(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = DurableLog.open(path, cursors=("redis", "sync"))
+    await log.append([reading("a", float(i)) for i in range(100)])
+    await log.advance("redis", 80)
+    await log.advance("sync", 30)
+    await log.advance("redis", 50)  # backwards: ignored
+    assert (log.cursor("redis"), log.cursor("sync")) == (80, 30)
+    assert (log.pending("redis"), log.pending("sync")) == (20, 70)
+    await log.close()
+    log = DurableLog.open(path, cursors=("redis", "sync"))
+    try:
+        assert (log.cursor("redis"), log.cursor("sync")) == (80, 30)
+        assert [s.seq for s in await log.read(log.cursor("sync"), 3)] == [31, 32, 33]
+    finally:
+        await log.close()
+
+
+async def test_pruning_never_deletes_a_row_a_cursor_has_not_passed(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = DurableLog.open(path, cursors=("redis", "sync"), keep_delivered=0.0)
+    try:
+        await log.append([reading("a", float(i)) for i in range(100)])
+        await log.advance("redis", 90)
+        await log.advance("sync", 40)
+        log._maintain()
+        assert seqs_on_disk(path) == list(range(41, 101))
+    finally:
+        await log.close()
+
+
+async def test_delivered_rows_are_kept_for_keep_delivered(tmp_path: Path) -> None:
+    now = [1_800_000_000.0]
+    log = DurableLog.open(tmp_path / "log.db", cursors=("sync",), keep_delivered=3600.0,
+                          wall=lambda: now[0])  # fmt: skip
+    try:
+        await log.append([reading("a", float(i), received=now[0]) for i in range(10)])
+        await log.advance("sync", 10)
+        log._maintain()
+        assert len(seqs_on_disk(tmp_path / "log.db")) == 10
+        now[0] += 3601
+        log._maintain()
+        assert seqs_on_disk(tmp_path / "log.db") == []
+    finally:
+        await log.close()
+
+
+async def test_size_cap_drops_delivered_then_oldest_readings_never_alarms(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = DurableLog.open(path, cursors=("sync",), max_bytes=10**9)
+    try:
+        blob = "x" * 200
+        # 1..2000 readings (delivered up to 1000), 2001..2100 alarms, 2101..4100 readings.
+        await log.append([Entry(events.READING, "a", None, time.time(), {"v": blob})] * 2000)
+        await log.append([alarm("a") for _ in range(100)])
+        await log.append([Entry(events.READING, "a", None, time.time(), {"v": blob})] * 2000)
+        await log.advance("sync", 1000)
+        full = log._used_bytes()
+        log.max_bytes = int(full * 0.6)
+        log._maintain()
+        remaining = seqs_on_disk(path)
+        alarms = list(range(2001, 2101))
+        assert set(alarms) <= set(remaining), "alarms are never dropped"
+        assert not set(range(1, 1001)) & set(remaining), "delivered rows go first"
+        readings = [s for s in range(1001, 4101) if s not in alarms]
+        dropped_undelivered = [s for s in readings if s not in remaining]
+        assert dropped_undelivered, "then the oldest undelivered readings"
+        assert dropped_undelivered == readings[: len(dropped_undelivered)]
+        assert len(dropped_undelivered) < len(readings), "only as many as needed"
+        assert log.stats.dropped_delivered == 1000
+        assert log.stats.dropped_undelivered == len(dropped_undelivered)
+        assert log._used_bytes() <= log.max_bytes
+        # the drop counters survive a restart (for `status`)
+        state = log.state("dropped:")
+        assert int(state["dropped:undelivered"]) == len(dropped_undelivered)
+    finally:
+        await log.close()
+
+
+async def test_rejects_and_state_are_committed_with_the_group(tmp_path: Path) -> None:
+    log = DurableLog.open(tmp_path / "log.db")
+    try:
+        await log.reject(Reject("mqtt:a/b", "a/b: not JSON", b"\xff\x00", time.time()))
+        await log.append([alarm("a")], state={"alarm:a:high": b'{"active": true}'})
+        assert log.state("alarm:") == {"alarm:a:high": b'{"active": true}'}
+        with sqlite3.connect(tmp_path / "log.db") as conn:
+            assert conn.execute("SELECT source, reason, payload FROM rejects").fetchall() == [
+                ("mqtt:a/b", "a/b: not JSON", b"\xff\x00")
+            ]
+    finally:
+        await log.close()
+
+
+async def test_listener_sees_committed_entries_in_seq_order(tmp_path: Path) -> None:
+    log = DurableLog.open(tmp_path / "log.db")
+    seen: list[int] = []
+    log.add_listener(lambda stored: seen.extend(s.seq for s in stored))
+    try:
+        await asyncio.gather(*(log.append([reading("a", float(i))] * 5) for i in range(20)))
+        wait_until(lambda: len(seen) == 100, timeout=5)
+        assert seen == list(range(1, 101))
+    finally:
+        await log.close()
+
+
+async def test_wal_and_synchronous_full_are_on(tmp_path: Path) -> None:
+    log = DurableLog.open(tmp_path / "log.db")
+    try:
+        assert log._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert log._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        await log.close()
+
+
+@pytest.mark.parametrize("newer", [99])
+def test_a_log_from_a_newer_version_is_refused_clearly(tmp_path: Path, newer: int) -> None:
+    path = tmp_path / "log.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {newer}")
+    from edge.errors import LogError
+
+    with pytest.raises(LogError, match="newer than this build"):
+        DurableLog.open(path)
