@@ -141,6 +141,18 @@ class Mqtt(Model):
             raise ValueError(f"invalid MQTT URL {value!r} (use mqtt://host:1883 or mqtts://...)")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            message = f"unknown time zone {value!r} (use e.g. UTC or Europe/Berlin)"
+            raise ValueError(message) from None
+        return value
+
     @property
     def tls(self) -> bool:
         return urlsplit(self.url).scheme == "mqtts"
