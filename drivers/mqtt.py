@@ -1,0 +1,413 @@
+"""The MQTT driver: paho-mqtt 2.x on the asyncio loop, each PUBLISH acked after its commit.
+
+paho is driven the way aiomqtt does it, without a network thread: its socket callbacks
+register the socket with the event loop (`add_reader`/`add_writer`) and a small task runs
+its housekeeping (`loop_misc`: keepalive). Every readable event drains what the socket
+holds, decodes the batch (`drivers.payload`) and hands it to the sink in one `submit`; the
+durable log's writer commits it with whatever else is queued (group commit) and only then
+do we send the PUBACKs. A gateway killed between receive and commit gets the messages again
+from its persistent session (fixed client id, MQTT 5 with a session expiry); readings with a
+sensor time are de-duplicated by the log, others carry `dup: true`.
+
+Nothing waits for a timer while messages are unacknowledged: a batch is submitted as soon as
+it is read, so throughput is the broker's window (our Receive Maximum) over commit latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from prometheus_client import Counter, Gauge
+
+from drivers.base import Health, ReadingSink, State
+from drivers.payload import MAX_PAYLOAD, Decoded, Router, decode
+from edge.backoff import Backoff, RetryLog
+from edge.clock import Clock
+from edge.config import Mqtt, Sensor, read_secret
+from edge.errors import ConfigError, ConfigIssue
+
+log = logging.getLogger("tracseq.drivers.mqtt")
+
+MESSAGES = Counter("tracseq_mqtt_messages", "MQTT messages received", ["connection"])
+CONNECTED = Gauge("tracseq_mqtt_connected", "1 while connected to the broker", ["connection"])
+RECONNECTS = Counter("tracseq_mqtt_reconnects", "Connections lost and retried", ["connection"])
+
+RECEIVE_MAXIMUM = 1000  # unacknowledged PUBLISHes the broker may send us (MQTT 5)
+SESSION_EXPIRY_S = 7 * 86400  # how long the broker keeps our session while we are away
+CONNECT_TIMEOUT_S = 15.0
+_READS_PER_EVENT = 2000  # packets read per readable event before yielding to the loop
+
+
+class ConnectFailed(Exception):
+    """The broker could not be reached or refused us; retried with backoff."""
+
+
+class _Connection:
+    """One network connection's state; acks of an older connection are never sent."""
+
+    def __init__(self, client: paho.Client, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = client
+        self.loop = loop
+        self.connected: asyncio.Future[tuple[bool, str]] = loop.create_future()
+        self.lost: asyncio.Future[str] = loop.create_future()
+        self.subscribed: asyncio.Future[list[str]] = loop.create_future()
+        self.sock: Any = None
+        self.writing = False
+        self.closed = False
+
+
+class MqttDriver:
+    """Subscribes to the sensors' topics on one broker connection; see the module docstring."""
+
+    def __init__(self, name: str, settings: Mqtt, sensors: list[Sensor], clock: Clock) -> None:
+        self.name = name
+        self.settings = settings
+        self.clock = clock
+        self.router = Router(sensors)
+        self.client_id = settings.client_id or f"tracseq-{name}"
+        try:
+            self.zone = ZoneInfo(settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            where = f"connections.{name}.mqtt.timezone"
+            message = f"unknown time zone {settings.timezone!r} (use e.g. UTC or Europe/Berlin)"
+            raise ConfigError([ConfigIssue("config", None, None, where, message)]) from None
+        self.max_payload = MAX_PAYLOAD
+        self._state: State = "starting"
+        self._detail = ""
+        self._counters = {"messages": 0, "rejects": 0, "reconnects": 0, "unacked": 0}
+        self._conn: _Connection | None = None
+        self._sink: ReadingSink | None = None
+        self._batch: list[paho.MQTTMessage] = []
+        self._loop_thread = 0
+        self._commit_failed: asyncio.Event | None = None
+        self._messages = MESSAGES.labels(connection=name)
+        self._connected = CONNECTED.labels(connection=name)
+        self._reconnects = RECONNECTS.labels(connection=name)
+
+    # --- the Driver interface ----------------------------------------------------------
+
+    def health(self) -> Health:
+        return Health(self._state, self._detail, dict(self._counters))
+
+    async def run(self, sink: ReadingSink) -> None:
+        """Connect, consume and reconnect with backoff until cancelled."""
+        self._sink = sink
+        self._loop_thread = threading.get_ident()
+        self._commit_failed = asyncio.Event()
+        backoff = Backoff(base=0.5, cap=30.0)
+        retry = RetryLog(log, f"MQTT connection {self.name} to {self._where()}")
+        try:
+            while True:
+                was_connected = False
+                try:
+                    was_connected = await self._session(backoff, retry)
+                except (ConnectFailed, OSError, ssl.SSLError) as exc:
+                    self._set_state("disconnected", str(exc) or type(exc).__name__)
+                    retry.failed(self._detail)
+                if was_connected:
+                    self._reconnects.inc()
+                    self._counters["reconnects"] += 1
+                    retry.failed(self._detail)
+                await self.clock.sleep(backoff.next_delay())
+        finally:
+            self._set_state("stopped", "")
+
+    # --- one connection ----------------------------------------------------------------
+
+    async def _session(self, backoff: Backoff, retry: RetryLog) -> bool:
+        """Run one connection until it is lost; True if it had been established."""
+        loop = asyncio.get_running_loop()
+        client = self._new_client()
+        conn = _Connection(client, loop)
+        self._conn = conn
+        self._batch = []
+        assert self._commit_failed is not None
+        self._commit_failed.clear()
+        try:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            await loop.run_in_executor(
+                None,
+                lambda: client.connect(
+                    self.settings.host,
+                    self.settings.port,
+                    keepalive=max(5, int(self.settings.keepalive)),
+                    clean_start=False,
+                    properties=props,
+                ),
+            )
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                ok, reason = await asyncio.shield(conn.connected)
+            if not ok:
+                raise ConnectFailed(f"broker refused the connection: {reason}")
+            client.subscribe(
+                [(f, SubscribeOptions(qos=1, retainHandling=1)) for f in self.router.subscriptions]
+            )
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                refused = await asyncio.shield(conn.subscribed)
+            detail = f"{self._where()} session={'resumed' if conn.connected.result() else 'new'}"
+            if refused:
+                self._set_state("degraded", f"{detail}; subscription refused: {', '.join(refused)}")
+                log.error("MQTT %s: the broker refused %s", self.name, ", ".join(refused))
+            else:
+                self._set_state("connected", detail)
+            backoff.reset()
+            retry.succeeded()
+            await self._until_lost(conn)
+            return True
+        except TimeoutError:
+            raise ConnectFailed(
+                f"no answer from {self._where()} within {CONNECT_TIMEOUT_S:g}s"
+            ) from None
+        finally:
+            self._close(conn)
+
+    async def _until_lost(self, conn: _Connection) -> None:
+        assert self._commit_failed is not None
+        failed: asyncio.Future[Any] = asyncio.ensure_future(self._commit_failed.wait())
+        lost: asyncio.Future[Any] = conn.lost
+        try:
+            while not conn.lost.done():
+                done, _ = await asyncio.wait({lost, failed}, timeout=1.0)
+                if failed in done:
+                    self._set_state("degraded", "the durable log failed to commit; reconnecting")
+                    raise ConnectFailed("the durable log failed to commit")
+                conn.client.loop_misc()
+            self._set_state("disconnected", f"connection lost: {conn.lost.result()}")
+        finally:
+            failed.cancel()
+
+    def _close(self, conn: _Connection) -> None:
+        conn.closed = True
+        self._connected.set(0)
+        if self._batch:
+            self._flush(conn)
+        with contextlib.suppress(Exception):
+            if conn.client.is_connected():
+                conn.client.disconnect()
+                conn.client.loop_write()
+        with contextlib.suppress(Exception):
+            conn.client._sock_close()  # paho has no public close without I/O
+        self._unregister(conn)
+
+    def _new_client(self) -> paho.Client:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=True,
+            reconnect_on_failure=False,
+        )
+        settings = self.settings
+        if settings.username is not None:
+            password = read_secret(settings.password_file)
+            if settings.password_file is not None and password is None:
+                raise ConnectFailed(f"cannot read password_file {settings.password_file}")
+            client.username_pw_set(settings.username, password)
+        if settings.tls or settings.ca_file is not None:
+            try:
+                client.tls_set(
+                    ca_certs=_str(settings.ca_file),
+                    certfile=_str(settings.cert_file),
+                    keyfile=_str(settings.key_file),
+                )
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise ConnectFailed(f"TLS set-up failed: {exc}") from None
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        return client
+
+    # --- paho callbacks (loop thread, except socket open during connect) ---------------
+
+    def _on_connect(self, client: paho.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        conn = self._conn
+        if conn is None or conn.client is not client or conn.connected.done():
+            return
+        if reason.is_failure:
+            conn.connected.set_result((False, str(reason)))
+        else:
+            self._connected.set(1)
+            conn.connected.set_result((True, "resumed" if flags.session_present else "new"))
+
+    def _on_disconnect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        conn = self._conn
+        if conn is None or conn.client is not client:
+            return
+        self._connected.set(0)
+        if not conn.connected.done():
+            conn.connected.set_result((False, str(reason)))
+        if not conn.lost.done():
+            conn.lost.set_result(str(reason))
+
+    def _on_subscribe(self, client: paho.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        conn = self._conn
+        if conn is None or conn.client is not client or conn.subscribed.done():
+            return
+        refused = [
+            f"{topic} ({code})"
+            for topic, code in zip(self.router.subscriptions, codes, strict=False)
+            if code.is_failure
+        ]
+        conn.subscribed.set_result(refused)
+
+    def _on_message(self, _client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        self._batch.append(message)
+
+    def _on_socket_open(self, client: paho.Client, _u: Any, sock: Any) -> None:
+        conn = self._conn
+        if conn is None or conn.client is not client:
+            return
+        conn.sock = sock
+        self._in_loop(conn, lambda: conn.loop.add_reader(sock, self._readable, conn))
+
+    def _on_socket_close(self, client: paho.Client, _u: Any, sock: Any) -> None:
+        conn = self._conn
+        if conn is not None and conn.client is client:
+            self._in_loop(conn, lambda: self._unregister(conn))
+
+    def _on_register_write(self, client: paho.Client, _u: Any, sock: Any) -> None:
+        conn = self._conn
+        if conn is not None and conn.client is client:
+            self._in_loop(conn, lambda: self._want_write(conn, True))
+
+    def _on_unregister_write(self, client: paho.Client, _u: Any, sock: Any) -> None:
+        conn = self._conn
+        if conn is not None and conn.client is client:
+            self._in_loop(conn, lambda: self._want_write(conn, False))
+
+    def _in_loop(self, conn: _Connection, action: Callable[[], None]) -> None:
+        # paho calls the socket callbacks from `connect`, which runs in an executor thread.
+        if threading.get_ident() == self._loop_thread:
+            action()
+        else:
+            conn.loop.call_soon_threadsafe(action)
+
+    def _want_write(self, conn: _Connection, on: bool) -> None:
+        if conn.sock is None or (conn.closed and on) or on == conn.writing:
+            return
+        conn.writing = on
+        if on:
+            conn.loop.add_writer(conn.sock, conn.client.loop_write)
+        else:
+            conn.loop.remove_writer(conn.sock)
+
+    def _unregister(self, conn: _Connection) -> None:
+        if conn.sock is None:
+            return
+        with contextlib.suppress(Exception):
+            conn.loop.remove_reader(conn.sock)
+        with contextlib.suppress(Exception):
+            conn.loop.remove_writer(conn.sock)
+        conn.writing = False
+        conn.sock = None
+
+    # --- the hot path ------------------------------------------------------------------
+
+    def _readable(self, conn: _Connection) -> None:
+        """Drain the socket, then hand the whole batch to the sink in one submit."""
+        client = conn.client
+        batch = self._batch
+        sock = conn.sock
+        pending = getattr(sock, "pending", None)
+        for _ in range(_READS_PER_EVENT):
+            before = len(batch)
+            client.loop_read()
+            if conn.sock is None:
+                break
+            if len(batch) == before and not (pending is not None and pending()):
+                break
+        if batch:
+            self._flush(conn)
+
+    def _flush(self, conn: _Connection) -> None:
+        batch = self._batch
+        self._batch = []
+        out = Decoded()
+        received = self.clock.time()
+        zone = self.zone
+        match = self.router.match
+        mids: list[int] = []
+        for message in batch:
+            try:
+                topic = message.topic
+            except UnicodeDecodeError:
+                topic = repr(message._topic)[2:-1]  # the raw bytes, shown
+            decode(
+                topic,
+                message.payload,
+                match(topic),
+                received=received,
+                dup=message.dup,
+                zone=zone,
+                out=out,
+                max_payload=self.max_payload,
+            )
+            if message.qos:
+                mids.append(message.mid)
+        count = len(batch)
+        self._messages.inc(count)
+        self._counters["messages"] += count
+        self._counters["rejects"] += len(out.rejects)
+        self._counters["unacked"] += len(mids)
+        assert self._sink is not None
+        self._sink.submit(out.readings, out.rejects, self._committer(conn, mids))
+
+    def _committer(self, conn: _Connection, mids: list[int]) -> Callable[[bool], None]:
+        loop = conn.loop
+
+        def committed(ok: bool) -> None:  # in the log's writer thread
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to ack
+                loop.call_soon_threadsafe(self._ack, conn, mids, ok)
+
+        return committed
+
+    def _ack(self, conn: _Connection, mids: list[int], ok: bool) -> None:
+        self._counters["unacked"] -= len(mids)
+        if not ok:
+            # Not acknowledged: the broker redelivers after we reconnect.
+            log.error(
+                "MQTT %s: commit failed, %d messages left unacknowledged", self.name, len(mids)
+            )
+            if self._commit_failed is not None:
+                self._commit_failed.set()
+            return
+        if conn.closed or conn is not self._conn or conn.lost.done():
+            return  # an older connection's ids mean nothing now; the broker redelivers
+        ack = conn.client.ack
+        for mid in mids:
+            ack(mid, 1)
+
+    # --- small things ------------------------------------------------------------------
+
+    def _set_state(self, state: State, detail: str) -> None:
+        if state == "connected" and (state != self._state or detail != self._detail):
+            log.info("MQTT %s connected: %s", self.name, detail)
+        self._state = state
+        self._detail = detail
+
+    def _where(self) -> str:
+        scheme = "mqtts" if self.settings.tls else "mqtt"
+        return f"{scheme}://{self.settings.host}:{self.settings.port} as {self.client_id}"
+
+
+def _str(path: Any) -> str | None:
+    return None if path is None else str(path)

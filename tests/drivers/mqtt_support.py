@@ -1,0 +1,102 @@
+"""Shared set-up for the MQTT driver tests: the contract's sensors on a private broker,
+a real DurableLog + Pipeline in a temp dir, and a publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from drivers.mqtt import MqttDriver
+from edge.clock import SystemClock
+from edge.config import Mqtt, Sensor, load_config
+from edge.log import DurableLog
+from edge.pipeline import Pipeline
+from tests.conftest import CONTRACT_EXAMPLE
+
+
+def contract_sensors() -> list[Sensor]:
+    return load_config(CONTRACT_EXAMPLE).sensors_on("lab-broker")
+
+
+def settings(port: int, client_id: str = "tracseq-test", **extra: object) -> Mqtt:
+    return Mqtt.model_validate({"url": f"mqtt://127.0.0.1:{port}", "client_id": client_id, **extra})
+
+
+@dataclass
+class Running:
+    driver: MqttDriver
+    log: DurableLog
+    path: Path
+
+    def rows(self) -> list[tuple[str, float | None, dict[str, object]]]:
+
+        return [(s.subject or "", s.time, s.data) for s in self.log.read_now(0, 1_000_000)]
+
+    def rejects(self) -> list[tuple[str, str, bytes]]:
+        with contextlib.closing(sqlite3.connect(self.path)) as db:
+            return [
+                (source, reason, bytes(payload))
+                for source, reason, payload in db.execute(
+                    "SELECT source, reason, payload FROM rejects ORDER BY id"
+                )
+            ]
+
+    def count(self) -> int:
+        return self.log.last_seq
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp: Path, mqtt: Mqtt, sensors: list[Sensor], name: str = "lab-broker"
+) -> AsyncIterator[Running]:
+    """The driver feeding a Pipeline into a DurableLog, connected and subscribed."""
+    path = tmp / "log.sqlite"
+    log = DurableLog.open(path)
+    driver = MqttDriver(name, mqtt, sensors, SystemClock())
+    task = asyncio.create_task(driver.run(Pipeline(log)))
+    try:
+        await until(lambda: driver.health().state == "connected", 10)
+        yield Running(driver, log, path)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await log.close()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for a condition with a deadline, without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+@contextlib.contextmanager
+def publisher(port: int, client_id: str = "test-publisher") -> Iterator[paho.Client]:
+    """A QoS 1 publisher with its own network thread; waits for every publish on exit."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        yield client
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def publish_all(client: paho.Client, messages: list[tuple[str, bytes | str]], qos: int = 1) -> None:
+    infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(10)
