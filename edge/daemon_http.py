@@ -71,14 +71,7 @@ class LogCollector(Collector):
         if the_log is None:
             return
         stats = the_log.stats
-        pending = GaugeMetricFamily(
-            "tracseq_edge_log_pending_events",
-            "Committed events not yet past a cursor",
-            labels=["cursor"],
-        )
-        for cursor in the_log.cursor_names:
-            pending.add_metric([cursor], the_log.pending(cursor))
-        yield pending
+        # tracseq_edge_log_pending_events{cursor} is set by the publishers (edge/metrics.py).
         yield GaugeMetricFamily(
             "tracseq_edge_log_last_seq", "Last committed seq", value=the_log.last_seq
         )
