@@ -29,6 +29,36 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+class RepeatFilter(logging.Filter):
+    """No log storms: an identical warning/error line within `window` seconds is held back;
+    the next one let through says how many were suppressed."""
+
+    def __init__(self, window: float = 60.0, clock: Any = None) -> None:
+        super().__init__()
+        import time
+
+        self._window = window
+        self._now = clock or time.monotonic
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, record.getMessage())
+        now = self._now()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self._window:
+            self._seen[key] = (last[0], last[1] + 1)
+            return False
+        if last is not None and last[1]:
+            record.msg = f"{record.getMessage()} (repeated {last[1]} more times)"
+            record.args = None
+        self._seen[key] = (now, 0)
+        if len(self._seen) > 10_000:  # bounded memory
+            self._seen.clear()
+        return True
+
+
 def setup_logging(fmt: str | None, level: str = "INFO") -> None:
     """Configure the root logger once; `fmt` None picks json unless stderr is a terminal."""
     if fmt is None:
@@ -40,6 +70,7 @@ def setup_logging(fmt: str | None, level: str = "INFO") -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
