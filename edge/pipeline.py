@@ -7,6 +7,7 @@ go to the log's rejects table in the same group commit and are counted in metric
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from prometheus_client import Counter
@@ -30,6 +31,7 @@ class Pipeline:
 
     def __init__(self, log_: DurableLog) -> None:
         self._log = log_
+        self._last_logged: dict[str, tuple[float, int]] = {}
 
     def submit(
         self,
@@ -68,8 +70,21 @@ class Pipeline:
             READINGS.inc(len(entries))
         for reject in out_rejects:
             REJECTS.labels(protocol=_protocol(reject.source)).inc()
-            log.warning("rejected from %s: %s", reject.source, reject.reason)
+            self._log_reject(reject)
         return entries, out_rejects
+
+    def _log_reject(self, reject: Reject) -> None:
+        """One line per source per minute (with a count), not one per bad payload."""
+        now = time.monotonic()
+        last, suppressed = self._last_logged.get(reject.source, (-1e9, 0))
+        if now - last < 60.0:
+            self._last_logged[reject.source] = (last, suppressed + 1)
+            return
+        more = f" (+{suppressed} more rejects from here in the last minute)" if suppressed else ""
+        log.warning("rejected from %s: %s%s", reject.source, reject.reason, more)
+        self._last_logged[reject.source] = (now, 0)
+        if len(self._last_logged) > 10_000:
+            self._last_logged.clear()
 
 
 def _protocol(source: str) -> str:
