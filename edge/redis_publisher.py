@@ -37,6 +37,7 @@ from edge.config import Config
 from edge.entry import Stored
 from edge.errors import DeliveryError
 from edge.log import DurableLog
+from edge.metrics import LOG_PENDING
 
 log = logging.getLogger("tracseq.edge.redis")
 
@@ -99,6 +100,8 @@ class RedisPublisher:
         self._detail = f"connecting to {_redacted(config.redis.url)}"
         self._mismatches = 0
         self.published = 0
+        # Read at scrape time, so the figure grows while Redis is down, too.
+        LOG_PENDING.labels(cursor=CURSOR).set_function(lambda: log.pending(CURSOR))
         self.republished = 0
 
     # --- Component ---------------------------------------------------------------------

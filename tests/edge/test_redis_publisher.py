@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aredis
+from prometheus_client import REGISTRY, generate_latest
 
 from edge import events
 from edge.clock import SystemClock
@@ -81,8 +82,12 @@ async def test_new_commits_are_published_as_they_happen(
         for i in range(20):
             await log.append([reading("fridge-1.temp", 4.0 + i)])
             await eventually(lambda i=i: log.cursor("redis") == i + 1)
-    assert await stream_ids(client) == expected_ids(1, 20)
-    assert publisher.health().counters["pending"] == 0
+        assert await stream_ids(client) == expected_ids(1, 20)
+        assert publisher.health().counters["pending"] == 0
+        metrics = generate_latest(REGISTRY).decode()
+        assert 'tracseq_edge_log_pending_events{cursor="redis"} 0.0' in metrics
+        assert "tracseq_edge_redis_connected 1.0" in metrics
+        assert "tracseq_edge_redis_published_total" in metrics
 
 
 async def test_redis_outage_during_10000_readings_loses_nothing(
