@@ -1,0 +1,309 @@
+"""Sync backlog drain: readings buffered in the durable log, drained into central.
+
+N readings are committed to a DurableLog first (as after a long outage), then the
+Uploader (sync/uploader.py) drains them into a real central service (subprocess, uvicorn)
+on SQLite and on PostgreSQL, each into a fresh database. Baseline in the same run: the
+same batches, encoded beforehand, POSTed one after another by a bare httpx loop into
+another fresh database -- what central can take when the client costs nothing.
+
+Target (issue 5): >= 25,000 readings/s end to end.
+Run: .venv/bin/python -m bench.sync_drain [--readings N] [--backends sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from bench.report import record
+from edge import events
+from edge.clock import SystemClock
+from edge.config import Config, Gateway, Sync
+from edge.entry import Entry
+from edge.log import DurableLog
+from sync.batches import encode
+from sync.uploader import IN_FLIGHT, Uploader
+from tests.servers import free_port
+
+GATEWAY = "bench-edge-01"
+TARGET = 25_000
+CLI = [sys.executable, "-m", "edge"]
+
+
+@dataclass
+class Result:
+    backend: str
+    loop: str
+    readings: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.readings / self.seconds
+
+
+# --- the backlog -----------------------------------------------------------------------
+
+
+async def fill_log(path: Path, n: int) -> None:
+    """Commit n readings of 100 sensors, in chunks of 5,000 (as drivers do, faster)."""
+    log = DurableLog.open(path, cursors=("redis", "sync"))
+    start = time.time() - n * 0.01
+    chunk = 5000
+    for offset in range(0, n, chunk):
+        entries = [
+            Entry(
+                events.READING,
+                f"ult-F{i % 100:02d}.temp",
+                start + i * 0.01,
+                start + i * 0.01 + 0.004,
+                {
+                    "value": round(-80.0 + (i % 97) / 10, 2),
+                    "unit": "degC",
+                    "quantity": "temperature",
+                    "kind": "freezer",
+                },
+            )
+            for i in range(offset, min(n, offset + chunk))
+        ]
+        await log.append(entries)
+    await log.close()
+
+
+def bodies(path: Path, batch_max: int) -> list[bytes]:
+    """The backlog as the uploader would send it (for the bare loop)."""
+    log = DurableLog.open(path, cursors=("redis", "sync"))
+    out: list[bytes] = []
+    after = 0
+    while stored := log.read_now(after, batch_max):
+        out.append(encode(stored, GATEWAY).body)
+        after = stored[-1].seq
+    log.close_sync()
+    return out
+
+
+# --- central ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, workdir: Path, postgres: str, name: str) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / (name + '.db')}"
+        return
+    import psycopg
+
+    database = f"tracseq_bench_{name}_{os.getpid()}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    parts = urlsplit(postgres)
+    try:
+        yield urlunsplit(parts._replace(path="/" + database))
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def central(db: str, workdir: Path) -> Iterator[tuple[str, str]]:
+    """A central service on a free port with a token for GATEWAY: (url, token)."""
+    made = subprocess.run(
+        [*CLI, "central", "token", "create", GATEWAY, "--db", db],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = made.stdout.split()[-1]
+    port = free_port()
+    log_file = (workdir / "central.log").open("ab")
+    proc = subprocess.Popen(
+        [*CLI, "central", "--db", db, "--listen", f"127.0.0.1:{port}", "--log-format", "text"],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"central did not start; see {workdir / 'central.log'}")
+            time.sleep(0.1)
+        yield url, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log_file.close()
+
+
+def stored_readings(db: str) -> int:
+    query = "SELECT count(*) FROM readings"
+    if db.startswith("sqlite:///"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(db.removeprefix("sqlite:///"))) as conn:
+            return int(conn.execute(query).fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(db) as conn:
+        row = conn.execute(query).fetchone()
+        return int(row[0]) if row else 0
+
+
+# --- the two loops ---------------------------------------------------------------------
+
+
+async def bare_loop(url: str, token: str, batches: list[bytes]) -> float:
+    headers = {
+        "Content-Type": events.BATCH_MEDIA_TYPE,
+        "Content-Encoding": "gzip",
+        "Authorization": f"Bearer {token}",
+    }
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+        begin = time.perf_counter()
+        for body in batches:
+            response = await client.post("/api/v1/ingest", content=body)
+            response.raise_for_status()
+        return time.perf_counter() - begin
+
+
+async def uploader_drain(
+    log_path: Path, url: str, token_file: Path, batch_max: int, in_flight: int
+) -> float:
+    config = Config(
+        gateway=Gateway(id=GATEWAY, data_dir=log_path.parent),
+        sync=Sync.model_validate(
+            {"url": url, "token_file": token_file, "batch_max": batch_max, "timeout": "60s"}
+        ),
+    )
+    log = DurableLog.open(log_path, cursors=("redis", "sync"))
+    uploader = Uploader(config, log, SystemClock(), in_flight=in_flight)
+    target = log.last_seq
+    begin = time.perf_counter()
+    task = asyncio.create_task(uploader.run())
+    try:
+        while log.cursor("sync") < target:
+            if task.done():
+                task.result()
+                raise RuntimeError("the uploader stopped before the backlog was drained")
+            await asyncio.sleep(0.01)
+        return time.perf_counter() - begin
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await log.close()
+
+
+def run_backend(
+    backend: str, work: Path, backlog: Path, batches: list[bytes], args: argparse.Namespace
+) -> list[Result]:
+    n = args.readings
+    results = []
+    with (
+        fresh_database(backend, work, args.postgres, "bare") as db,
+        central(db, work) as (url, tok),
+    ):
+        seconds = asyncio.run(bare_loop(url, tok, batches))
+        if (count := stored_readings(db)) != n:
+            raise RuntimeError(f"{backend}: bare loop stored {count} readings, expected {n}")
+        results.append(Result(backend, "bare httpx loop, 1 in flight (baseline)", n, seconds))
+    with (
+        fresh_database(backend, work, args.postgres, "sync") as db,
+        central(db, work) as (url, tok),
+    ):
+        log_path = work / f"{backend}-log.db"
+        shutil.copyfile(backlog, log_path)
+        token_file = work / "token"
+        token_file.write_text(tok)
+        seconds = asyncio.run(uploader_drain(log_path, url, token_file, args.batch, args.in_flight))
+        if (count := stored_readings(db)) != n:
+            raise RuntimeError(f"{backend}: uploader stored {count} readings, expected {n}")
+        loop = f"Uploader, batch {args.batch}, {args.in_flight} in flight"
+        results.append(Result(backend, loop, n, seconds))
+    return results
+
+
+def report(results: list[Result], args: argparse.Namespace) -> str:
+    lines = [
+        f"{args.readings:,} readings committed to the durable log beforehand, then drained into "
+        "central (`tracseq-edge central`, uvicorn, one process) on loopback, each run into a "
+        "fresh database; edge and central share the machine's 2 cores. Baseline: the same "
+        "gzipped batches, encoded beforehand, POSTed back to back by a bare httpx loop.",
+        "",
+        "| backend | loop | readings | seconds | readings/s | vs baseline |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for backend in dict.fromkeys(r.backend for r in results):
+        rows = [r for r in results if r.backend == backend]
+        base = rows[0].rate
+        for r in rows:
+            lines.append(
+                f"| {backend} | {r.loop} | {r.readings:,} | {r.seconds:.1f} | {r.rate:,.0f} "
+                f"| {r.rate / base:.2f}x |"
+            )
+    lines.append("")
+    for r in results:
+        if "Uploader" in r.loop:
+            verdict = "meets" if r.rate >= TARGET else "is below"
+            lines.append(
+                f"- {r.backend}: the uploader drains at **{r.rate:,.0f} readings/s**, which "
+                f"{verdict} the target of {TARGET:,}/s."
+            )
+    lines.append("- The machine is shared with other work; figures are from one run.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--readings", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--batch", type=int, default=5000, help="sync.batch_max")
+    parser.add_argument("--in-flight", type=int, default=IN_FLIGHT)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "TRACSEQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--no-record", action="store_true", help="do not write the doc")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sync-drain-") as tmp:
+        work = Path(tmp)
+        backlog = work / "backlog.db"
+        begin = time.perf_counter()
+        asyncio.run(fill_log(backlog, args.readings))
+        batches = bodies(backlog, args.batch)
+        print(f"backlog of {args.readings:,} ready in {time.perf_counter() - begin:.1f}s")
+        results: list[Result] = []
+        for backend in args.backends.split(","):
+            for result in run_backend(backend, work, backlog, batches, args):
+                print(f"{backend:8} {result.loop:45} {result.rate:10,.0f} readings/s")
+                results.append(result)
+    body = report(results, args)
+    print(body)
+    if not args.no_record:
+        record("Sync backlog drain", body)
+
+
+if __name__ == "__main__":
+    main()
