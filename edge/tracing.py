@@ -1,0 +1,116 @@
+"""Tracing with the OpenTelemetry SDK, configured only by the standard `OTEL_*` variables.
+
+Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_TRACES_EXPORTER` is set (OTLP/HTTP).
+Spans are per batch, never per reading: a batch span links the traces of the readings
+it carries, and the first reading's trace is its parent, so one trace follows a reading
+from the driver through the log, the Redis XADD (`traceparent` field) into analytics, and
+through the sync POST (W3C `traceparent` header) into central.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from opentelemetry import context, trace
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_MAX_LINKS = 32
+_enabled = False
+
+
+def configure(service_name: str) -> bool:
+    """Install an OTLP/HTTP exporter if the environment asks for one; True when on."""
+    global _enabled
+    exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    )
+    if exporter_name == "none" or not (endpoint or exporter_name):
+        return False
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    name = os.environ.get("OTEL_SERVICE_NAME") or service_name
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _enabled = True
+    return True
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def shutdown() -> None:
+    """Flush pending spans (at exit)."""
+    provider = trace.get_tracer_provider()
+    flush = getattr(provider, "shutdown", None)
+    if flush is not None:
+        flush()
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("tracseq")
+
+
+def traceparent_of(span: Span) -> str | None:
+    """The W3C traceparent of `span`, or None when tracing is off."""
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def current_traceparent() -> str | None:
+    return traceparent_of(trace.get_current_span())
+
+
+def span_context(traceparent: str | None) -> SpanContext | None:
+    """Parse a traceparent; None when absent or malformed."""
+    if not traceparent:
+        return None
+    ctx = trace.get_current_span(
+        _PROPAGATOR.extract({"traceparent": traceparent})
+    ).get_span_context()
+    return ctx if ctx.is_valid else None
+
+
+@contextmanager
+def batch_span(
+    name: str,
+    traceparents: Iterable[str | None] = (),
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: dict[str, str | int] | None = None,
+) -> Iterator[Span]:
+    """A span for a batch: child of the first traceparent, linked to the others."""
+    if not _enabled:
+        yield trace.INVALID_SPAN
+        return
+    parents: list[SpanContext] = []
+    seen: set[int] = set()
+    for tp in traceparents:
+        ctx = span_context(tp)
+        if ctx is not None and ctx.span_id not in seen:
+            seen.add(ctx.span_id)
+            parents.append(ctx)
+            if len(parents) > _MAX_LINKS:
+                break
+    parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(parents[0])) if parents else None
+    links = [Link(ctx) for ctx in parents[1:]]
+    token = context.attach(parent_ctx) if parent_ctx is not None else None
+    try:
+        with tracer().start_as_current_span(
+            name, kind=kind, links=links, attributes=attributes
+        ) as span:
+            yield span
+    finally:
+        if token is not None:
+            context.detach(token)
