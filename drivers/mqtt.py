@@ -25,13 +25,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import Counter, Gauge
 
 from drivers.base import Health, ReadingSink, State
+from drivers.mqtt_client import LeanClient
 from drivers.payload import MAX_PAYLOAD, Decoded, Router, decode
 from edge.backoff import Backoff, RetryLog
 from edge.clock import Clock
@@ -89,7 +89,7 @@ class MqttDriver:
         self._counters = {"messages": 0, "rejects": 0, "reconnects": 0, "unacked": 0}
         self._conn: _Connection | None = None
         self._sink: ReadingSink | None = None
-        self._batch: list[paho.MQTTMessage] = []
+        self._batch: list[tuple[bytes, bytes, int, bool, int]] = []
         self._loop_thread = 0
         self._commit_failed: asyncio.Event | None = None
         self._messages = MESSAGES.labels(connection=name)
@@ -204,13 +204,7 @@ class MqttDriver:
         self._unregister(conn)
 
     def _new_client(self) -> paho.Client:
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=paho.MQTTv5,
-            manual_ack=True,
-            reconnect_on_failure=False,
-        )
+        client = LeanClient(self.client_id, self._on_publish)
         settings = self.settings
         if settings.username is not None:
             password = read_secret(settings.password_file)
@@ -229,7 +223,6 @@ class MqttDriver:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -269,8 +262,8 @@ class MqttDriver:
         ]
         conn.subscribed.set_result(refused)
 
-    def _on_message(self, _client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
-        self._batch.append(message)
+    def _on_publish(self, topic: bytes, payload: bytes, mid: int, dup: bool, qos: int) -> None:
+        self._batch.append((topic, payload, mid, dup, qos))
 
     def _on_socket_open(self, client: paho.Client, _u: Any, sock: Any) -> None:
         conn = self._conn
@@ -346,23 +339,26 @@ class MqttDriver:
         zone = self.zone
         match = self.router.match
         mids: list[int] = []
-        for message in batch:
+        max_payload = self.max_payload
+        for raw_topic, payload, mid, dup, qos in batch:
             try:
-                topic = message.topic
+                topic = raw_topic.decode()
+                matches = match(topic)
             except UnicodeDecodeError:
-                topic = repr(message._topic)[2:-1]  # the raw bytes, shown
+                topic = repr(raw_topic)[2:-1]  # shown as escaped bytes; matches nothing
+                matches = []
             decode(
                 topic,
-                message.payload,
-                match(topic),
+                payload,
+                matches,
                 received=received,
-                dup=message.dup,
+                dup=dup,
                 zone=zone,
                 out=out,
-                max_payload=self.max_payload,
+                max_payload=max_payload,
             )
-            if message.qos:
-                mids.append(message.mid)
+            if qos:
+                mids.append(mid)
         count = len(batch)
         self._messages.inc(count)
         self._counters["messages"] += count
