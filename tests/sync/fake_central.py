@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import subprocess
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -36,8 +37,15 @@ class Fault:
 class FakeCentral:
     """Ingest endpoint with injectable faults; `stored` maps event id -> event."""
 
-    def __init__(self, token: str = "s3cret", *, max_events: int | None = None) -> None:
+    def __init__(
+        self,
+        token: str = "s3cret",
+        *,
+        max_events: int | None = None,
+        tls: tuple[Path, Path] | None = None,  # (certificate, key) to serve https
+    ) -> None:
         self.token = token
+        self.tls = tls
         self.max_events = max_events  # more events in one request -> 413
         self.stored: dict[str, dict[str, Any]] = {}
         self.deliveries: Counter[str] = Counter()  # event id -> times received in a 200 batch
@@ -51,7 +59,7 @@ class FakeCentral:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def ingest(self, request: Request) -> Response:
         response = await self._answer(request)
@@ -90,7 +98,13 @@ class FakeCentral:
 
     def start(self) -> None:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=self.tls[0] if self.tls else None,
+            ssl_keyfile=self.tls[1] if self.tls else None,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -121,3 +135,22 @@ def _invalid(index: int, obj: Any) -> dict[str, Any] | None:
 def write_token(path: Path, token: str) -> Path:
     path.write_text(token + "\n")
     return path
+
+
+def make_tls(workdir: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a server certificate for 127.0.0.1: (ca, certificate, key)."""
+    ca, ca_key = workdir / "ca.pem", workdir / "ca.key"
+    cert, key, csr = workdir / "server.pem", workdir / "server.key", workdir / "server.csr"
+    ext = workdir / "ext.cnf"
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=lab CA"],
+        ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True)
+    return ca, cert, key

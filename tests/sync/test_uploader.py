@@ -16,7 +16,7 @@ from tests.sync.conftest import (
     sync_config,
     until,
 )
-from tests.sync.fake_central import FakeCentral, Fault, write_token
+from tests.sync.fake_central import FakeCentral, Fault, make_tls, write_token
 
 
 def _every_id(first: int, last: int) -> set[str]:
@@ -201,6 +201,33 @@ def test_restarted_uploader_resends_only_what_was_not_acknowledged(
     run(scenario)
     assert set(central.stored) == _every_id(1, 400)
     assert max(central.deliveries.values()) == 1
+
+
+def test_tls_is_verified_against_the_configured_ca(tmp_path: Path) -> None:
+    ca, cert, key = make_tls(tmp_path)
+    central = FakeCentral(tls=(cert, key))
+    central.start()
+    try:
+        token = write_token(tmp_path / "token", central.token)
+        untrusted = sync_config(tmp_path, central.url, token)
+        trusted = untrusted.model_copy(
+            update={"sync": untrusted.sync.model_copy(update={"ca_file": ca})}  # type: ignore[union-attr]
+        )
+
+        async def scenario() -> None:
+            async with opened_log(tmp_path) as log:
+                await log.append(readings(20))
+                uploader = fast_uploader(untrusted, log)
+                async with running(uploader):
+                    await until(lambda: "CERTIFICATE_VERIFY_FAILED" in uploader.health().detail)
+                    assert log.cursor("sync") == 0
+                async with running(fast_uploader(trusted, log)):
+                    await until(lambda: log.cursor("sync") == 20)
+
+        run(scenario)
+    finally:
+        central.stop()
+    assert set(central.stored) == _every_id(1, 20)
 
 
 def _quarantine(path: Path) -> list[tuple[int, bytes, str]]:
