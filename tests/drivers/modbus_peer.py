@@ -1,0 +1,140 @@
+"""A real pymodbus server for driver tests: TCP on a free loopback port or RTU on a pty.
+
+Each unit has the four tables from address 0; tests set register values, make a unit stop
+answering (`mute`, a real timeout on the wire) or garble its frames (`garble`, a real CRC
+error), and stop and start the whole server (connection refused / port gone).
+The RTU server talks through a pair of ptys joined by a byte pump in this process, so the
+driver opens a real tty by name (`peer.port`), as it would open /dev/ttyUSB0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tty
+from dataclasses import dataclass, field
+
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+SIZE = 256
+_FC = {"coil": 5, "discrete": 2, "holding": 6, "input": 4}
+
+
+@dataclass
+class PtyPump:
+    """Two pty pairs joined master-to-master: a null-modem cable between two tty names."""
+
+    loop: asyncio.AbstractEventLoop
+    a: tuple[int, int] = field(default_factory=os.openpty)
+    b: tuple[int, int] = field(default_factory=os.openpty)
+
+    def __post_init__(self) -> None:
+        for master, slave in (self.a, self.b):
+            tty.setraw(slave)
+            os.set_blocking(master, False)
+        self.loop.add_reader(self.a[0], self._pump, self.a[0], self.b[0])
+        self.loop.add_reader(self.b[0], self._pump, self.b[0], self.a[0])
+
+    @property
+    def names(self) -> tuple[str, str]:
+        return os.ttyname(self.a[1]), os.ttyname(self.b[1])
+
+    def _pump(self, src: int, dst: int) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            data = os.read(src, 4096)
+            if data:
+                os.write(dst, data)
+
+    def close(self) -> None:
+        for master, slave in (self.a, self.b):
+            self.loop.remove_reader(master)
+            for fd in (master, slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+class ModbusPeer:
+    """Units 0..n with holding/input registers and coils/discrete inputs at 0..SIZE-1."""
+
+    def __init__(self, units: tuple[int, ...] = (1,)) -> None:
+        self.units = units
+        self.muted: set[int] = set()
+        self.garbled: set[int] = set()
+        self.requests = 0
+        self.server: ModbusTcpServer | ModbusSerialServer | None = None
+        self.pump: PtyPump | None = None
+        self.port: str = ""  # TCP port number or the driver's tty name
+        self._tcp_port = 0
+        self._devices = [self._device(unit) for unit in units]
+
+    @staticmethod
+    def _device(unit: int) -> SimDevice:
+        def bits() -> list[SimData]:
+            return [SimData(0, values=[False] * SIZE, datatype=DataType.BITS)]
+
+        def registers() -> list[SimData]:
+            return [SimData(0, count=SIZE, values=0, datatype=DataType.REGISTERS)]
+
+        # (coils, discrete inputs, holding registers, input registers), each from address 0
+        return SimDevice(unit, simdata=(bits(), bits(), registers(), registers()))
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self.requests += 1
+            return data
+        unit = data[6] if self.pump is None else data[0]
+        if unit in self.muted:
+            return b""
+        if unit in self.garbled and len(data) > 2:
+            return data[:-1] + bytes([data[-1] ^ 0xFF])
+        return data
+
+    async def start_tcp(self, port: int) -> None:
+        self._tcp_port = port
+        self.port = str(port)
+        await self._start()
+
+    async def start_rtu(self) -> None:
+        self.pump = PtyPump(asyncio.get_running_loop())
+        self.port = self.pump.names[1]
+        await self._start()
+
+    async def _start(self) -> None:
+        if self.pump is None:
+            self.server = ModbusTcpServer(
+                self._devices,
+                address=("127.0.0.1", self._tcp_port),
+                trace_packet=self._trace,
+            )
+        else:
+            self.server = ModbusSerialServer(
+                self._devices,
+                framer=FramerType.RTU,
+                port=self.pump.names[0],
+                baudrate=115200,
+                trace_packet=self._trace,
+            )
+        await self.server.serve_forever(background=True)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.shutdown()
+            self.server = None
+
+    async def close(self) -> None:
+        await self.stop()
+        if self.pump is not None:
+            self.pump.close()
+
+    async def set(self, unit: int, register: str, words: list[int]) -> None:
+        """Write `words` at `register` ('holding 100', 'coil 3') of `unit`, as the device would."""
+        assert self.server is not None
+        table, address = register.split()
+        values: list[int] | list[bool] = (
+            [bool(w) for w in words] if table in ("coil", "discrete") else words
+        )
+        result = await self.server.context.async_setValues(unit, _FC[table], int(address), values)
+        assert result is None, result
