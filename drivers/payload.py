@@ -27,12 +27,22 @@ _ID_PART = re.compile(r"[A-Za-z0-9._-]+")
 _TRUE = frozenset({"on", "open", "opened", "true", "yes"})
 _FALSE = frozenset({"off", "closed", "close", "false", "no"})
 _CACHE_MAX = 10_000  # concrete topics remembered by the router
+# Quantities measured on a scale: a boolean or ON/OFF there is a wiring mistake, not a value.
+MEASURED = frozenset({"temperature", "humidity", "level", "co2", "o2", "pressure"})
 
 
 class Target:
     """One configured sensor as the decoder sees it: where its value and time are."""
 
-    __slots__ = ("placeholders", "sensor", "time_field", "time_path", "value_field", "value_path")
+    __slots__ = (
+        "placeholders",
+        "sensor",
+        "states",
+        "time_field",
+        "time_path",
+        "value_field",
+        "value_path",
+    )
 
     def __init__(self, sensor: Sensor) -> None:
         source = sensor.source
@@ -43,6 +53,7 @@ class Target:
         self.value_path = _path(source.value)
         self.time_path = _path(source.time)
         self.placeholders = sensor.placeholders
+        self.states = sensor.quantity not in MEASURED  # door contacts: ON/OFF, true/false
 
 
 @dataclass(slots=True, frozen=True)
@@ -177,7 +188,7 @@ def decode(
             continue
         value_path = target.value_path
         if value_path is None:
-            value, problem = scalar(payload)
+            value, problem = scalar(payload, target.states)
             if problem is not None:
                 out.rejects.append(_reject(topic, f"{topic}: payload {problem}", payload, received))
                 continue
@@ -196,7 +207,7 @@ def decode(
                 reason = f"{topic}: field {target.value_field} missing"
                 out.rejects.append(_reject(topic, reason, payload, received))
                 continue
-            value, problem = number(raw)
+            value, problem = number(raw, target.states)
             if problem is not None:
                 reason = f"{topic}: field {target.value_field} {problem}"
                 out.rejects.append(_reject(topic, reason, payload, received))
@@ -243,30 +254,32 @@ def lookup(document: Any, path: tuple[str, ...]) -> Any:
     return node
 
 
-def number(raw: Any) -> tuple[float, str | None]:
-    """A JSON field as a float; booleans and ON/OFF/open/closed are 1.0/0.0."""
+def number(raw: Any, states: bool = True) -> tuple[float, str | None]:
+    """A JSON field as a float; with `states`, booleans and ON/OFF/open/closed are 1.0/0.0."""
     if raw is True or raw is False:
-        return (1.0 if raw else 0.0), None
+        if states:
+            return (1.0 if raw else 0.0), None
+        return 0.0, f"is {str(raw).lower()}, not a number"
     if isinstance(raw, int | float):
         value = float(raw)
         if math.isfinite(value):
             return value, None
         return 0.0, f"is {raw!r}, not a finite number"
     if isinstance(raw, str):
-        return text_value(raw)
+        return text_value(raw, states)
     if raw is None:
         return 0.0, "is null"
     kind = "an object" if isinstance(raw, dict) else "a list"
     return 0.0, f"is {kind}, not a number"
 
 
-def text_value(text: str) -> tuple[float, str | None]:
-    """A textual value: a number, or a state word (ON/OFF, open/closed, true/false)."""
+def text_value(text: str, states: bool = True) -> tuple[float, str | None]:
+    """A textual value: a number, or with `states` a state word (ON/OFF, open/closed)."""
     word = text.strip()
     lowered = word.lower()
-    if lowered in _TRUE:
+    if states and lowered in _TRUE:
         return 1.0, None
-    if lowered in _FALSE:
+    if states and lowered in _FALSE:
         return 0.0, None
     try:
         value = float(word)
@@ -277,7 +290,7 @@ def text_value(text: str) -> tuple[float, str | None]:
     return value, None
 
 
-def scalar(payload: bytes | bytearray) -> tuple[float, str | None]:
+def scalar(payload: bytes | bytearray, states: bool = True) -> tuple[float, str | None]:
     """A whole payload that is the value: `-80.2`, `ON`, `true`, `"closed"`."""
     try:
         text = payload.decode("utf-8")
@@ -290,7 +303,7 @@ def scalar(payload: bytes | bytearray) -> tuple[float, str | None]:
         return 0.0, "is JSON, not a plain value (set source.value to the field)"
     if len(stripped) >= 2 and stripped[0] == stripped[-1] == '"':
         stripped = stripped[1:-1]
-    return text_value(stripped)
+    return text_value(stripped, states)
 
 
 # --- times ---------------------------------------------------------------------------
