@@ -1,0 +1,368 @@
+"""The rule engine: evaluates committed readings in seq order and commits alarm events.
+
+It listens to the durable log (`add_listener`), so rules only ever see readings that are
+on disk, in seq order, and its alarm events join the same seq space right after the
+readings that caused them. Each alarm event is appended together with the alarm's state
+(`edge.alarms.store`) in one transaction: after a restart, or after the supervisor restarts
+this component, the engine reloads that state, re-evaluates the readings after its
+checkpoint and so neither forgets an active alarm nor raises it twice.
+
+Delays and offline watches are timers on the clock's monotonic time: a delay that expires
+raises at that moment, whether or not another reading arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from drivers.base import Health
+from edge import events
+from edge.alarms import rules, store
+from edge.alarms.sensors import SensorIndex
+from edge.clock import Clock
+from edge.config import Config, Sensor
+from edge.entry import Entry, Stored
+from edge.log import DurableLog
+
+log = logging.getLogger("tracseq.edge.alarms")
+
+ALARMS_ACTIVE = Gauge("tracseq_edge_alarms_active", "Alarms raised and not yet cleared")
+ALARMS_RAISED = Counter("tracseq_edge_alarms_raised_total", "Alarms raised", ["rule"])
+
+_READ_CHUNK = 2000
+Key = tuple[str, str]  # (concrete sensor id, rule name)
+
+
+class RuleEngine:
+    """The `rules` component: alarm rules of every configured sensor."""
+
+    name = "rules"
+
+    def __init__(
+        self, config: Config, log_: DurableLog, clock: Clock, *, checkpoint_every: float = 5.0
+    ) -> None:
+        self._gateway = config.gateway.id
+        self._index = SensorIndex(config.sensors)
+        self._log = log_
+        self._clock = clock
+        self._checkpoint_every = checkpoint_every
+        self._inbox: asyncio.Queue[list[Stored]] | None = None
+        self._health = Health("starting")
+        self.raised_total = 0
+        self._reset()
+        log_.add_listener(self._on_commit)
+
+    def _reset(self) -> None:
+        self._rules: dict[str, list[rules.Rule]] = {}  # concrete id -> its rules
+        self._alarms: dict[Key, store.ActiveAlarm] = {}
+        self._last_ids: dict[Key, str] = {}
+        self._timers: list[tuple[float, str, str]] = []
+        self._scheduled: dict[Key, float] = {}
+        self._entries: list[Entry] = []
+        self._raised: list[str] = []  # rules of raises waiting for their commit
+        self._state: dict[str, bytes | None] = {}
+        self._seen: set[str] = set()
+        self.evaluated_seq = 0
+        self._received_seq = 0
+        self._checkpointed = 0
+        self._checkpoint_at = 0.0
+        self._busy = False
+
+    # --- what others see ---------------------------------------------------------------
+
+    def active_alarms(self) -> list[store.ActiveAlarm]:
+        """Alarms raised and not cleared, oldest first."""
+        return sorted(self._alarms.values(), key=lambda a: (a.since, a.sensor, a.rule))
+
+    def health(self) -> Health:
+        count = len(self._alarms)
+        detail = f"{count} active alarm(s)" if self._health.state == "connected" else ""
+        counters = {"active_alarms": count, "raised": self.raised_total}
+        return Health(self._health.state, detail or self._health.detail, counters)
+
+    @property
+    def idle(self) -> bool:
+        """True when every reading seen is evaluated and no timer is due (for tests/bench)."""
+        if self._busy or self.evaluated_seq < self._received_seq:
+            return False
+        return not self._timers or self._timers[0][0] > self._clock.monotonic()
+
+    # --- running -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._reset()
+        inbox: asyncio.Queue[list[Stored]] = asyncio.Queue()
+        self._inbox = inbox  # from now on every commit is queued; older ones are in the log
+        try:
+            await self._start()
+            self._health = Health("connected")
+            await self._serve(inbox)
+        except Exception as exc:
+            self._health = Health("degraded", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self._inbox = None
+            if self._health.state == "connected":
+                self._health = Health("stopped")
+
+    def _on_commit(self, stored: list[Stored]) -> None:
+        if self._inbox is not None and stored:
+            self._received_seq = max(self._received_seq, stored[-1].seq)
+            self._inbox.put_nowait(stored)
+
+    async def _start(self) -> None:
+        """Arm configured sensors, take back persisted alarms, catch up with the log."""
+        mono, wall = self._clock.monotonic(), self._clock.time()
+        for sensor in self._index.concrete:
+            self._rules[sensor.id] = rules.build(sensor.alarms, mono, wall)
+        for key in self._log.state(store.SEEN_PREFIX):
+            seen = self._index.resolve(key.removeprefix(store.SEEN_PREFIX))
+            if seen is None or not seen.templated or seen.alarms.offline is None:
+                self._state[key] = None  # its template or offline rule is gone
+            else:
+                self._seen.add(key.removeprefix(store.SEEN_PREFIX))
+        for sensor_id in self._seen:
+            self._rules_of(sensor_id)
+        for key, raw in self._log.state(store.ALARM_PREFIX).items():
+            self._restore(key, raw, mono, wall)
+        checkpoint = self._log.state(store.CHECKPOINT).get(store.CHECKPOINT)
+        if checkpoint is None:  # first start: history before the engine existed is not replayed
+            self.evaluated_seq = self._log.last_seq
+            self._state[store.CHECKPOINT] = str(self.evaluated_seq).encode()
+        else:
+            self.evaluated_seq = self._checkpointed = int(checkpoint)
+        self._received_seq = max(self._received_seq, self.evaluated_seq)
+        await self._flush(force=True)
+        while True:
+            chunk = await self._log.read(self.evaluated_seq, _READ_CHUNK)
+            if not chunk:
+                break
+            self._evaluate(chunk)
+            await self._flush()
+        for sensor_id, sensor_rules in self._rules.items():
+            for rule in sensor_rules:
+                self._schedule((sensor_id, rule.name), rule)
+        self._fire_due()
+        await self._flush()
+        ALARMS_ACTIVE.set(len(self._alarms))
+        if self._alarms:
+            log.warning("alarms still active after start: %d", len(self._alarms))
+
+    def _restore(self, key: str, raw: bytes, mono: float, wall: float) -> None:
+        saved = store.decode(key, raw)
+        if saved is None:
+            return
+        rule = next((r for r in self._rules_of(saved.sensor) if r.name == saved.rule), None)
+        if rule is None:
+            if saved.active is not None:  # the rule was removed from the config
+                self._clear_unconfigured(saved.active, wall)
+            else:
+                self._state[key] = None
+            return
+        active_since = saved.active.since if saved.active is not None else None
+        rule.restore(active_since, saved.pending, mono, wall)
+        rule.dirty = False
+        if saved.active is not None:
+            self._alarms[(saved.sensor, saved.rule)] = saved.active
+
+    def _clear_unconfigured(self, alarm: store.ActiveAlarm, wall: float) -> None:
+        log.warning("alarm %s: rule no longer configured, clearing it", alarm.alarm_id)
+        clear = rules.Clear(None, alarm.since, wall, reason="rule no longer configured")
+        self._alarms[(alarm.sensor, alarm.rule)] = alarm
+        self._apply(alarm.sensor, alarm.rule, clear)
+        self._state[store.alarm_key(alarm.sensor, alarm.rule)] = None
+
+    async def _serve(self, inbox: asyncio.Queue[list[Stored]]) -> None:
+        getter: asyncio.Task[list[Stored]] | None = None
+        sleeper: asyncio.Task[None] | None = None
+        sleeper_at: float | None = None
+        try:
+            while True:
+                if getter is None:
+                    getter = asyncio.create_task(inbox.get())
+                due = self._timers[0][0] if self._timers else None
+                if due != sleeper_at:
+                    if sleeper is not None:
+                        sleeper.cancel()
+                    sleeper, sleeper_at = None, due
+                    if due is not None:
+                        delay = max(0.0, due - self._clock.monotonic())
+                        sleeper = asyncio.create_task(self._clock.sleep(delay))
+                waiting: set[asyncio.Task[Any]] = {getter}
+                if sleeper is not None:
+                    waiting.add(sleeper)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                self._busy = True
+                try:
+                    if getter in done:
+                        self._evaluate(getter.result())
+                        getter = None
+                        while not inbox.empty():
+                            self._evaluate(inbox.get_nowait())
+                    if sleeper is not None and sleeper in done:
+                        sleeper, sleeper_at = None, None
+                    self._fire_due()
+                    await self._flush()
+                finally:
+                    self._busy = False
+        finally:
+            for task in (getter, sleeper):
+                if task is not None:
+                    task.cancel()
+
+    # --- evaluation --------------------------------------------------------------------
+
+    def _evaluate(self, batch: list[Stored]) -> None:
+        mono, wall = self._clock.monotonic(), self._clock.time()
+        for stored in batch:
+            if stored.seq <= self.evaluated_seq:
+                continue
+            self.evaluated_seq = stored.seq
+            if stored.type != events.READING or stored.subject is None:
+                continue
+            sensor_rules = self._rules_of(stored.subject)
+            if not sensor_rules:
+                continue
+            value = stored.data.get("value")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            # A reading replayed after a restart began its delay back when it was received.
+            age = max(0.0, wall - stored.received)
+            time = stored.time if stored.time is not None else stored.received
+            sample = rules.Sample(float(value), time, stored.received, mono - age)
+            for rule in sensor_rules:
+                transition = rule.on_sample(sample)
+                if transition is not None:
+                    self._apply(stored.subject, rule.name, transition)
+                self._note(stored.subject, rule)
+
+    def _rules_of(self, sensor_id: str) -> list[rules.Rule]:
+        found = self._rules.get(sensor_id)
+        if found is not None:
+            return found
+        sensor: Sensor | None = self._index.resolve(sensor_id)
+        if sensor is None or not sensor.templated:
+            # Unknown ids (e.g. from the event intake) have no rules.
+            self._rules[sensor_id] = []
+            return []
+        built = rules.build(sensor.alarms, self._clock.monotonic(), self._clock.time())
+        self._rules[sensor_id] = built
+        if sensor.alarms.offline is not None and sensor_id not in self._seen:
+            self._seen.add(sensor_id)
+            self._state[store.SEEN_PREFIX + sensor_id] = b"1"
+        for rule in built:
+            self._schedule((sensor_id, rule.name), rule)
+        return built
+
+    def _fire_due(self) -> None:
+        mono, wall = self._clock.monotonic(), self._clock.time()
+        while self._timers and self._timers[0][0] <= mono:
+            at, sensor_id, name = heapq.heappop(self._timers)
+            key = (sensor_id, name)
+            if self._scheduled.get(key) != at:
+                continue  # superseded by an earlier deadline
+            del self._scheduled[key]
+            rule = next(r for r in self._rules[sensor_id] if r.name == name)
+            transition = rule.on_deadline(mono, wall)
+            if transition is not None:
+                self._apply(sensor_id, name, transition)
+            self._note(sensor_id, rule)
+
+    def _schedule(self, key: Key, rule: rules.Rule) -> None:
+        due = rule.deadline()
+        if due is None:
+            return
+        current = self._scheduled.get(key)
+        if current is None or due < current:
+            self._scheduled[key] = due
+            heapq.heappush(self._timers, (due, *key))
+
+    def _note(self, sensor_id: str, rule: rules.Rule) -> None:
+        """After a rule saw something: persist what changed, re-arm its timer."""
+        key = (sensor_id, rule.name)
+        if rule.dirty:
+            rule.dirty = False
+            self._state[store.alarm_key(*key)] = store.encode(
+                self._alarms.get(key), rule.snapshot()
+            )
+        self._schedule(key, rule)
+
+    def _apply(self, sensor_id: str, name: str, transition: rules.Transition) -> None:
+        key = (sensor_id, name)
+        received = self._clock.time()
+        if isinstance(transition, rules.Raise):
+            alarm_id = f"{self._gateway}:{sensor_id}:{name}:{round(transition.since * 1000)}"
+            if self._last_ids.get(key) == alarm_id:
+                alarm_id += f"-{round(received * 1000)}"
+            self._last_ids[key] = alarm_id
+            alarm = store.ActiveAlarm(
+                alarm_id,
+                sensor_id,
+                name,
+                transition.since,
+                transition.threshold,
+                transition.value,
+                transition.time,
+            )
+            self._alarms[key] = alarm
+            data: dict[str, Any] = {
+                "rule": name,
+                "threshold": transition.threshold,
+                "value": transition.value,
+                "since": events.format_time(transition.since),
+                "alarm_id": alarm_id,
+            }
+            self._entries.append(
+                Entry(events.ALARM_RAISED, sensor_id, transition.time, received, data, keep=True)
+            )
+            self._raised.append(name)
+            log.warning(
+                "ALARM %s %s: value %s threshold %s since %s",
+                sensor_id,
+                name,
+                transition.value,
+                transition.threshold,
+                data["since"],
+            )
+            return
+        active = self._alarms.pop(key, None)
+        if active is None:  # cannot happen: a rule only clears what it raised
+            log.error("alarm %s %s cleared but not active", sensor_id, name)
+            return
+        duration = round(max(0.0, transition.time - transition.since), 3)
+        data = {
+            "rule": name,
+            "value": transition.value,
+            "since": events.format_time(transition.since),
+            "alarm_id": active.alarm_id,
+            "duration_s": duration,
+        }
+        if transition.reason is not None:
+            data["reason"] = transition.reason
+        self._entries.append(
+            Entry(events.ALARM_CLEARED, sensor_id, transition.time, received, data, keep=True)
+        )
+        log.warning("alarm cleared %s %s after %.0fs", sensor_id, name, duration)
+
+    async def _flush(self, *, force: bool = False) -> None:
+        """Commit alarm events with their state and the checkpoint, in one transaction."""
+        behind = self.evaluated_seq > self._checkpointed
+        now = self._clock.monotonic()
+        periodic = behind and now - self._checkpoint_at >= self._checkpoint_every
+        if not (self._entries or self._state or periodic or (force and behind)):
+            return
+        state = dict(self._state)
+        state[store.CHECKPOINT] = str(self.evaluated_seq).encode()
+        entries, raised = self._entries, self._raised
+        self._entries, self._raised, self._state = [], [], {}
+        await self._log.append(entries, state=state)
+        self._checkpointed, self._checkpoint_at = self.evaluated_seq, now
+        for name in raised:
+            ALARMS_RAISED.labels(rule=name).inc()
+        self.raised_total += len(raised)
+        ALARMS_ACTIVE.set(len(self._alarms))
