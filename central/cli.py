@@ -1,0 +1,214 @@
+"""`tracseq-edge central ...`: run the service, or create gateway tokens and API keys.
+
+    tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] ...
+    tracseq-edge central token create GATEWAY [--analytics] [--db URL]
+    tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
+
+Exit codes: 0 ok, 2 bad arguments (a clear message, no traceback), 1 runtime failure.
+A secret is printed once, as the last word of the output; only its digest is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+import time
+from collections.abc import Sequence
+
+from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
+from central.settings import DEFAULT_LISTEN, Settings
+from central.storage import DEFAULT_URL, StorageError, open_storage
+from edge.durations import parse_duration, parse_size
+from edge.logging_setup import setup_logging
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+log = logging.getLogger("tracseq.central")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default=DEFAULT_URL,
+        help=f"database URL: sqlite:///path or postgresql://... (default {DEFAULT_URL})",
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default=None)
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tracseq-edge central", description="central storage service")
+    _common(parser)
+    parser.add_argument(
+        "--listen", default=DEFAULT_LISTEN, help=f"HOST:PORT (default {DEFAULT_LISTEN})"
+    )
+    parser.add_argument(
+        "--offline-after",
+        default="5m",
+        help="raise gateway_offline after this much silence (default 5m)",
+    )
+    parser.add_argument(
+        "--max-body", default="8MiB", help="ingest body limit, before and after gzip (default 8MiB)"
+    )
+    parser.add_argument(
+        "--max-inflight",
+        type=int,
+        default=64,
+        help="concurrent ingest requests before answering 503 (default 64)",
+    )
+    parser.epilog = "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`"
+    return parser
+
+
+def _secret_parser(kind: str) -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"tracseq-edge central {kind} create")
+    _common(parser)
+    if kind == "token":
+        parser.add_argument("name", metavar="GATEWAY", help="the gateway id (as in sensors.yaml)")
+        parser.add_argument(
+            "--analytics",
+            action="store_true",
+            help="a token for an analytics instance (source tracseq-analytics/NAME)",
+        )
+    else:
+        parser.add_argument("name", metavar="NAME", help="a name for the key (who or what uses it)")
+        parser.add_argument("--role", choices=ROLES, required=True)
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    args_list = list(argv)
+    if args_list[:1] in (["token"], ["apikey"]):
+        kind = args_list[0]
+        if args_list[1:2] != ["create"]:
+            print(f"tracseq-edge central {kind}: error: use `{kind} create ...`", file=sys.stderr)
+            return EXIT_USAGE
+        args = _secret_parser(kind).parse_args(args_list[2:])
+        setup_logging(args.log_format, "WARNING")
+        return _create_secret(kind, args)
+    args = _serve_parser().parse_args(args_list)
+    try:
+        settings = _settings(args)
+        open_storage(settings.db_url, time.time)  # validates the URL; opens lazily
+    except (ValueError, StorageError) as exc:
+        print(f"tracseq-edge central: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(args.log_format)
+    return _serve(settings, args.log_format)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    host, sep, port = args.listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--listen: {args.listen!r} is not HOST:PORT (e.g. {DEFAULT_LISTEN})")
+    try:
+        offline_after = parse_duration(args.offline_after)
+    except ValueError as exc:
+        raise ValueError(f"--offline-after: {exc}") from None
+    try:
+        max_body = parse_size(args.max_body)
+    except ValueError as exc:
+        raise ValueError(f"--max-body: {exc}") from None
+    if offline_after <= 0:
+        raise ValueError("--offline-after: must be more than 0 (e.g. 5m)")
+    if max_body < 1024:
+        raise ValueError("--max-body: must be at least 1KiB")
+    if args.max_inflight < 1:
+        raise ValueError("--max-inflight: must be at least 1")
+    return Settings(
+        db_url=args.db,
+        host=host.strip("[]"),
+        port=int(port),
+        offline_after=offline_after,
+        max_body=max_body,
+        max_inflight=args.max_inflight,
+    )
+
+
+def _serve(settings: Settings, log_format: str | None) -> int:
+    import uvicorn
+
+    from central.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # our logging setup stays in charge
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    log.info(
+        "central listening on http://%s:%d (database %s)",
+        settings.host,
+        settings.port,
+        settings.db_url.split("@")[-1],
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK if server.started else EXIT_RUNTIME
+
+
+def _create_secret(kind: str, args: argparse.Namespace) -> int:
+    if not _NAME.match(args.name):
+        print(
+            f"tracseq-edge central {kind} create: error: invalid name {args.name!r} "
+            "(letters, digits, '.', '_', '-'; at most 128)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        storage = open_storage(args.db, time.time)
+    except StorageError as exc:
+        print(f"tracseq-edge central: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_store_secret(storage, kind, args))
+    except Exception as exc:
+        print(f"tracseq-edge central {kind} create: database error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+async def _store_secret(storage: object, kind: str, args: argparse.Namespace) -> int:
+    from central.storage import SqlStorage
+
+    assert isinstance(storage, SqlStorage)
+    try:
+        if kind == "token":
+            secret = new_secret(TOKEN_PREFIX)
+            source = gateway_source(args.name, analytics=args.analytics)
+            await storage.add_token(digest(secret), source)
+            print(
+                f"gateway token for {source} (shown once, store it in the gateway's "
+                f"sync.token_file): {secret}"
+            )
+            return EXIT_OK
+        secret = new_secret(API_KEY_PREFIX)
+        if not await storage.add_api_key(digest(secret), args.name, args.role):
+            print(
+                f"tracseq-edge central apikey create: error: an API key named {args.name!r} "
+                "exists already",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        print(f"API key {args.name!r} (role {args.role}, shown once): {secret}")
+        return EXIT_OK
+    finally:
+        await storage.close()

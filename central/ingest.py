@@ -1,0 +1,235 @@
+"""`POST /api/v1/ingest`: the contract's CloudEvents batches from gateways (and analytics).
+
+Order of checks, each answered before anything is stored:
+401 no or unknown token (403 for an API key) → 503 when shedding load → 415/413/400 for the
+body → 403 when any event's `source` is not the token's → 400 listing the index and field
+of every invalid event (nothing of the batch is stored, so the uploader can bisect) →
+one transaction storing the batch with de-duplication on event id → 200.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from central.auth import Authenticator
+from central.body import BodyError, read_body
+from central.metrics import Metrics
+from central.storage import SqlStorage
+from central.storage.records import Batch, EventRow, ReadingRow
+from central.stream import Hub
+from edge import events as ev
+from edge.backoff import RetryLog
+from edge.errors import EnvelopeError
+
+log = logging.getLogger("tracseq.central.ingest")
+
+MEDIA_TYPES = (ev.BATCH_MEDIA_TYPE, "application/json")
+RETRY_AFTER_BUSY = "1"
+RETRY_AFTER_DB = "5"
+
+
+class Ingest:
+    """The ingest endpoint and its load shedding (a bounded number of batches in flight)."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        auth: Authenticator,
+        metrics: Metrics,
+        hub: Hub,
+        clock: Callable[[], float],
+        *,
+        max_body: int,
+        max_inflight: int,
+    ) -> None:
+        self._storage = storage
+        self._auth = auth
+        self._metrics = metrics
+        self._hub = hub
+        self._clock = clock
+        self._max_body = max_body
+        self._max_inflight = max_inflight
+        self._inflight = 0
+        self._db_retry = RetryLog(log, "storing an ingest batch")
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await self._handle(request)
+        self._metrics.requests.labels(str(response.status_code)).inc()
+        self._metrics.latency.observe(time.perf_counter() - started)
+        return response
+
+    async def _handle(self, request: Request) -> Response:
+        principal = await self._auth.resolve(request)
+        if principal is None:
+            return _error(401, "missing or unknown gateway token", {"WWW-Authenticate": "Bearer"})
+        if principal.kind != "gateway" or principal.source is None:
+            return _error(403, "only a gateway token may ingest")
+        if self._inflight >= self._max_inflight:
+            return _error(503, "central is busy, retry later", {"Retry-After": RETRY_AFTER_BUSY})
+        self._inflight += 1
+        self._metrics.inflight.inc()
+        try:
+            return await self._ingest(request, principal.source)
+        finally:
+            self._inflight -= 1
+            self._metrics.inflight.dec()
+
+    async def _ingest(self, request: Request, source: str) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in MEDIA_TYPES:
+            return _error(415, f"Content-Type must be {ev.BATCH_MEDIA_TYPE}, got {media!r}")
+        try:
+            body = await read_body(request, self._max_body)
+        except BodyError as exc:
+            return _error(exc.status, str(exc))
+        try:
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"body is not JSON: {exc}")
+        if not isinstance(items, list):
+            return _error(400, "body must be a JSON array of CloudEvents")
+        foreign = [
+            {"index": i, "field": "source", "message": f"{item['source']!r} is not {source!r}"}
+            for i, item in enumerate(items)
+            if isinstance(item, dict) and isinstance(item.get("source"), str)
+            and item["source"] != source
+        ]  # fmt: skip
+        if foreign:
+            return _error(403, "the token may only write events of its own source", errors=foreign)
+        now = self._clock()
+        batch, errors = build_batch(items, source, now)
+        if errors:
+            self._metrics.events.labels("invalid").inc(len(errors))
+            return _error(400, f"{len(errors)} invalid event(s), nothing stored", errors=errors)
+        try:
+            result = await self._storage.ingest(batch)
+        except Exception as exc:  # the database is down or busy: the gateway retries later
+            self._db_retry.failed(exc)
+            return _error(503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_DB})
+        self._db_retry.succeeded()
+        self._metrics.events.labels("accepted").inc(result.accepted)
+        self._metrics.events.labels("duplicate").inc(result.duplicates)
+        self._hub.publish(e for e in batch.envelopes if e["id"] in result.new_ids)
+        for alarm_id in result.cleared_offline:
+            log.info("gateway %s is back: cleared %s", batch.gateway, alarm_id)
+        return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[dict[str, Any]]]:
+    """Validate every event; the batch, or the index/field/message of each bad event."""
+    gateway = (
+        source[len(ev.EDGE_SOURCE_PREFIX) :] if source.startswith(ev.EDGE_SOURCE_PREFIX) else None
+    )
+    batch = Batch(source, gateway, now, [], [], items)
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            event = ev.parse(item)
+            _check(event)
+        except EnvelopeError as exc:
+            errors.append({"index": index, "field": exc.field, "message": str(exc)})
+            continue
+        received = _received(event)
+        seq = event.data.get("seq") if event.gateway is not None else None
+        if event.type == ev.READING:
+            assert event.gateway is not None and event.subject is not None
+            batch.readings.append(
+                ReadingRow(
+                    id=event.id,
+                    gateway=event.gateway,
+                    seq=int(event.data["seq"]),
+                    sensor=event.subject,
+                    time=event.time if event.time is not None else (received or now),
+                    value=float(event.data["value"]),
+                    unit=_text(event.data.get("unit")),
+                    quantity=_text(event.data.get("quantity")),
+                    received=received,
+                )
+            )
+        else:
+            batch.events.append(
+                EventRow(
+                    id=event.id,
+                    source=event.source,
+                    gateway=event.gateway,
+                    seq=seq,
+                    type=event.type,
+                    subject=event.subject,
+                    time=event.time if event.time is not None else (received or now),
+                    received=received,
+                    data=event.data,
+                    data_json=orjson.dumps(event.data).decode(),
+                )
+            )
+    return batch, errors
+
+
+def _check(event: ev.CloudEvent) -> None:
+    """Contract rules beyond the envelope, per event type (raises EnvelopeError)."""
+    data = event.data
+    if event.gateway is not None:
+        seq = data.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise EnvelopeError("data.seq", "must be a non-negative integer")
+        if event.id != f"{event.gateway}:{seq}":
+            raise EnvelopeError("id", f"must be '<gateway>:<seq>' = '{event.gateway}:{seq}'")
+    elif not event.source.startswith(ev.ANALYTICS_SOURCE_PREFIX):
+        raise EnvelopeError("source", "must be tracseq-edge/<gateway> or tracseq-analytics/<id>")
+    if event.type == ev.READING:
+        if event.gateway is None:
+            raise EnvelopeError("source", "a reading must come from a gateway")
+        if not event.subject:
+            raise EnvelopeError("subject", "a reading needs the sensor id as subject")
+        value = data.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise EnvelopeError("data.value", f"must be a number, got {value!r}"[:200])
+        for name in ("unit", "quantity", "kind"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise EnvelopeError(f"data.{name}", "must be a string")
+    elif event.type in (ev.ALARM_RAISED, ev.ALARM_CLEARED):
+        for name in ("alarm_id", "rule"):
+            if not isinstance(data.get(name), str) or not data[name]:
+                raise EnvelopeError(f"data.{name}", "must be a non-empty string")
+    elif event.type == ev.SENSOR_DESCRIBED:
+        if not event.subject:
+            raise EnvelopeError("subject", "sensor.described needs the sensor id as subject")
+        if data.get("alarms") is not None and not isinstance(data["alarms"], dict):
+            raise EnvelopeError("data.alarms", "must be an object")
+    elif event.type == ev.ANALYTICS_STATUS and not isinstance(data.get("sensor"), str):
+        raise EnvelopeError("data.sensor", "must be the sensor id")
+    if data.get("received") is not None:
+        _received(event)
+
+
+def _received(event: ev.CloudEvent) -> float | None:
+    text = event.data.get("received")
+    if text is None:
+        return None
+    try:
+        return ev.parse_time(text)
+    except ValueError as exc:
+        raise EnvelopeError("data.received", str(exc)) from None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _error(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -1,0 +1,20 @@
+"""The central service's settings, parsed once from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from central.storage import DEFAULT_URL
+
+DEFAULT_LISTEN = "127.0.0.1:8095"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_url: str = DEFAULT_URL
+    host: str = "127.0.0.1"
+    port: int = 8095
+    offline_after: float = 300.0  # seconds of silence before `gateway_offline`
+    max_body: int = 8 * 1024 * 1024  # bytes, before and after decompression
+    max_inflight: int = 64  # concurrent ingest requests before shedding with 503
+    stream_buffer: int = 10_000  # live events kept for Last-Event-ID resume

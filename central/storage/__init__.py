@@ -1,0 +1,31 @@
+"""Central's storage: one small interface (`SqlStorage`), two backends (SQLite, PostgreSQL).
+
+`open_storage(url)` picks the backend from the URL scheme:
+`sqlite:///central.db` (relative), `sqlite:////var/lib/tracseq/central.db` (absolute),
+`postgresql://user@host/db` (psycopg 3 / libpq URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from central.storage.sql import SqlStorage, StorageError
+
+__all__ = ["DEFAULT_URL", "SqlStorage", "StorageError", "open_storage"]
+
+DEFAULT_URL = "sqlite:///central.db"
+
+
+def open_storage(url: str, clock: Callable[[], float]) -> SqlStorage:
+    """The storage for `url`; raises StorageError for a URL no backend understands."""
+    if url.startswith("sqlite:"):
+        from central.storage.sqlite import open_sqlite
+
+        return open_sqlite(url, clock)
+    if url.startswith(("postgresql://", "postgres://")):
+        from central.storage.postgres import open_postgres
+
+        return open_postgres(url, clock)
+    raise StorageError(
+        f"unsupported database URL {url!r} (use sqlite:///central.db or postgresql://host/db)"
+    )

@@ -1,0 +1,151 @@
+"""Versioned schema migrations of the central database, one list per backend.
+
+A migration is appended, never edited. `schema_migrations` records each applied version;
+opening the storage applies the missing ones in order, each in its own transaction
+(PostgreSQL additionally takes an advisory lock so two starting services do not race).
+Times are epoch seconds (double precision) in both backends, so the same SQL computes
+buckets and reports on both.
+
+Issue 7 (dashboard) adds users, sessions and the hash-chained audit trail as migration 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: str
+    postgres: str
+
+
+_V1_TABLES = """
+CREATE TABLE readings (
+    id TEXT PRIMARY KEY,                 -- event id '<gateway>:<seq>', the de-dup key
+    gateway TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    sensor TEXT NOT NULL,
+    time {float} NOT NULL,               -- sensor time, else gateway receive time
+    value {float} NOT NULL,
+    unit TEXT,
+    quantity TEXT,
+    received {float},                    -- gateway receive time
+    ingested {float} NOT NULL            -- central receive time
+);
+CREATE INDEX readings_sensor_time ON readings (sensor, time);
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,                 -- every event that is not a reading
+    source TEXT NOT NULL,
+    gateway TEXT,
+    seq BIGINT,
+    type TEXT NOT NULL,
+    subject TEXT,
+    time {float},
+    ingested {float} NOT NULL,
+    data TEXT NOT NULL                   -- the event's data object as JSON
+);
+CREATE INDEX events_type_time ON events (type, time);
+CREATE INDEX events_subject_time ON events (subject, time);
+CREATE TABLE sensors (
+    id TEXT PRIMARY KEY,                 -- the digital twin of each sensor
+    gateway TEXT,
+    kind TEXT,
+    quantity TEXT,
+    unit TEXT,
+    site TEXT,
+    protocol TEXT,
+    alarms TEXT,                         -- JSON of sensor.described data.alarms
+    described_at {float},
+    last_value {float},
+    last_time {float},
+    last_seq BIGINT,
+    analytics_status TEXT,
+    analytics_at {float}
+);
+CREATE TABLE gateways (
+    id TEXT PRIMARY KEY,
+    first_seen {float},
+    last_seen {float},                   -- central time of the last request from it
+    last_seq BIGINT,
+    last_received {float},               -- newest gateway receive time ingested
+    lag_s {float},                       -- age of the newest event at its ingest
+    pending BIGINT,                      -- from the last heartbeat
+    version TEXT,
+    config_hash TEXT,
+    started_at {float},
+    stopped_at {float}
+);
+CREATE TABLE alarms (
+    alarm_id TEXT PRIMARY KEY,           -- raised and cleared merged per alarm_id
+    origin TEXT NOT NULL,                -- 'edge' or 'central' (gateway_offline)
+    gateway TEXT,
+    subject TEXT,                        -- sensor id, or gateway id for gateway_offline
+    rule TEXT NOT NULL,
+    threshold {float},
+    value {float},
+    raised_at {float},
+    raised_event TEXT,
+    cleared_at {float},
+    clear_value {float},
+    cleared_event TEXT,
+    duration_s {float}
+);
+CREATE INDEX alarms_raised ON alarms (raised_at);
+CREATE INDEX alarms_active ON alarms (gateway, rule) WHERE cleared_at IS NULL;
+CREATE TABLE alarm_acks (
+    id {serial},
+    alarm_id TEXT NOT NULL REFERENCES alarms (alarm_id),
+    ack_by TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    at {float} NOT NULL,
+    actor TEXT NOT NULL                  -- the API key (or, later, user) that sent it
+);
+CREATE INDEX alarm_acks_alarm ON alarm_acks (alarm_id);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,         -- sha256 hex of the token; the token is never stored
+    source TEXT NOT NULL,                -- the CloudEvents source it may write
+    created {float} NOT NULL,
+    revoked {float}
+);
+CREATE TABLE api_keys (
+    key_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    created {float} NOT NULL,
+    revoked {float}
+);
+"""
+
+_SQLITE_APPEND_ONLY = """
+CREATE TRIGGER alarm_acks_no_update BEFORE UPDATE ON alarm_acks
+BEGIN SELECT RAISE(ABORT, 'alarm_acks is append-only'); END;
+CREATE TRIGGER alarm_acks_no_delete BEFORE DELETE ON alarm_acks
+BEGIN SELECT RAISE(ABORT, 'alarm_acks is append-only'); END;
+"""
+
+_POSTGRES_APPEND_ONLY = """
+CREATE FUNCTION tracseq_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'table % is append-only', TG_TABLE_NAME; END $$;
+CREATE TRIGGER alarm_acks_append_only BEFORE UPDATE OR DELETE ON alarm_acks
+FOR EACH ROW EXECUTE FUNCTION tracseq_append_only();
+"""
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1,
+        "readings, events, twin, gateways, alarms, acks, tokens, api keys",
+        sqlite=_V1_TABLES.format(float="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
+        + _SQLITE_APPEND_ONLY,
+        postgres=_V1_TABLES.format(float="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY")
+        + _POSTGRES_APPEND_ONLY,
+    ),
+]
+
+SCHEMA_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied {float} NOT NULL
+)
+"""

@@ -1,0 +1,129 @@
+"""The PostgreSQL backend (psycopg 3): a few connections, each owned by its own thread.
+
+Readings go in with ONE statement per batch (`INSERT ... SELECT FROM unnest(arrays) ON
+CONFLICT (id) DO NOTHING RETURNING id`): a multi-row insert whose size does not change the
+statement text, so the server plans it once. Migrations take an advisory lock so two
+services starting at once do not both apply them. The schema lives in the first schema of
+the connection's `search_path` (e.g. `?options=-csearch_path%3Dtracseq`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+
+from central.storage.dialect import Dialect
+from central.storage.migrations import MIGRATIONS, SCHEMA_TABLE
+from central.storage.records import EventRow, ReadingRow
+from central.storage.runner import Pool, Worker
+from central.storage.sql import SqlStorage, StorageError
+
+_MIGRATION_LOCK = 0x7472_6163_7365_71  # 'tracseq'
+
+_READINGS_SQL = """INSERT INTO readings (id, gateway, seq, sensor, time, value, unit, quantity,
+    received, ingested)
+SELECT u.*, %s::float8 FROM unnest(%s::text[], %s::text[], %s::int8[], %s::text[],
+    %s::float8[], %s::float8[], %s::text[], %s::text[], %s::float8[]) AS u
+ON CONFLICT (id) DO NOTHING RETURNING id"""
+_EVENTS_SQL = """INSERT INTO events (id, source, gateway, seq, type, subject, time, data, ingested)
+SELECT u.*, %s::float8 FROM unnest(%s::text[], %s::text[], %s::text[], %s::int8[], %s::text[],
+    %s::text[], %s::float8[], %s::text[]) AS u
+ON CONFLICT (id) DO NOTHING RETURNING id"""
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+
+    def q(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    @contextlib.contextmanager
+    def transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        with conn.transaction():
+            yield
+
+    def insert_readings(
+        self, conn: psycopg.Connection[Any], rows: Sequence[ReadingRow], now: float
+    ) -> set[str]:
+        if not rows:
+            return set()
+        columns = (
+            [r.id for r in rows],
+            [r.gateway for r in rows],
+            [r.seq for r in rows],
+            [r.sensor for r in rows],
+            [r.time for r in rows],
+            [r.value for r in rows],
+            [r.unit for r in rows],
+            [r.quantity for r in rows],
+            [r.received for r in rows],
+        )
+        cur = conn.execute(_READINGS_SQL, (now, *columns))
+        return {row[0] for row in cur.fetchall()}
+
+    def insert_events(
+        self, conn: psycopg.Connection[Any], rows: Sequence[EventRow], now: float
+    ) -> set[str]:
+        if not rows:
+            return set()
+        columns = (
+            [e.id for e in rows],
+            [e.source for e in rows],
+            [e.gateway for e in rows],
+            [e.seq for e in rows],
+            [e.type for e in rows],
+            [e.subject for e in rows],
+            [e.time for e in rows],
+            [e.data_json for e in rows],
+        )
+        cur = conn.execute(_EVENTS_SQL, (now, *columns))
+        return {row[0] for row in cur.fetchall()}
+
+    def bucket(self, step: float) -> str:
+        return f"(floor(time / {step!r}) * {step!r})"
+
+    def migrate(self, conn: psycopg.Connection[Any], now: float) -> int:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(SCHEMA_TABLE.format(float="DOUBLE PRECISION"))
+            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            current = int(row.fetchone()[0])  # type: ignore[index]
+            if current > len(MIGRATIONS):
+                raise StorageError(
+                    f"the database schema is version {current}, newer than this build knows "
+                    f"({len(MIGRATIONS)}): upgrade tracseq-edge"
+                )
+            for migration in MIGRATIONS[current:]:
+                conn.execute(migration.postgres.encode())
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, now),
+                )
+        return len(MIGRATIONS)
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+def open_postgres(
+    url: str, clock: Callable[[], float], writers: int = 4, readers: int = 2
+) -> SqlStorage:
+    def worker(name: str) -> Worker[Any]:
+        return Worker(name, lambda: connect(url), _close, _broken)
+
+    writer = Pool([worker(f"central-pg-writer-{i}") for i in range(writers)])
+    reader = Pool([worker(f"central-pg-reader-{i}") for i in range(readers)])
+    host = url.split("@")[-1].split("?")[0]
+    return SqlStorage(PostgresDialect(), writer, reader, clock, describe=f"postgresql:{host}")
+
+
+def _close(conn: psycopg.Connection[Any]) -> None:
+    conn.close()
+
+
+def _broken(conn: psycopg.Connection[Any]) -> bool:
+    return bool(conn.closed or conn.broken)

@@ -1,0 +1,84 @@
+"""Typed rows that cross the storage interface (built by ingest, returned by queries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class ReadingRow:
+    """One `org.tracseq.reading` event, flattened for the readings table."""
+
+    id: str
+    gateway: str
+    seq: int
+    sensor: str
+    time: float
+    value: float
+    unit: str | None
+    quantity: str | None
+    received: float | None
+
+
+@dataclass(slots=True)
+class EventRow:
+    """Any other event (alarms, gateway, sensor.described, analytics), kept whole."""
+
+    id: str
+    source: str
+    gateway: str | None
+    seq: int | None
+    type: str
+    subject: str | None
+    time: float | None
+    received: float | None
+    data: dict[str, Any]
+    data_json: str
+    envelope: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+@dataclass(slots=True)
+class Batch:
+    """A validated ingest request: every event already checked against the contract."""
+
+    source: str
+    gateway: str | None
+    now: float
+    readings: list[ReadingRow]
+    events: list[EventRow]
+    envelopes: list[dict[str, Any]] = field(repr=False, default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.readings) + len(self.events)
+
+
+@dataclass(slots=True)
+class Ingested:
+    """What a batch changed: counts for the response, new ids for the live stream."""
+
+    accepted: int
+    duplicates: int
+    new_ids: set[str]
+    cleared_offline: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who sent a request: a gateway token (kind 'gateway') or an API key (kind 'apikey')."""
+
+    kind: str
+    name: str
+    role: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineAlarm:
+    """A `gateway_offline` alarm central raised itself."""
+
+    alarm_id: str
+    gateway: str
+    raised_at: float
+    silent_s: float  # seconds since the gateway was last heard from

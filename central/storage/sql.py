@@ -1,0 +1,142 @@
+"""`SqlStorage`: the storage interface over a dialect and two pools of connection threads.
+
+Writes go to the writer pool, queries to the reader pool, so a slow report never holds up
+ingest. The schema is migrated once, lazily: a database that is down at start makes calls
+fail (ingest answers 503) until it is reachable, then the first call migrates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from central.storage import read, write
+from central.storage.dialect import Dialect
+from central.storage.records import Batch, Ingested, OfflineAlarm, Principal
+from central.storage.runner import Pool
+from edge.errors import TracseqError
+
+T = TypeVar("T")
+
+
+class StorageError(TracseqError):
+    """The central database cannot be used (unreachable, newer schema, bad URL)."""
+
+
+class SqlStorage:
+    """The one storage implementation; backends differ only in their `Dialect`."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        writer: Pool[Any],
+        reader: Pool[Any],
+        clock: Callable[[], float],
+        *,
+        describe: str,
+    ) -> None:
+        self.dialect = dialect
+        self.describe = describe
+        self._writer = writer
+        self._reader = reader
+        self._clock = clock
+        self._migrated = False
+        self._migrate_lock = asyncio.Lock()
+
+    @property
+    def backend(self) -> str:
+        return self.dialect.name
+
+    async def migrate(self) -> int:
+        """Bring the schema up to date (idempotent; runs once per process)."""
+        async with self._migrate_lock:
+            version = await self._writer.call(partial(self.dialect.migrate, now=self._clock()))
+            self._migrated = True
+            return version
+
+    async def _write(self, fn: Callable[[Any, Dialect], T]) -> T:
+        if not self._migrated:
+            await self.migrate()
+        dialect = self.dialect
+        return await self._writer.call(lambda conn: fn(conn, dialect))
+
+    async def _read(self, fn: Callable[[Any, Dialect], T]) -> T:
+        if not self._migrated:
+            await self.migrate()
+        dialect = self.dialect
+        return await self._reader.call(lambda conn: fn(conn, dialect))
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a query (for /readyz)."""
+        await self._read(lambda conn, d: d.one(conn, "SELECT 1"))
+
+    async def close(self) -> None:
+        await self._writer.stop()
+        await self._reader.stop()
+
+    # --- writes ---------------------------------------------------------------------
+
+    async def ingest(self, batch: Batch) -> Ingested:
+        return await self._write(partial(write.ingest, batch=batch))
+
+    async def add_token(self, token_hash: str, source: str) -> None:
+        now = self._clock()
+        await self._write(partial(write.add_token, token_hash=token_hash, source=source, now=now))
+
+    async def add_api_key(self, key_hash: str, name: str, role: str) -> bool:
+        now = self._clock()
+        return await self._write(
+            partial(write.add_api_key, key_hash=key_hash, name=name, role=role, now=now)
+        )
+
+    async def ack(self, alarm_id: str, by: str, comment: str, actor: str) -> int | None:
+        now = self._clock()
+        return await self._write(
+            partial(write.ack, alarm_id=alarm_id, by=by, comment=comment, actor=actor, now=now)
+        )
+
+    async def raise_offline(
+        self, gateway: str, cutoff: float, after_s: float
+    ) -> OfflineAlarm | None:
+        now = self._clock()
+        return await self._write(
+            partial(write.raise_offline, gateway=gateway, now=now, cutoff=cutoff, after_s=after_s)
+        )
+
+    # --- reads ----------------------------------------------------------------------
+
+    async def principal(self, digest: str) -> Principal | None:
+        return await self._read(partial(read.principal, digest=digest))
+
+    async def gateways(self) -> list[dict[str, Any]]:
+        return await self._read(read.gateways)
+
+    async def sensors(self, sensor: str | None = None) -> list[dict[str, Any]]:
+        return await self._read(partial(read.sensors, sensor=sensor))
+
+    async def readings(
+        self, sensor: str, start: float, end: float, limit: int
+    ) -> list[tuple[float, float]]:
+        return await self._read(
+            partial(read.readings, sensor=sensor, start=start, end=end, limit=limit)
+        )
+
+    async def buckets(
+        self, sensor: str, start: float, end: float, step: float
+    ) -> list[tuple[float, float, float, float, int]]:
+        return await self._read(
+            partial(read.buckets, sensor=sensor, start=start, end=end, step=step)
+        )
+
+    async def series(
+        self, sensor: str, start: float, end: float
+    ) -> tuple[list[float], list[float]]:
+        return await self._read(partial(read.series, sensor=sensor, start=start, end=end))
+
+    async def alarms(self, active_only: bool, limit: int) -> list[dict[str, Any]]:
+        return await self._read(partial(read.alarms, active_only=active_only, limit=limit))
+
+    async def silent_gateways(self, cutoff: float) -> list[str]:
+        return await self._read(partial(read.silent_gateways, cutoff=cutoff))

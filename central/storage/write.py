@@ -1,0 +1,270 @@
+"""The ingest transaction and the other writes, as plain functions on one connection.
+
+A batch is stored in ONE transaction: readings and events are inserted with their id as
+unique key (duplicates ignored by the database), then only the events that were new
+update the digital twin, the alarm log and the gateway's record. The gateway's `last_seen`
+is refreshed by every request, duplicates included: a resend is a sign of life.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from central.storage.dialect import Dialect
+from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
+from edge import events as ev
+
+OFFLINE_RULE = "gateway_offline"
+
+
+def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
+    with d.transaction(conn):
+        new_ids = d.insert_readings(conn, batch.readings, batch.now)
+        new_events = d.insert_events(conn, batch.events, batch.now)
+        new_ids |= new_events
+        cleared: list[str] = []
+        if batch.gateway is not None:
+            # First, so that heartbeat/started events below find the gateway's row.
+            _touch_gateway(conn, d, batch)
+            cleared = _clear_offline(conn, d, batch.gateway, batch.now)
+        _update_twin(conn, d, [r for r in batch.readings if r.id in new_ids])
+        for event in batch.events:
+            if event.id in new_events:
+                _apply_event(conn, d, event)
+    accepted = len(new_ids)
+    return Ingested(accepted, batch.size - accepted, new_ids, cleared)
+
+
+def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
+    latest: dict[str, ReadingRow] = {}
+    for row in readings:
+        seen = latest.get(row.sensor)
+        if seen is None or row.time >= seen.time:
+            latest[row.sensor] = row
+    for row in latest.values():
+        d.execute(
+            conn,
+            """INSERT INTO sensors (id, gateway, unit, quantity, last_value, last_time, last_seq)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET gateway = excluded.gateway,
+                unit = COALESCE(excluded.unit, sensors.unit),
+                quantity = COALESCE(excluded.quantity, sensors.quantity),
+                last_value = excluded.last_value, last_time = excluded.last_time,
+                last_seq = excluded.last_seq
+            WHERE sensors.last_time IS NULL OR excluded.last_time >= sensors.last_time""",
+            (row.sensor, row.gateway, row.unit, row.quantity, row.value, row.time, row.seq),
+        )
+
+
+def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
+    data = event.data
+    when = event.time
+    if event.type == ev.SENSOR_DESCRIBED and event.subject:
+        d.execute(
+            conn,
+            """INSERT INTO sensors (id, gateway, kind, quantity, unit, site, protocol, alarms,
+                described_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET gateway = excluded.gateway, kind = excluded.kind,
+                quantity = excluded.quantity, unit = excluded.unit, site = excluded.site,
+                protocol = excluded.protocol, alarms = excluded.alarms,
+                described_at = excluded.described_at
+            WHERE sensors.described_at IS NULL OR excluded.described_at >= sensors.described_at""",
+            (
+                event.subject,
+                event.gateway,
+                _text(data.get("kind")),
+                _text(data.get("quantity")),
+                _text(data.get("unit")),
+                _text(data.get("site")),
+                _text(data.get("protocol")),
+                orjson.dumps(data.get("alarms") or {}).decode(),
+                when,
+            ),
+        )
+    elif event.type == ev.ANALYTICS_STATUS and isinstance(data.get("sensor"), str):
+        d.execute(
+            conn,
+            """INSERT INTO sensors (id, analytics_status, analytics_at) VALUES (?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET analytics_status = excluded.analytics_status,
+                analytics_at = excluded.analytics_at
+            WHERE sensors.analytics_at IS NULL OR excluded.analytics_at >= sensors.analytics_at""",
+            (data["sensor"], _text(data.get("status")), when),
+        )
+    elif event.type == ev.ALARM_RAISED:
+        d.execute(
+            conn,
+            """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, threshold, value,
+                raised_at, raised_event) VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (alarm_id) DO UPDATE SET gateway = excluded.gateway,
+                subject = excluded.subject, rule = excluded.rule,
+                threshold = excluded.threshold, value = excluded.value,
+                raised_at = excluded.raised_at, raised_event = excluded.raised_event""",
+            (
+                data["alarm_id"],
+                event.gateway,
+                event.subject,
+                data["rule"],
+                _number(data.get("threshold")),
+                _number(data.get("value")),
+                when,
+                event.id,
+            ),
+        )
+    elif event.type == ev.ALARM_CLEARED:
+        duration = _number(data.get("duration_s"))
+        raised = when - duration if when is not None and duration is not None else None
+        d.execute(
+            conn,
+            """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, raised_at,
+                cleared_at, clear_value, cleared_event, duration_s)
+            VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (alarm_id) DO UPDATE SET cleared_at = excluded.cleared_at,
+                clear_value = excluded.clear_value, cleared_event = excluded.cleared_event,
+                duration_s = excluded.duration_s""",
+            (
+                data["alarm_id"],
+                event.gateway,
+                event.subject,
+                data["rule"],
+                raised,
+                when,
+                _number(data.get("value")),
+                event.id,
+                duration,
+            ),
+        )
+    elif event.gateway is not None:
+        _gateway_event(conn, d, event)
+
+
+def _gateway_event(conn: Any, d: Dialect, event: EventRow) -> None:
+    data = event.data
+    if event.type == ev.GATEWAY_HEARTBEAT and isinstance(data.get("pending"), int):
+        d.execute(
+            conn, "UPDATE gateways SET pending = ? WHERE id = ?", (data["pending"], event.gateway)
+        )
+    elif event.type == ev.GATEWAY_STARTED:
+        d.execute(
+            conn,
+            """UPDATE gateways SET version = ?, config_hash = ?, started_at = ?, stopped_at = NULL
+            WHERE id = ?""",
+            (_text(data.get("version")), _text(data.get("config_hash")), event.time, event.gateway),
+        )
+    elif event.type == ev.GATEWAY_STOPPED:
+        d.execute(
+            conn, "UPDATE gateways SET stopped_at = ? WHERE id = ?", (event.time, event.gateway)
+        )
+
+
+def _touch_gateway(conn: Any, d: Dialect, batch: Batch) -> None:
+    seqs = [r.seq for r in batch.readings] + [e.seq for e in batch.events if e.seq is not None]
+    received = [r.received for r in batch.readings if r.received is not None] + [
+        e.received for e in batch.events if e.received is not None
+    ]
+    newest = max(received) if received else None
+    d.execute(
+        conn,
+        """INSERT INTO gateways (id, first_seen, last_seen, last_seq, last_received, lag_s)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,
+            last_seq = CASE WHEN excluded.last_seq IS NOT NULL AND (gateways.last_seq IS NULL
+                OR excluded.last_seq > gateways.last_seq) THEN excluded.last_seq
+                ELSE gateways.last_seq END,
+            last_received = CASE WHEN excluded.last_received IS NOT NULL
+                AND (gateways.last_received IS NULL
+                OR excluded.last_received > gateways.last_received) THEN excluded.last_received
+                ELSE gateways.last_received END,
+            lag_s = CASE WHEN excluded.last_received IS NULL THEN gateways.lag_s
+                WHEN gateways.last_received IS NULL
+                OR excluded.last_received > gateways.last_received THEN excluded.lag_s
+                ELSE excluded.last_seen - gateways.last_received END""",
+        (
+            batch.gateway,
+            batch.now,
+            batch.now,
+            max(seqs) if seqs else None,
+            newest,
+            max(0.0, batch.now - newest) if newest is not None else None,
+        ),
+    )
+
+
+def _clear_offline(conn: Any, d: Dialect, gateway: str, now: float) -> list[str]:
+    rows = d.all(
+        conn,
+        """UPDATE alarms SET cleared_at = ?, duration_s = ? - raised_at
+        WHERE rule = ? AND gateway = ? AND cleared_at IS NULL RETURNING alarm_id""",
+        (now, now, OFFLINE_RULE, gateway),
+    )
+    return [str(r[0]) for r in rows]
+
+
+def raise_offline(
+    conn: Any, d: Dialect, gateway: str, now: float, cutoff: float, after_s: float
+) -> OfflineAlarm | None:
+    """Raise `gateway_offline` unless the gateway spoke since `cutoff` or one is active."""
+    alarm_id = f"central:{OFFLINE_RULE}:{gateway}:{int(now * 1000)}"
+    with d.transaction(conn):
+        row = d.one(
+            conn,
+            """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, threshold, value,
+                raised_at)
+            SELECT ?, 'central', id, id, ?, ?, ? - last_seen, ? FROM gateways g
+            WHERE id = ? AND last_seen < ? AND NOT EXISTS (SELECT 1 FROM alarms a
+                WHERE a.rule = ? AND a.gateway = g.id AND a.cleared_at IS NULL)
+            RETURNING raised_at, value""",
+            (alarm_id, OFFLINE_RULE, after_s, now, now, gateway, cutoff, OFFLINE_RULE),
+        )
+    if row is None:
+        return None
+    return OfflineAlarm(alarm_id, gateway, float(row[0]), float(row[1]))
+
+
+def ack(
+    conn: Any, d: Dialect, alarm_id: str, by: str, comment: str, actor: str, now: float
+) -> int | None:
+    """Append an acknowledgement; None when the alarm does not exist."""
+    with d.transaction(conn):
+        if d.one(conn, "SELECT 1 FROM alarms WHERE alarm_id = ?", (alarm_id,)) is None:
+            return None
+        row = d.one(
+            conn,
+            """INSERT INTO alarm_acks (alarm_id, ack_by, comment, at, actor)
+            VALUES (?, ?, ?, ?, ?) RETURNING id""",
+            (alarm_id, by, comment, now, actor),
+        )
+    return int(row[0])
+
+
+def add_token(conn: Any, d: Dialect, token_hash: str, source: str, now: float) -> None:
+    with d.transaction(conn):
+        d.execute(
+            conn,
+            "INSERT INTO tokens (token_hash, source, created) VALUES (?, ?, ?)",
+            (token_hash, source, now),
+        )
+
+
+def add_api_key(conn: Any, d: Dialect, key_hash: str, name: str, role: str, now: float) -> bool:
+    """False when an API key of that name exists already."""
+    with d.transaction(conn):
+        if d.one(conn, "SELECT 1 FROM api_keys WHERE name = ?", (name,)) is not None:
+            return False
+        d.execute(
+            conn,
+            "INSERT INTO api_keys (key_hash, name, role, created) VALUES (?, ?, ?, ?)",
+            (key_hash, name, role, now),
+        )
+    return True
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -1,0 +1,90 @@
+"""A silent gateway is an alarm: `gateway_offline` after `--offline-after` without a request.
+
+Every gateway that has ever sent a request is watched (it sends at least a heartbeat per
+`gateway.heartbeat`, 60 s by default). When none arrived for `offline_after`, the watchdog
+stores a `gateway_offline` alarm (origin `central`, subject = the gateway) and publishes it
+on the live stream; the next request from that gateway clears it inside its ingest
+transaction. The check runs every `offline_after / 4` (at most every 15 s), so the alarm
+comes at most that much late; the conditional insert makes a race with a returning
+gateway harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from central.metrics import Metrics
+from central.storage import SqlStorage
+from central.stream import Hub
+from edge.backoff import RetryLog
+from edge.events import ALARM_RAISED, format_time
+
+log = logging.getLogger("tracseq.central.watchdog")
+SOURCE = "tracseq-central"
+RULE = "gateway_offline"
+
+
+class Watchdog:
+    def __init__(
+        self,
+        storage: SqlStorage,
+        metrics: Metrics,
+        hub: Hub,
+        offline_after: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._storage = storage
+        self._metrics = metrics
+        self._hub = hub
+        self._after = offline_after
+        self._clock = clock
+        self._retry = RetryLog(log, "checking for silent gateways")
+        self.interval = min(max(offline_after / 4, 0.05), 15.0)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception as exc:  # the database is down: try again next round
+                self._retry.failed(exc)
+            else:
+                self._retry.succeeded()
+            await asyncio.sleep(self.interval)
+
+    async def check(self) -> int:
+        """Raise an alarm for each gateway silent for `offline_after`; returns how many."""
+        cutoff = self._clock() - self._after
+        raised = 0
+        for gateway in await self._storage.silent_gateways(cutoff):
+            alarm = await self._storage.raise_offline(gateway, cutoff, self._after)
+            if alarm is None:
+                continue
+            raised += 1
+            self._metrics.offline.inc()
+            log.warning(
+                "gateway %s offline: nothing received for %.0f s",
+                gateway,
+                alarm.silent_s,
+                extra={"gateway": gateway, "alarm_id": alarm.alarm_id},
+            )
+            self._hub.publish(
+                [
+                    {
+                        "specversion": "1.0",
+                        "id": alarm.alarm_id,
+                        "source": SOURCE,
+                        "type": ALARM_RAISED,
+                        "subject": gateway,
+                        "time": format_time(alarm.raised_at),
+                        "data": {
+                            "rule": RULE,
+                            "alarm_id": alarm.alarm_id,
+                            "threshold": self._after,
+                            "value": alarm.silent_s,
+                        },
+                    }
+                ]
+            )
+        return raised
