@@ -330,7 +330,7 @@ class DurableLog:
                     op.on_commit(op.seqs)
                 except Exception:  # a producer's callback must not stop the writer
                     log.exception("on_commit callback failed")
-            if self._listeners:
+            if self._listeners and op.entries:  # a cursor op's seqs hold its position
                 for entry, seq in zip(op.entries, op.seqs, strict=True):
                     if seq is not None:
                         committed.append(
