@@ -1,0 +1,182 @@
+"""`tracseq-edge analytics --redis URL --listen ADDR`: the analytics processor.
+
+Exit codes (contract): 0 ok (stopped by SIGINT/SIGTERM), 2 bad arguments, 1 runtime failure
+(e.g. the listen port is taken). Redis being down is not a failure: it is retried.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+
+from central.analytics.consumer import Processor
+from central.analytics.service import bind, serve
+from central.analytics.settings import Judgement, Settings, default_instance
+from edge.durations import parse_duration
+from edge.logging_setup import setup_logging
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_RUNTIME, EXIT_ARGS = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_ARGS)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def check(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+        return value
+
+    return check
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d, j = Settings(instance="-"), Judgement()
+    p = _Parser(prog="tracseq-edge analytics", description="analytics processor (Redis group)")
+    p.add_argument("--redis", default=d.redis_url, help="Redis URL (default %(default)s)")
+    p.add_argument("--listen", default="127.0.0.1:8097", help="HOST:PORT for /healthz /metrics")
+    p.add_argument("--stream", default=d.stream, help="input stream (default %(default)s)")
+    p.add_argument("--output", default=d.output, help="output stream (default %(default)s)")
+    p.add_argument("--group", default=d.group, help="consumer group (default %(default)s)")
+    p.add_argument("--instance", default=None, help="consumer name (default: the hostname)")
+    p.add_argument("--batch", type=int, default=d.batch, help="entries per read")
+    p.add_argument(
+        "--claim-idle",
+        type=_positive(_duration),
+        default=d.claim_idle,
+        help="claim entries idle this long on another consumer (default 30s)",
+    )
+    p.add_argument(
+        "--max-sensor-gauges",
+        type=int,
+        default=d.max_sensor_gauges,
+        help="cap on per-sensor metric series (default %(default)s)",
+    )
+    p.add_argument(
+        "--warn-margin",
+        type=float,
+        default=j.warn_margin,
+        help="warning within this many units of a limit (default %(default)s)",
+    )
+    p.add_argument(
+        "--stale-after",
+        type=_positive(_duration),
+        default=j.stale_after,
+        help="silence before stale without an offline rule (default 10m)",
+    )
+    p.add_argument(
+        "--window", type=_positive(_duration), default=j.window, help="trend window (default 4m)"
+    )
+    p.add_argument(
+        "--horizon",
+        type=_positive(_duration),
+        default=j.horizon,
+        help="predict breaches at most this far ahead (default 2h)",
+    )
+    p.add_argument(
+        "--spike-rate",
+        type=_positive(float),
+        default=j.spike_rate,
+        help="units/minute above which a change is a door spike (default 3)",
+    )
+    p.add_argument(
+        "--stuck-after",
+        type=_positive(_duration),
+        default=j.stuck_after,
+        help="unchanged value this long is a stuck sensor (default 30m)",
+    )
+    p.add_argument("--log-format", choices=("text", "json"), default=None)
+    return p  # fmt: skip
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    judgement = replace(
+        Judgement(),
+        warn_margin=args.warn_margin,
+        stale_after=args.stale_after,
+        window=args.window,
+        min_span=min(Judgement().min_span, args.window / 2),
+        horizon=args.horizon,
+        spike_rate=args.spike_rate,
+        stuck_after=args.stuck_after,
+    )
+    return Settings(
+        redis_url=args.redis,
+        stream=args.stream,
+        output=args.output,
+        group=args.group,
+        instance=args.instance or default_instance(),
+        batch=args.batch,
+        claim_idle=args.claim_idle,
+        max_sensor_gauges=args.max_sensor_gauges,
+        judgement=judgement,
+    )
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--listen: expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+async def _run(settings: Settings, host: str, port: int) -> int:
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc)
+        return EXIT_RUNTIME
+    processor = Processor(settings)
+    log.info(
+        "analytics %s: %s group %s -> %s, http://%s:%d",
+        settings.instance, settings.stream, settings.group, settings.output, host, port,
+    )  # fmt: skip
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(processor.run()), group.create_task(serve(processor, sock))]
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+    return EXIT_OK
+
+
+def main(argv: list[str]) -> int:
+    """`tracseq-edge analytics ...`; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        host, port = _listen(args.listen)
+    except ValueError as exc:
+        print(f"tracseq-edge analytics: error: {exc}", file=sys.stderr)
+        return EXIT_ARGS
+    if args.batch <= 0 or args.max_sensor_gauges < 0:
+        print("tracseq-edge analytics: error: --batch must be > 0, --max-sensor-gauges >= 0",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_ARGS
+    setup_logging(args.log_format)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_run(settings_from(args), host, port))
+    return EXIT_OK
