@@ -14,6 +14,7 @@ import contextlib
 import os
 import tty
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
@@ -97,10 +98,21 @@ class ModbusPeer:
         self.port = str(port)
         await self._start()
 
-    async def start_rtu(self) -> None:
+    async def start_rtu(self, link: Path | None = None) -> None:
+        """Serve RTU on a pty; the driver's end is `link` (a symlink to it) when given."""
         self.pump = PtyPump(asyncio.get_running_loop())
         self.port = self.pump.names[1]
+        if link is not None:
+            _link(link, self.port)
+            self.port = str(link)
         await self._start()
+
+    async def unplug(self) -> None:
+        """The RS-485 adapter is pulled: server stopped, ptys closed, the link removed."""
+        await self.stop()
+        if self.pump is not None:
+            self.pump.close()
+        _unlink(self.port)
 
     async def _start(self) -> None:
         if self.pump is None:
@@ -138,3 +150,13 @@ class ModbusPeer:
         )
         result = await self.server.context.async_setValues(unit, _FC[table], int(address), values)
         assert result is None, result
+
+
+def _link(link: Path, target: str) -> None:
+    link.unlink(missing_ok=True)
+    link.symlink_to(target)
+
+
+def _unlink(port: str) -> None:
+    if Path(port).is_symlink():
+        Path(port).unlink()

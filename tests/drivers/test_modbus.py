@@ -209,6 +209,27 @@ async def test_tcp_server_down_and_back_reconnects(tmp_path: Path) -> None:
         await peer.close()
 
 
+async def test_rtu_adapter_unplugged_and_back_is_reopened(tmp_path: Path) -> None:
+    link = tmp_path / "ttyUSB0"
+    peer = ModbusPeer(units=(1,))
+    await peer.start_rtu(link)
+    try:
+        await peer.set(1, "holding 5", [42])
+        driver = _driver(_config(f"rtu://{link}", _sensor("x", "register: holding 5, poll: 100ms")))
+        async with committed_log(tmp_path) as out, running(driver, out.pipeline) as task:
+            await eventually(lambda: _count(out, "x") >= 1)
+            await peer.unplug()
+            await eventually(lambda: driver.counters.get("connect_failed", 0) >= 2)
+            assert driver.health().state == "disconnected"
+            assert not task.done()
+            await peer.start_rtu(link)
+            await peer.set(1, "holding 5", [43])
+            await eventually(lambda: 43.0 in [e.data["value"] for e in out.log.read_now(0, 10_000)])
+            assert driver.health().state == "connected"
+    finally:
+        await peer.close()
+
+
 async def test_unmapped_gap_splits_the_request_and_keeps_good_sensors(
     peer: ModbusPeer, tmp_path: Path
 ) -> None:
