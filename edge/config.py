@@ -8,6 +8,7 @@ Relative paths (data_dir, secret files, CA files) are relative to the config fil
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import os
@@ -222,6 +223,21 @@ class Serial(Model):
     terminator: str = "\n"
     encoding: str = "ascii"
     max_line: int = Field(default=256, ge=8, le=65536)
+
+    @model_validator(mode="after")
+    def _text(self) -> Serial:
+        try:
+            codecs.lookup(self.encoding)
+            terminator = self.terminator.encode(self.encoding)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {self.encoding!r} (use e.g. ascii, utf-8)"
+            ) from None
+        except UnicodeEncodeError:
+            raise ValueError(f"terminator cannot be written in {self.encoding}") from None
+        if not terminator:
+            raise ValueError('terminator must not be empty (use e.g. "\\n" or "\\r\\n")')
+        return self
 
 
 class Connection(Model):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.lines import LineDecoder, LineSplitter
 from edge.config import parse_config
+from edge.errors import ConfigError
 
 _CONFIG = r"""
 gateway: {id: g}
@@ -101,3 +103,18 @@ def test_sensor_time_and_sensor_group() -> None:
     ]
     assert out.readings[1].extra == {"sensor_time_rejected": "yesterday"}
     assert out.results == ["ok", "no_match", "ok", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("encoding: klingon", "unknown encoding 'klingon'"),
+        ("terminator: ''", "terminator must not be empty"),
+        ("terminator: 'é'", "terminator cannot be written in ascii"),
+    ],
+)
+def test_bad_line_settings_are_config_errors(option: str, message: str) -> None:
+    text = f"gateway: {{id: g}}\nconnections:\n  s: {{serial: {{port: /dev/x, {option}}}}}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "sensors.yaml", base_dir=Path("."))
+    assert f"sensors.yaml:3:15: connections.s.serial: {message}" in str(caught.value)
