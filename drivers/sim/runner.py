@@ -94,6 +94,8 @@ class Simulator:
         self.ln2: Ln2Monitor | None = None
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
+        self._emitted_at = -1.0  # simulated time of the last tick sent out
+        self._ticked = asyncio.Condition()
 
     @property
     def modbus_port(self) -> int | None:
@@ -115,6 +117,13 @@ class Simulator:
     async def wait(self) -> None:
         """Until the duration has played or stop() was called."""
         await self._done.wait()
+
+    async def until(self, sim_seconds: float) -> None:
+        """Until the tick at `sim_seconds` of simulated time went out (or the run ended)."""
+        async with self._ticked:
+            await self._ticked.wait_for(
+                lambda: self._emitted_at >= sim_seconds or self._done.is_set()
+            )
 
     def payload_time(self) -> float:
         if self.options.clock == "sim":
@@ -162,13 +171,16 @@ class Simulator:
             await self.modbus_tcp.stop()
         self.recorder.close()
 
-    def _emit(self) -> None:
+    async def _emit(self) -> None:
         if self.mqtt is not None:
             for message in self.telemetry.messages(self.payload_time()):
                 self.mqtt.publish(message)
         if self.ln2 is not None:
             self.ln2.tick()
         self.recorder.flush()
+        self._emitted_at = self.fleet.now
+        async with self._ticked:
+            self._ticked.notify_all()
 
     async def _run(self) -> None:
         """The tick loop: bounded by the duration or stop()."""
@@ -177,7 +189,7 @@ class Simulator:
         tick_wall, tick_sim = 1.0 / o.rate, o.speed / o.rate
         t0 = loop.time()
         try:
-            self._emit()  # the initial state, at once
+            await self._emit()  # the initial state, at once
             while not self._stop.is_set():
                 remaining = None if o.duration is None else o.duration - self.fleet.now
                 if remaining is not None and remaining <= 1e-9:
@@ -192,9 +204,11 @@ class Simulator:
                 else:
                     await asyncio.sleep(0)  # behind schedule: catch up, but let I/O run
                 self.fleet.advance(tick_sim if remaining is None else min(tick_sim, remaining))
-                self._emit()
+                await self._emit()
         finally:
             self._done.set()
+            async with self._ticked:
+                self._ticked.notify_all()
 
 
 @contextlib.asynccontextmanager
