@@ -236,7 +236,13 @@ class RuleEngine:
             time = stored.time if stored.time is not None else stored.received
             sample = rules.Sample(float(value), time, stored.received, mono - age)
             for rule in sensor_rules:
-                transition = rule.on_sample(sample)
+                try:
+                    transition = rule.on_sample(sample)
+                except Exception:  # a bug must not stop every alarm in a restart loop
+                    log.exception(
+                        "rule %s of %s failed on seq %d", rule.name, stored.subject, stored.seq
+                    )
+                    continue
                 if transition is not None:
                     self._apply(stored.subject, rule.name, transition)
                 self._note(stored.subject, rule)
