@@ -93,6 +93,12 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
             (data["sensor"], _text(data.get("status")), when),
         )
     elif event.type == ev.ALARM_RAISED:
+        if event.subject:  # a sensor known only from its alarm still gets a twin
+            d.execute(
+                conn,
+                "INSERT INTO sensors (id, gateway) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+                (event.subject, event.gateway),
+            )
         d.execute(
             conn,
             """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, threshold, value,

@@ -1,0 +1,180 @@
+"""Ingest on a real central (uvicorn subprocess), the same suite on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import orjson
+import pytest
+
+from edge import events as ev
+from tests.central.conftest import Central, event, gateway_name, reading
+
+
+def batch(gateway: str, seqs: range, sensor: str = "ult-1.temp") -> list[dict[str, object]]:
+    return [reading(gateway, seq, sensor, -80.0 + seq / 100) for seq in seqs]
+
+
+def test_same_batch_three_times_stores_each_event_once(central: Central) -> None:
+    gw = gateway_name()
+    token = central.token(gw)
+    events = batch(gw, range(1, 101))
+    answers = [central.ingest(token, events).json() for _ in range(3)]
+    assert answers == [
+        {"accepted": 100, "duplicates": 0},
+        {"accepted": 0, "duplicates": 100},
+        {"accepted": 0, "duplicates": 100},
+    ]
+    assert central.count("readings", "gateway = ?", (gw,)) == 100
+
+
+def test_overlapping_batches_store_each_event_once(central: Central) -> None:
+    gw = gateway_name()
+    token = central.token(gw)
+    first = central.ingest(token, batch(gw, range(1, 61)))
+    second = central.ingest(token, batch(gw, range(41, 101)))
+    assert first.json() == {"accepted": 60, "duplicates": 0}
+    assert second.json() == {"accepted": 40, "duplicates": 20}
+    assert central.count("readings", "gateway = ?", (gw,)) == 100
+
+
+def test_gzip_batch_is_stored(central: Central) -> None:
+    gw = gateway_name()
+    body = gzip.compress(orjson.dumps(batch(gw, range(1, 51))))
+    answer = central.ingest(central.token(gw), body, headers={"content-encoding": "gzip"})
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 50, "duplicates": 0}
+
+
+def test_events_that_are_not_readings_go_to_the_events_table(central: Central) -> None:
+    gw = gateway_name()
+    events = [
+        event(gw, 1, ev.GATEWAY_STARTED, version="1.0", config_hash="abc"),
+        event(gw, 2, ev.GATEWAY_HEARTBEAT, uptime_s=60, pending=7),
+        reading(gw, 3, "f.temp", -80),
+    ]
+    assert central.ingest(central.token(gw), events).json() == {"accepted": 3, "duplicates": 0}
+    assert central.count("events", "gateway = ?", (gw,)) == 2
+    assert central.count("readings", "gateway = ?", (gw,)) == 1
+    mine = [g for g in central.get("/api/v1/gateways").json()["gateways"] if g["id"] == gw]
+    assert mine[0]["version"] == "1.0"
+    assert mine[0]["pending"] == 7
+    assert mine[0]["last_seq"] == 3
+
+
+def test_missing_or_unknown_token_is_401_and_nothing_stored(central: Central) -> None:
+    gw = gateway_name()
+    assert central.ingest(None, batch(gw, range(1, 3))).status_code == 401
+    assert central.ingest("tsg_not-a-token", batch(gw, range(1, 3))).status_code == 401
+    assert central.count("readings", "gateway = ?", (gw,)) == 0
+
+
+def test_token_writing_another_gateways_events_is_403_and_nothing_stored(
+    central: Central,
+) -> None:
+    mine, theirs = gateway_name(), gateway_name()
+    token = central.token(mine)
+    mixed = batch(mine, range(1, 4)) + batch(theirs, range(1, 2))
+    answer = central.ingest(token, mixed)
+    assert answer.status_code == 403
+    assert answer.json()["errors"] == [
+        {"index": 3, "field": "source", "message": answer.json()["errors"][0]["message"]}
+    ]
+    assert central.count("readings", "gateway IN (?, ?)", (mine, theirs)) == 0
+
+
+def test_api_key_cannot_ingest(central: Central) -> None:
+    gw = gateway_name()
+    assert central.ingest(central.key("admin"), batch(gw, range(1, 2))).status_code == 403
+
+
+def test_invalid_events_are_listed_by_index_and_field_and_nothing_is_stored(
+    central: Central,
+) -> None:
+    gw = gateway_name()
+    events = batch(gw, range(1, 11))
+    events[2]["data"]["value"] = "hot"  # type: ignore[index]
+    del events[5]["id"]
+    events[7]["time"] = "yesterday"
+    events[8]["data"]["seq"] = 99  # type: ignore[index]  # id says 9
+    answer = central.ingest(central.token(gw), events)
+    assert answer.status_code == 400
+    found = [(e["index"], e["field"]) for e in answer.json()["errors"]]
+    assert found == [(2, "data.value"), (5, "id"), (7, "time"), (8, "id")]
+    assert central.count("readings", "gateway = ?", (gw,)) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"[{not json", "not JSON"),
+        (b'{"specversion": "1.0"}', "array"),
+        (b"", "not JSON"),
+    ],
+)
+def test_malformed_bodies_are_400(central: Central, body: bytes, why: str) -> None:
+    answer = central.ingest(central.token(gateway_name()), body)
+    assert answer.status_code == 400
+    assert why in answer.json()["error"]
+
+
+def test_wrong_types_name_the_field(central: Central) -> None:
+    gw = gateway_name()
+    bad = batch(gw, range(1, 2))
+    bad[0]["subject"] = 42
+    answer = central.ingest(central.token(gw), bad)
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["field"] == "subject"
+
+
+def test_wrong_content_type_is_415(central: Central) -> None:
+    gw = gateway_name()
+    answer = central.ingest(
+        central.token(gw), batch(gw, range(1, 2)), headers={"content-type": "text/plain"}
+    )
+    assert answer.status_code == 415
+
+
+def test_ten_megabytes_of_json_is_413_and_service_stays_up(central: Central) -> None:
+    gw = gateway_name()
+    token = central.token(gw)
+    body = b"[" + b" " * (10 * 1000 * 1000) + b"]"
+    assert central.ingest(token, body).status_code == 413
+    assert central.ingest(token, batch(gw, range(1, 2))).status_code == 200
+
+
+@pytest.fixture(scope="session")
+def gzip_bomb(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """1 GiB of JSON whitespace, gzipped to about 1 MB."""
+    path: Path = tmp_path_factory.mktemp("bomb") / "bomb.json.gz"
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b" " * (1 << 20)
+    parts = [squeeze.compress(b"[")]
+    parts += [squeeze.compress(chunk) for _ in range(1024)]
+    parts += [squeeze.compress(b"]"), squeeze.flush()]
+    path.write_bytes(b"".join(parts))
+    return path.read_bytes()
+
+
+def test_gzip_bomb_is_413_and_service_stays_up(central: Central, gzip_bomb: bytes) -> None:
+    gw = gateway_name()
+    token = central.token(gw)
+    answer = central.ingest(token, gzip_bomb, headers={"content-encoding": "gzip"})
+    assert answer.status_code == 413
+    assert "decompressed" in answer.json()["error"]
+    assert central.ingest(token, batch(gw, range(1, 2))).status_code == 200
+
+
+def test_corrupt_gzip_is_400(central: Central) -> None:
+    gw = gateway_name()
+    body = gzip.compress(orjson.dumps(batch(gw, range(1, 5))))[:-20]
+    answer = central.ingest(central.token(gw), body, headers={"content-encoding": "gzip"})
+    assert answer.status_code == 400
+
+
+def test_metrics_count_accepted_duplicate_and_invalid_events(central: Central) -> None:
+    text = central.client.get(f"{central.url}/metrics").text
+    assert "tracseq_central_ingest_events_total" in text
+    assert 'tracseq_central_ingest_requests_total{status="200"}' in text
