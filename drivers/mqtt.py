@@ -114,7 +114,7 @@ class MqttDriver:
                 try:
                     was_connected = await self._session(backoff, retry)
                 except (ConnectFailed, OSError, ssl.SSLError) as exc:
-                    self._set_state("disconnected", str(exc) or type(exc).__name__)
+                    self._set_state("disconnected", f"{self._where()}: {exc or type(exc).__name__}")
                     retry.failed(self._detail)
                 if was_connected:
                     self._reconnects.inc()
@@ -158,7 +158,7 @@ class MqttDriver:
             )
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 refused = await asyncio.shield(conn.subscribed)
-            detail = f"{self._where()} session={'resumed' if conn.connected.result() else 'new'}"
+            detail = f"{self._where()} session={conn.connected.result()[1]}"
             if refused:
                 self._set_state("degraded", f"{detail}; subscription refused: {', '.join(refused)}")
                 log.error("MQTT %s: the broker refused %s", self.name, ", ".join(refused))

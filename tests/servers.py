@@ -100,6 +100,9 @@ def mosquitto(workdir: Path, *, persistence: bool = True) -> Iterator[Server]:
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
         "allow_anonymous true\n"
+        # Started as root, mosquitto drops to user 'mosquitto', which cannot write its
+        # persistence file into our temp dir; stay as the user that started it.
+        "user root\n"
         f"persistence {'true' if persistence else 'false'}\n"
         f"persistence_location {workdir}/\n"
         "max_queued_messages 0\n"
