@@ -306,6 +306,9 @@ class ModbusDriver:
             raise _Failure("timeout", f"no response within {self.settings.timeout:g}s") from None
         except OSError as exc:
             raise _Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # whatever the wire did to the client: start it afresh
+            log.warning("modbus %s: unexpected error, reconnecting: %r", self.name, exc)
+            raise _Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             name = _REQUEST_ERRORS.get(code) or _DEVICE_ERRORS.get(code) or "unknown"

@@ -16,6 +16,7 @@ import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -64,6 +65,7 @@ class ModbusPeer:
         self.units = units
         self.muted: set[int] = set()
         self.garbled: set[int] = set()
+        self.busy: set[int] = set()  # answer reads with exception 6 (device busy)
         self.requests = 0
         self.server: ModbusTcpServer | ModbusSerialServer | None = None
         self.pump: PtyPump | None = None
@@ -71,8 +73,7 @@ class ModbusPeer:
         self._tcp_port = 0
         self._devices = [self._device(unit) for unit in units]
 
-    @staticmethod
-    def _device(unit: int) -> SimDevice:
+    def _device(self, unit: int) -> SimDevice:
         def bits() -> list[SimData]:
             return [SimData(0, values=[False] * SIZE, datatype=DataType.BITS)]
 
@@ -80,7 +81,19 @@ class ModbusPeer:
             return [SimData(0, count=SIZE, values=0, datatype=DataType.REGISTERS)]
 
         # (coils, discrete inputs, holding registers, input registers), each from address 0
-        return SimDevice(unit, simdata=(bits(), bits(), registers(), registers()))
+        async def action(
+            _fc: int,
+            _start: int,
+            _address: int,
+            _count: int,
+            _registers: list[int],
+            set_values: list[int] | list[bool] | None,
+        ) -> ExcCodes | None:
+            if set_values is None and unit in self.busy:
+                return ExcCodes.DEVICE_BUSY
+            return None
+
+        return SimDevice(unit, simdata=(bits(), bits(), registers(), registers()), action=action)
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         if not sending:

@@ -167,6 +167,19 @@ async def test_unit_that_stops_answering_backs_off_alone_and_recovers(
         assert set(await out.values("b.temp")) == {20.0}
 
 
+async def test_busy_unit_is_down_and_comes_back(peer: ModbusPeer, tmp_path: Path) -> None:
+    await peer.set(1, "holding 5", [42])
+    driver = _driver(_config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")))
+    peer.busy.add(1)
+    async with committed_log(tmp_path) as out, running(driver, out.pipeline):
+        await eventually(lambda: driver.counters.get("exception", 0) >= 2)
+        assert "unit 1 down: exception 6 (device busy)" in driver.health().detail
+        assert _count(out, "x") == 0
+        peer.busy.clear()
+        await eventually(lambda: _count(out, "x") >= 1)
+        await eventually(lambda: driver.health().state == "connected")
+
+
 async def test_garbled_frames_count_as_crc_errors(tmp_path: Path) -> None:
     peer = ModbusPeer(units=(1,))
     await peer.start_rtu()
@@ -174,8 +187,8 @@ async def test_garbled_frames_count_as_crc_errors(tmp_path: Path) -> None:
         await peer.set(1, "holding 5", [42])
         sensors = _sensor("a.temp", "register: holding 5, poll: 100ms")
         driver = _driver(_config(_url(peer), sensors))
+        peer.garbled.add(1)
         async with committed_log(tmp_path) as out, running(driver, out.pipeline):
-            peer.garbled.add(1)
             await eventually(lambda: driver.counters.get("crc_error", 0) >= 2)
             assert await out.readings() == []
             peer.garbled.clear()

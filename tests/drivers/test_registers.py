@@ -111,7 +111,7 @@ def test_contiguous_and_nearby_registers_share_one_request() -> None:
 
 def test_requests_stay_within_protocol_limits() -> None:
     registers = _sensors(*[f"register: holding {a}, type: float64" for a in range(0, 1000, 4)])
-    bits = _sensors(*[f"register: coil {a}, type: bool" for a in range(0, 5000)])
+    bits = _sensors(*[f"register: coil {a}, type: bool" for a in range(0, 4100, 8)])
     reg_blocks, bit_blocks = plan(registers), plan(bits)
     assert all(b.count <= MAX_REGISTERS for b in reg_blocks)
     assert all(b.count <= MAX_BITS for b in bit_blocks)
