@@ -74,5 +74,8 @@ def setup_logging(fmt: str | None, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "httpx", "pymodbus", "asyncio"):
+    for noisy in ("uvicorn.access", "httpx", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pymodbus dumps its frame history at ERROR on every timeout; the driver logs the
+    # first failure and the recovery itself.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from prometheus_client import Counter
 
 from drivers.base import Committed, Reading
+from edge.config import ModbusSource, MqttSource
 from edge.entry import Entry, Reject
 from edge.errors import LogError
 from edge.log import DurableLog
@@ -61,7 +62,7 @@ class Pipeline:
         entries: list[Entry] = []
         out_rejects = list(rejects)
         for reading in readings:
-            result = normalize(reading, reading.sensor.source.connection)
+            result = normalize(reading, _source_of(reading))
             if isinstance(result, Entry):
                 entries.append(result)
             else:
@@ -85,6 +86,19 @@ class Pipeline:
         self._last_logged[reject.source] = (now, 0)
         if len(self._last_logged) > 10_000:
             self._last_logged.clear()
+
+
+def _source_of(reading: Reading) -> str:
+    """Reject source by the convention `<protocol>:<where>` (here: the sensor id)."""
+    source = reading.sensor.source
+    protocol = (
+        "mqtt"
+        if isinstance(source, MqttSource)
+        else "modbus"
+        if isinstance(source, ModbusSource)
+        else "serial"
+    )
+    return f"{protocol}:{source.connection}/{reading.sensor_id}"
 
 
 def _protocol(source: str) -> str:
