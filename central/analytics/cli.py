@@ -10,12 +10,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from central.analytics.consumer import Processor
+from central.analytics.forward import Forwarder
 from central.analytics.service import bind, serve
 from central.analytics.settings import Judgement, Settings, default_instance
 from edge.durations import parse_duration
@@ -105,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=j.stuck_after,
         help="unchanged value this long is a stuck sensor (default 30m)",
     )
+    p.add_argument(
+        "--central",
+        default=None,
+        help="central's URL: forward this instance's events to POST /api/v1/ingest",
+    )
+    p.add_argument(
+        "--central-token-file",
+        default=None,
+        help="file with this instance's central token (tracseq-edge central token "
+        "create NAME --analytics); or TRACSEQ_ANALYTICS_TOKEN",
+    )
     p.add_argument("--log-format", choices=("text", "json"), default=None)
     return p  # fmt: skip
 
@@ -140,7 +154,27 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def _run(settings: Settings, host: str, port: int) -> int:
+def _token(args: argparse.Namespace) -> str | None:
+    """The central token, or None without --central; raises ValueError naming the problem."""
+    if args.central is None:
+        return None
+    if not args.central.startswith(("http://", "https://")):
+        raise ValueError(f"--central: expected an http(s) URL, got {args.central!r}")
+    if args.central_token_file:
+        try:
+            token = Path(args.central_token_file).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"--central-token-file: {exc}") from None
+    else:
+        token = os.environ.get("TRACSEQ_ANALYTICS_TOKEN", "").strip()
+    if not token:
+        raise ValueError("--central needs --central-token-file or TRACSEQ_ANALYTICS_TOKEN")
+    return token
+
+
+async def _run(
+    settings: Settings, host: str, port: int, central: str | None, token: str | None
+) -> int:
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -155,8 +189,16 @@ async def _run(settings: Settings, host: str, port: int) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    forwarder = None
+    if central is not None and token is not None:
+        forwarder = Forwarder(settings, central, token, metrics=processor.metrics)
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(processor.run()), group.create_task(serve(processor, sock))]
+        tasks = [
+            group.create_task(processor.run()),
+            group.create_task(serve(processor, sock, forwarder)),
+        ]
+        if forwarder is not None:
+            tasks.append(group.create_task(forwarder.run()))
         await stop.wait()
         for task in tasks:
             task.cancel()
@@ -169,6 +211,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         host, port = _listen(args.listen)
+        token = _token(args)
     except ValueError as exc:
         print(f"tracseq-edge analytics: error: {exc}", file=sys.stderr)
         return EXIT_ARGS
@@ -178,5 +221,5 @@ def main(argv: list[str]) -> int:
         return EXIT_ARGS
     setup_logging(args.log_format)
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_run(settings_from(args), host, port))
+        return asyncio.run(_run(settings_from(args), host, port, args.central, token))
     return EXIT_OK

@@ -146,7 +146,7 @@ class Processor:
         if not self.status.pending_replayed:
             # our own pending entries, from before a crash: they come first
             reply = await self.redis.xreadgroup(s.group, s.instance, {s.stream: "0"}, count=s.batch)
-            entries = _entries(reply)
+            entries = entries_of(reply)
             if not entries:
                 self.status.pending_replayed = True
                 return 0
@@ -158,7 +158,7 @@ class Processor:
         reply = await self.redis.xreadgroup(
             s.group, s.instance, {s.stream: ">"}, count=s.batch, block=s.block_ms
         )
-        return await self.process(_entries(reply))
+        return await self.process(entries_of(reply))
 
     async def _ensure_group(self) -> None:
         s = self.settings
@@ -357,7 +357,7 @@ class Processor:
                 self.metrics.latency.observe(max(0.0, now - int(millis) / 1000))
 
 
-def _entries(reply: Any) -> list[tuple[Any, Any]]:
+def entries_of(reply: Any) -> list[tuple[Any, Any]]:
     """The entries of a one-stream XREADGROUP reply (RESP2 list or RESP3 map)."""
     if not reply:
         return []

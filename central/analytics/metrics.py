@@ -38,6 +38,9 @@ class Metrics:
         self.claimed = Counter(
             "tracseq_analytics_claimed_total", "entries claimed from idle consumers", registry=r
         )
+        self.forwarded = Counter(
+            "tracseq_analytics_forwarded_total", "analytics events accepted by central", registry=r
+        )
         self.latency = Histogram(
             "tracseq_analytics_processing_latency_seconds",
             "from an entry's arrival on the stream to the commit of its effects",

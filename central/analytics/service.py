@@ -20,9 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from central.analytics.consumer import Processor
+from central.analytics.forward import Forwarder
 
 
-def build_app(processor: Processor) -> Starlette:
+def build_app(processor: Processor, forwarder: Forwarder | None = None) -> Starlette:
     """The ASGI app of one processor instance."""
 
     def report() -> dict[str, object]:
@@ -37,6 +38,7 @@ def build_app(processor: Processor) -> Starlette:
             "output": s.output,
             "processed": status.processed,
             "uptime_s": round(time.time() - status.since, 3),
+            "central": None if forwarder is None else forwarder.state,
         }
 
     async def healthz(request: Request) -> Response:
@@ -74,9 +76,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(processor: Processor, sock: socket.socket) -> None:
+async def serve(
+    processor: Processor, sock: socket.socket, forwarder: Forwarder | None = None
+) -> None:
     """Serve the app on an already bound socket until cancelled."""
-    config = uvicorn.Config(build_app(processor), log_config=None, access_log=False, lifespan="off")
+    app = build_app(processor, forwarder)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     try:
         await _Server(config).serve(sockets=[sock])
     finally:
