@@ -121,6 +121,13 @@ class Processor:
                     retry.failed(exc)
                     await self.clock.sleep(backoff.next_delay())
                     continue
+                except Exception as exc:  # a bug: entries stay pending, retried after a pause
+                    log.exception("processing failed; the batch stays pending")
+                    self.status.error = f"{type(exc).__name__}: {exc}"
+                    self.metrics.errors.labels("internal").inc()
+                    self.status.pending_replayed = False
+                    await self.clock.sleep(backoff.next_delay())
+                    continue
                 if self.status.redis != "up":
                     retry.succeeded()
                     backoff.reset()
