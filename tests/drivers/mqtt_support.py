@@ -7,16 +7,18 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from drivers.base import Committed, Reading, ReadingSink
 from drivers.mqtt import MqttDriver
 from edge.clock import SystemClock
 from edge.config import Mqtt, Sensor, load_config
+from edge.entry import Reject
 from edge.log import DurableLog
 from edge.pipeline import Pipeline
 from tests.conftest import CONTRACT_EXAMPLE
@@ -53,15 +55,46 @@ class Running:
         return self.log.last_seq
 
 
+class HoldingSink:
+    """The real Pipeline, but commit notifications are held back while `holding`:
+    the readings are on disk, the driver just has not been told (so it must not ack)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.holding = True
+        self.held: list[Committed] = []
+
+    def submit(
+        self,
+        readings: Sequence[Reading],
+        rejects: Sequence[Reject] = (),
+        on_commit: Committed | None = None,
+    ) -> None:
+        def later(ok: bool) -> None:
+            if self.holding and on_commit is not None:
+                self.held.append(on_commit)
+            elif on_commit is not None:
+                on_commit(ok)
+
+        self.pipeline.submit(readings, rejects, later)
+
+    async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
+        await self.pipeline.put(readings, rejects)
+
+
 @contextlib.asynccontextmanager
 async def running(
-    tmp: Path, mqtt: Mqtt, sensors: list[Sensor], name: str = "lab-broker"
+    tmp: Path,
+    mqtt: Mqtt,
+    sensors: list[Sensor],
+    name: str = "lab-broker",
+    sink: Callable[[Pipeline], ReadingSink] = lambda pipeline: pipeline,
 ) -> AsyncIterator[Running]:
     """The driver feeding a Pipeline into a DurableLog, connected and subscribed."""
     path = tmp / "log.sqlite"
     log = DurableLog.open(path)
     driver = MqttDriver(name, mqtt, sensors, SystemClock())
-    task = asyncio.create_task(driver.run(Pipeline(log)))
+    task = asyncio.create_task(driver.run(sink(Pipeline(log))))
     try:
         await until(lambda: driver.health().state == "connected", 10)
         yield Running(driver, log, path)
