@@ -134,10 +134,10 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
         try:
             event = ev.parse(item)
             _check(event)
+            received = _received(event)
         except EnvelopeError as exc:
             errors.append({"index": index, "field": exc.field, "message": str(exc)})
             continue
-        received = _received(event)
         seq = event.data.get("seq") if event.gateway is not None else None
         if event.type == ev.READING:
             assert event.gateway is not None and event.subject is not None
@@ -205,8 +205,6 @@ def _check(event: ev.CloudEvent) -> None:
             raise EnvelopeError("data.alarms", "must be an object")
     elif event.type == ev.ANALYTICS_STATUS and not isinstance(data.get("sensor"), str):
         raise EnvelopeError("data.sensor", "must be the sensor id")
-    if data.get("received") is not None:
-        _received(event)
 
 
 def _received(event: ev.CloudEvent) -> float | None:
