@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{kind}",
             action="append",
             default=[],
-            metavar="TARGET@AT[:FOR]",
+            metavar="TARGET@AT" if kind == "garbage" else "TARGET@AT[:FOR]",
             dest=kind.replace("-", "_"),
             help=f"shortcut for --scenario {kind}:...",
         )

@@ -64,11 +64,13 @@ class MqttPublisher:
         self._idle = asyncio.Event()  # set (from paho's thread) when nothing is unacked
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._failing = False  # logged the first failed attempt; log the recovery
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         client.max_inflight_messages_set(200)
         client.max_queued_messages_set(max_queued)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self._client = client
@@ -132,7 +134,13 @@ class MqttPublisher:
             )
             return
         log.info("mqtt connected to %s:%d", self.host, self.port)
+        self._failing = False
         self.connected.set()
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning("mqtt broker %s:%d unreachable; retrying", self.host, self.port)
 
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any

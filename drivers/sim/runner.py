@@ -161,7 +161,8 @@ class Simulator:
 
     async def _close(self) -> None:
         if self.mqtt is not None:
-            await self.mqtt.drain(self.options.drain_timeout)
+            if self.mqtt.connected.is_set():  # no broker: nothing will be acknowledged
+                await self.mqtt.drain(self.options.drain_timeout)
             await asyncio.to_thread(self.mqtt.stop)
         if self.ln2 is not None:
             self.ln2.stop()

@@ -183,3 +183,27 @@ def test_clock_sim_stamps_payloads_in_simulated_time(
     assert ts == [int(start * 1000) + i * 60_000 for i in range(11)]
     times = [json.loads(p)["Time"] for p in collector.on("tele/incubator-3/SENSOR")]
     assert times[0] == "2026-11-24T10:00:00" and times[-1] == "2026-11-24T10:10:00"
+
+
+def test_broker_restart_mid_run_is_survived_and_every_reading_acknowledged(
+    mosquitto: Server, tmp_path: Path
+) -> None:
+    record = tmp_path / "sent.jsonl"
+    options = SimOptions(
+        mqtt_url=f"mqtt://127.0.0.1:{mosquitto.port}", modbus_port=None, pty_dir=None,
+        ult_count=2, speed=1.0, rate=10.0, duration=4.0, record=record,
+    )  # fmt: skip
+
+    async def go() -> dict[str, Any]:
+        async with run_simulator(options) as sim:
+            assert sim.mqtt is not None
+            await asyncio.to_thread(sim.mqtt.connected.wait, 10)
+            await sim.until(0.5)
+            await asyncio.to_thread(mosquitto.restart)
+            await asyncio.to_thread(sim.mqtt.connected.wait, 10)  # reconnected by itself
+            await sim.wait()
+        return sim.stats()
+
+    stats = asyncio.run(go())
+    assert stats["mqtt_published"] == stats["mqtt_acked"] > 0
+    assert len(_records(record)) == stats["mqtt_acked"] + 41  # + freezer-20a humidity
