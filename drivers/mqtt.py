@@ -114,12 +114,13 @@ class MqttDriver:
                 try:
                     was_connected = await self._session(backoff, retry)
                 except (ConnectFailed, OSError, ssl.SSLError) as exc:
-                    self._set_state("disconnected", f"{self._where()}: {exc or type(exc).__name__}")
-                    retry.failed(self._detail)
+                    problem = str(exc) or type(exc).__name__
+                    self._set_state("disconnected", f"{self._where()}: {problem}")
+                    retry.failed(problem)
                 if was_connected:
                     self._reconnects.inc()
                     self._counters["reconnects"] += 1
-                    retry.failed(self._detail)
+                    retry.failed(self._detail.removeprefix(f"{self._where()}: "))
                 await self.clock.sleep(backoff.next_delay())
         finally:
             self._set_state("stopped", "")
@@ -152,7 +153,7 @@ class MqttDriver:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 ok, reason = await asyncio.shield(conn.connected)
             if not ok:
-                raise ConnectFailed(f"broker refused the connection: {reason}")
+                raise ConnectFailed(f"broker refused the connection: {reason}{_hint(reason)}")
             client.subscribe(
                 [(f, SubscribeOptions(qos=1, retainHandling=1)) for f in self.router.subscriptions]
             )
@@ -186,7 +187,9 @@ class MqttDriver:
                     self._set_state("degraded", "the durable log failed to commit; reconnecting")
                     raise ConnectFailed("the durable log failed to commit")
                 conn.client.loop_misc()
-            self._set_state("disconnected", f"connection lost: {conn.lost.result()}")
+            self._set_state(
+                "disconnected", f"{self._where()}: connection lost: {conn.lost.result()}"
+            )
         finally:
             failed.cancel()
 
@@ -403,6 +406,14 @@ class MqttDriver:
     def _where(self) -> str:
         scheme = "mqtts" if self.settings.tls else "mqtt"
         return f"{scheme}://{self.settings.host}:{self.settings.port} as {self.client_id}"
+
+
+def _hint(reason: str) -> str:
+    if reason in ("Not authorized", "Bad user name or password"):
+        return " (check username, password_file and the broker's ACL)"
+    if reason == "Client identifier not valid":
+        return " (check client_id)"
+    return ""
 
 
 def _str(path: Any) -> str | None:
