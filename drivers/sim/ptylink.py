@@ -22,6 +22,9 @@ class PtyPort:
     """A raw pty pair; the slave's path is symlinked at `link` (replaced atomically)."""
 
     def __init__(self, link: Path | None = None, *, hold_slave: bool = True) -> None:
+        if link is not None and link.exists() and not link.is_symlink():
+            # A stale link from a killed simulator is replaced; anything else is not ours.
+            raise FileExistsError(errno.EEXIST, "exists and is not a symlink", str(link))
         self.master, slave = os.openpty()
         tty.setraw(slave)  # persists while the master is open, across slave reopens
         self.slave_name = os.ttyname(slave)

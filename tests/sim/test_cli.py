@@ -92,3 +92,15 @@ def test_sigterm_stops_the_simulator_cleanly_with_exit_0(tmp_path: Path) -> None
     assert "Traceback" not in err
     assert not (tmp_path / "ln2").exists() and not (tmp_path / "rs485").exists()
     assert "simulator stopped" in err
+
+
+def test_a_file_in_the_way_of_a_pty_link_is_not_overwritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ln2").write_text("precious")
+    argv = ["--mqtt-url", "none", "--modbus-port", "none", "--pty-dir", str(tmp_path),
+            "--duration", "1s", "--log-format", "text"]  # fmt: skip
+    assert main(argv) == 1
+    assert "exists and is not a symlink" in capsys.readouterr().err
+    assert (tmp_path / "ln2").read_text() == "precious"
+    assert not (tmp_path / "rs485").exists()  # what did start was cleaned up
