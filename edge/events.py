@@ -7,6 +7,7 @@ everywhere. Central and analytics import this module and nothing else from `edge
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -132,9 +133,14 @@ def edge_event(
 
 def format_time(epoch: float) -> str:
     """RFC 3339 UTC with milliseconds: `2026-11-24T10:00:00.123Z`."""
-    millis = round(epoch * 1000)
-    stamp = datetime.fromtimestamp(millis // 1000, tz=UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis % 1000:03d}Z"
+    seconds, millis = divmod(round(epoch * 1000), 1000)
+    return f"{_format_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_second(seconds: int) -> str:
+    # strftime is most of format_time's cost; events of one second share this prefix.
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_time(text: str) -> float:

@@ -18,8 +18,11 @@ logs the first failure and the recovery, then publishes the backlog in order.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -73,6 +76,13 @@ return {1, ARGV[3]}
 """
 
 
+@dataclass(slots=True)
+class _Batch:
+    entries: Sequence[Stored]
+    payload: bytes  # JSON array of flat [field, value, ...] arrays, one per entry
+    last: int
+
+
 def marker_key(stream: str, gateway_id: str) -> str:
     """The key holding the last seq this gateway appended to `stream`."""
     return f"{stream}:published:{gateway_id}"
@@ -99,6 +109,7 @@ class RedisPublisher:
         self._state: State = "starting"
         self._detail = f"connecting to {_redacted(config.redis.url)}"
         self._mismatches = 0
+        self._advancing: asyncio.Future[None] | None = None
         self.published = 0
         # Read at scrape time, so the figure grows while Redis is down, too.
         LOG_PENDING.labels(cursor=CURSOR).set_function(lambda: log.pending(CURSOR))
@@ -119,6 +130,7 @@ class RedisPublisher:
                 retry.failed(exc)
                 await self._clock.sleep(backoff.next_delay())
             finally:
+                await self._stop_advancing()
                 await client.aclose()
 
     def health(self) -> Health:
@@ -151,47 +163,89 @@ class RedisPublisher:
         self._set_state("connected", f"stream {self._stream}")
         retry.succeeded()
         backoff.reset()
-        batch_max = self._settings.batch_max
+        # Two steps overlap: while Redis runs one batch's script, the next batch is read
+        # from the log and encoded (a batch is at most _SCRIPT_EVENTS events).
+        size = min(self._settings.batch_max, _SCRIPT_EVENTS)
+        prepared = await self._prepare(size)
         while True:
-            entries = await self._log.read(self._position, batch_max)
-            if not entries:
+            if prepared is None:
                 if not await self._log.wait_beyond(self._position, IDLE_CHECK_S):
                     await client.ping()
+                prepared = await self._prepare(size)
                 continue
-            await self._publish(script, entries)
+            sending = asyncio.ensure_future(self._send(script, prepared))
+            try:
+                upcoming = await self._prepare(size, after=prepared.last)
+            except BaseException:
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sending
+                raise
+            if await sending:
+                prepared = upcoming
+            else:  # Redis held another marker: continue from where it really is
+                prepared = await self._prepare(size)
 
-    async def _publish(self, script: AsyncScript, entries: Sequence[Stored]) -> None:
-        """Send `entries` (seq order) in script calls; advance the cursor once confirmed."""
-        maxlen = self._settings.maxlen
-        for start in range(0, len(entries), _SCRIPT_EVENTS):
-            chunk = entries[start : start + _SCRIPT_EVENTS]
-            last = chunk[-1].seq
-            payload = orjson.dumps([self._fields(entry) for entry in chunk])
-            done, current = await script(
-                keys=[self._stream, self._marker],
-                args=[self._expected or "", maxlen, last, payload],
-            )
-            if not done:
-                # Redis holds another marker than we thought: re-read from where it is.
-                self._mismatches += 1
-                if self._mismatches > _MAX_MISMATCHES:
-                    self._expected = None
-                    raise DeliveryError(
-                        f"the marker {self._marker} keeps changing under us: is another "
-                        f"gateway publishing with the id {self._gateway!r}?"
-                    )
-                self._reconcile(_marker_value(current))
-                break
-            self._mismatches = 0
-            self._expected = str(last)
-            replayed = sum(1 for e in chunk if e.seq <= self._log.cursor(CURSOR))
-            self._position = last
-            self.published += len(chunk)
-            PUBLISHED.inc(len(chunk))
-            if replayed:
-                self.republished += replayed
-                REPUBLISHED.inc(replayed)
-        await self._catch_up_cursor()
+    async def _prepare(self, size: int, after: int | None = None) -> _Batch | None:
+        """The next batch after `after` (default: the position), read and encoded."""
+        entries = await self._log.read(self._position if after is None else after, size)
+        if not entries:
+            return None
+        payload = orjson.dumps([self._fields(entry) for entry in entries])
+        return _Batch(entries, payload, entries[-1].seq)
+
+    async def _send(self, script: AsyncScript, batch: _Batch) -> bool:
+        """Append one batch atomically; advance the cursor once Redis confirmed it.
+
+        False when Redis holds another marker than expected (the position is reset)."""
+        done, current = await script(
+            keys=[self._stream, self._marker],
+            args=[self._expected or "", self._settings.maxlen, batch.last, batch.payload],
+        )
+        if not done:
+            self._mismatches += 1
+            if self._mismatches > _MAX_MISMATCHES:
+                self._expected = None
+                raise DeliveryError(
+                    f"the marker {self._marker} keeps changing under us: is another "
+                    f"gateway publishing with the id {self._gateway!r}?"
+                )
+            self._reconcile(_marker_value(current))
+            await self._catch_up_cursor()
+            return False
+        self._mismatches = 0
+        self._expected = str(batch.last)
+        cursor = self._log.cursor(CURSOR)
+        replayed = sum(1 for e in batch.entries if e.seq <= cursor)
+        self._position = batch.last
+        self.published += len(batch.entries)
+        PUBLISHED.inc(len(batch.entries))
+        if replayed:
+            self.republished += replayed
+            REPUBLISHED.inc(replayed)
+        self._advance_soon()
+        return True
+
+    def _advance_soon(self) -> None:
+        """Commit the cursor in the background, at most one commit in flight, so the next
+        batch does not wait for the log's fsync (the cursor only trails the stream)."""
+        running = self._advancing
+        if running is not None and not running.done():
+            return  # it re-checks the position when its commit is done
+        if running is not None and not running.cancelled():
+            running.result()  # re-raise a failed cursor commit
+        self._advancing = asyncio.ensure_future(self._advance_loop())
+
+    async def _advance_loop(self) -> None:
+        while self._position > self._log.cursor(CURSOR):
+            await self._log.advance(CURSOR, self._position)
+
+    async def _stop_advancing(self) -> None:
+        # The cursor op is already queued in the log; waiting for it keeps `pending` exact.
+        if self._advancing is not None:
+            running, self._advancing = self._advancing, None
+            with contextlib.suppress(Exception):
+                await running
 
     async def _catch_up_cursor(self) -> None:
         if self._position > self._log.cursor(CURSOR):
