@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
 from central.settings import DEFAULT_LISTEN, Settings
-from central.storage import DEFAULT_URL, StorageError, open_storage
+from central.storage import DEFAULT_URL, StorageError, check_url, open_storage
 from edge.durations import parse_duration, parse_size
 from edge.logging_setup import setup_logging
 
@@ -101,7 +101,7 @@ def main(argv: Sequence[str]) -> int:
     args = _serve_parser().parse_args(args_list)
     try:
         settings = _settings(args)
-        open_storage(settings.db_url, time.time)  # validates the URL; opens lazily
+        check_url(settings.db_url)
     except (ValueError, StorageError) as exc:
         print(f"tracseq-edge central: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -319,6 +319,7 @@ def _schemas() -> dict[str, Any]:
                 "from": _TIME,
                 "to": _TIME,
                 "step": _NUM,
+                "truncated": {"type": "boolean", "description": "raw: `limit` rows returned"},
                 "readings": {
                     "type": "array",
                     "items": {

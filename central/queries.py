@@ -102,6 +102,7 @@ def routes(services: Services) -> list[Route]:
             rows = await storage.readings(sensor, start, end, limit)
             out["step"] = None
             out["readings"] = [{"time": format_time(t), "value": v} for t, v in rows]
+            out["truncated"] = len(rows) == limit
             return _json(out)
         step = _duration("step", step_text)
         if (end - start) / step > MAX_BUCKETS:

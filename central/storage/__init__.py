@@ -11,21 +11,30 @@ from collections.abc import Callable
 
 from central.storage.sql import SqlStorage, StorageError
 
-__all__ = ["DEFAULT_URL", "SqlStorage", "StorageError", "open_storage"]
+__all__ = ["DEFAULT_URL", "SqlStorage", "StorageError", "check_url", "open_storage"]
 
 DEFAULT_URL = "sqlite:///central.db"
 
 
+def check_url(url: str) -> None:
+    """Raise StorageError for a URL no backend understands (without opening anything)."""
+    if url.startswith("sqlite:"):
+        from central.storage.sqlite import path_of
+
+        path_of(url)
+    elif not url.startswith(("postgresql://", "postgres://")):
+        raise StorageError(
+            f"unsupported database URL {url!r} (use sqlite:///central.db or postgresql://host/db)"
+        )
+
+
 def open_storage(url: str, clock: Callable[[], float]) -> SqlStorage:
     """The storage for `url`; raises StorageError for a URL no backend understands."""
+    check_url(url)
     if url.startswith("sqlite:"):
         from central.storage.sqlite import open_sqlite
 
         return open_sqlite(url, clock)
-    if url.startswith(("postgresql://", "postgres://")):
-        from central.storage.postgres import open_postgres
+    from central.storage.postgres import open_postgres
 
-        return open_postgres(url, clock)
-    raise StorageError(
-        f"unsupported database URL {url!r} (use sqlite:///central.db or postgresql://host/db)"
-    )
+    return open_postgres(url, clock)

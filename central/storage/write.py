@@ -43,7 +43,7 @@ def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
         seen = latest.get(row.sensor)
         if seen is None or row.time >= seen.time:
             latest[row.sensor] = row
-    for row in latest.values():
+    for _, row in sorted(latest.items()):  # one lock order: no deadlocks between batches
         d.execute(
             conn,
             """INSERT INTO sensors (id, gateway, unit, quantity, last_value, last_time, last_seq)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
 from edge import events as ev
-from tests.central.conftest import Central, event, gateway_name, reading
+from tests.central.conftest import Central, event, gateway_name, reading, run_cli
 
 
 def batch(gateway: str, seqs: range, sensor: str = "ult-1.temp") -> list[dict[str, object]]:
@@ -178,3 +181,45 @@ def test_metrics_count_accepted_duplicate_and_invalid_events(central: Central) -
     text = central.client.get(f"{central.url}/metrics").text
     assert "tracseq_central_ingest_events_total" in text
     assert 'tracseq_central_ingest_requests_total{status="200"}' in text
+
+
+def test_oversized_chunked_body_without_length_is_413(central: Central) -> None:
+    gw = gateway_name()
+    token = central.token(gw)
+
+    def body() -> Iterator[bytes]:
+        yield b"["
+        for _ in range(100):
+            yield b" " * 100_000  # 10 MB in all, no Content-Length (chunked)
+        yield b"]"
+
+    headers = {"authorization": f"Bearer {token}", "content-type": ev.BATCH_MEDIA_TYPE}
+    try:
+        answer = central.client.post(
+            f"{central.url}/api/v1/ingest", content=body(), headers=headers
+        )
+    except httpx.TransportError:
+        answer = None  # central may close the connection while the client still writes
+    assert answer is None or answer.status_code == 413
+    assert central.ingest(token, batch(gw, range(1, 2))).status_code == 200
+
+
+def test_analytics_token_writes_analytics_events_only(central: Central) -> None:
+    gw = gateway_name()
+    sensor = f"{gw}.ult"
+    central.ingest(central.token(gw), [reading(gw, 1, sensor, -80.0)])
+    code, out, err = run_cli("token", "create", "an-1", "--analytics", "--db", central.db)
+    assert code == 0, err
+    status = ev.CloudEvent(
+        id=f"an-1:{gw}:1",
+        source="tracseq-analytics/an-1",
+        type=ev.ANALYTICS_STATUS,
+        time=time.time(),
+        subject=sensor,
+        data={"sensor": sensor, "status": "warning", "previous": "normal", "value": -71.0},
+    ).to_dict()
+    token = out.split()[-1]
+    assert central.ingest(token, [status]).json() == {"accepted": 1, "duplicates": 0}
+    twin = {s["id"]: s for s in central.get("/api/v1/sensors").json()["sensors"]}[sensor]
+    assert twin["analytics_status"] == "warning" and twin["status"] == "warning"
+    assert central.ingest(token, [reading(gw, 2, sensor, 1.0)]).status_code == 403
