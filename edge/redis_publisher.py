@@ -10,7 +10,9 @@ atomically. Only after Redis confirmed the script does the `redis` cursor move. 
 - a marker that is missing (Redis restarted without persistence, the stream deleted)
   or behind the cursor (Redis restored from an older snapshot) is noticed on the very
   next batch, and the retained events are re-published in seq order (docs/events.md);
-- one round trip carries up to `_SCRIPT_EVENTS` events, ~4x faster than pipelined XADDs.
+- one round trip carries up to `_SCRIPT_EVENTS` events: over twice the rate of pipelined
+  XADDs from redis-py (docs/benchmarks.md), and the next batch is read and encoded while
+  Redis runs the script.
 
 Redis down: the log keeps filling; the publisher reconnects with the one backoff helper,
 logs the first failure and the recovery, then publishes the backlog in order.
@@ -111,9 +113,9 @@ class RedisPublisher:
         self._mismatches = 0
         self._advancing: asyncio.Future[None] | None = None
         self.published = 0
+        self.republished = 0
         # Read at scrape time, so the figure grows while Redis is down, too.
         LOG_PENDING.labels(cursor=CURSOR).set_function(lambda: log.pending(CURSOR))
-        self.republished = 0
 
     # --- Component ---------------------------------------------------------------------
 
