@@ -92,6 +92,7 @@ class MqttDriver:
         self._batch: list[tuple[bytes, bytes, int, bool, int]] = []
         self._loop_thread = 0
         self._commit_failed: asyncio.Event | None = None
+        self._established = False
         self._messages = MESSAGES.labels(connection=name)
         self._connected = CONNECTED.labels(connection=name)
         self._reconnects = RECONNECTS.labels(connection=name)
@@ -110,14 +111,14 @@ class MqttDriver:
         retry = RetryLog(log, f"MQTT connection {self.name} to {self._where()}")
         try:
             while True:
-                was_connected = False
+                self._established = False
                 try:
-                    was_connected = await self._session(backoff, retry)
+                    await self._session(backoff, retry)
                 except (ConnectFailed, OSError, ssl.SSLError) as exc:
                     problem = str(exc) or type(exc).__name__
                     self._set_state("disconnected", f"{self._where()}: {problem}")
                     retry.failed(problem)
-                if was_connected:
+                if self._established:  # it was up, and is lost: count it
                     self._reconnects.inc()
                     self._counters["reconnects"] += 1
                     retry.failed(self._detail.removeprefix(f"{self._where()}: "))
@@ -127,8 +128,8 @@ class MqttDriver:
 
     # --- one connection ----------------------------------------------------------------
 
-    async def _session(self, backoff: Backoff, retry: RetryLog) -> bool:
-        """Run one connection until it is lost; True if it had been established."""
+    async def _session(self, backoff: Backoff, retry: RetryLog) -> None:
+        """Run one connection until it is lost (`_established` once subscribed)."""
         loop = asyncio.get_running_loop()
         client = self._new_client()
         conn = _Connection(client, loop)
@@ -165,10 +166,10 @@ class MqttDriver:
                 log.error("MQTT %s: the broker refused %s", self.name, ", ".join(refused))
             else:
                 self._set_state("connected", detail)
+            self._established = True
             backoff.reset()
             retry.succeeded()
             await self._until_lost(conn)
-            return True
         except TimeoutError:
             raise ConnectFailed(
                 f"no answer from {self._where()} within {CONNECT_TIMEOUT_S:g}s"

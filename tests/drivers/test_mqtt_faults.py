@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 import paho.mqtt.client as paho
 from prometheus_client import REGISTRY
 
-from drivers.base import Health
+from drivers.base import Committed, Health, Reading
+from edge.entry import Reject
+from edge.pipeline import Pipeline
 from tests import servers
 from tests.drivers.mqtt_support import (
     contract_sensors,
@@ -152,5 +155,45 @@ def test_malformed_input_over_the_wire_is_kept_acked_and_never_crashes(
             assert source == f"mqtt:{topic}"
             assert reason in got
             assert kept == (payload[:1024] if len(payload) > 65536 else payload)
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_commit_is_not_acked_and_is_delivered_again(
+    mosquitto: Server, tmp_path: Path
+) -> None:
+    class FailingOnce:
+        """The real pipeline, but the first commit report says it failed."""
+
+        def __init__(self, pipeline: Pipeline) -> None:
+            self.pipeline = pipeline
+            self.failed = False
+
+        def submit(
+            self,
+            readings: Sequence[Reading],
+            rejects: Sequence[Reject] = (),
+            on_commit: Committed | None = None,
+        ) -> None:
+            def report(ok: bool) -> None:
+                if on_commit is not None:
+                    on_commit(ok and self.failed)
+                self.failed = True
+
+            self.pipeline.submit(readings, rejects, report)
+
+        async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
+            await self.pipeline.put(readings, rejects)
+
+    async def scenario() -> None:
+        async with running(
+            tmp_path, settings(mosquitto.port), contract_sensors(), sink=FailingOnce
+        ) as run:
+            with publisher(mosquitto.port) as pub:
+                publish_all(pub, [_ult(0)])
+            await until(lambda: run.driver.health().counters["reconnects"] >= 1)
+            await until(lambda: run.driver.health().counters["messages"] >= 2)  # again
+            await until(lambda: run.driver.health().counters["unacked"] == 0)
+            assert run.count() == 1
 
     asyncio.run(scenario())
