@@ -67,7 +67,11 @@ class Ingest:
         return response
 
     async def _handle(self, request: Request) -> Response:
-        principal = await self._auth.resolve(request)
+        try:
+            principal = await self._auth.resolve(request)
+        except Exception as exc:  # the database is down: the gateway retries later
+            self._db_retry.failed(exc)
+            return _error(503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_DB})
         if principal is None:
             return _error(401, "missing or unknown gateway token", {"WWW-Authenticate": "Bearer"})
         if principal.kind != "gateway" or principal.source is None:

@@ -72,7 +72,7 @@ def _read(summary: str, schema: dict[str, Any], params: list[Any] | None = None)
             "summary": summary,
             "security": [{"apiKey": []}],
             "parameters": params or [],
-            "responses": {"200": _json(schema), **_errors(400, 401, 403)},
+            "responses": {"200": _json(schema), **_errors(400, 401, 403, 503)},
         }
     }
 

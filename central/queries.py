@@ -7,6 +7,7 @@ parameters `from`/`to` take RFC 3339 or epoch seconds, `step` a duration (`5m`) 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from edge.events import format_time, parse_time
 
 if TYPE_CHECKING:
     from central.app import Services
+
+log = logging.getLogger("tracseq.central.queries")
 
 DEFAULT_WINDOW = 86_400.0
 MAX_RAW = 100_000
@@ -52,7 +55,11 @@ def routes(services: Services) -> list[Route]:
 
     def guarded(role: str, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            principal = await services.auth.resolve(request)
+            try:
+                principal = await services.auth.resolve(request)
+            except Exception as exc:
+                log.warning("cannot check the API key: %s", exc)
+                return _unavailable()
             if principal is None:
                 return _json(
                     {"error": "missing or unknown API key"}, 401, {"WWW-Authenticate": "Bearer"}
@@ -64,6 +71,9 @@ def routes(services: Services) -> list[Route]:
                 return await handler(request)
             except BadQuery as exc:
                 return _json({"error": str(exc)}, 400)
+            except Exception:
+                log.exception("query %s failed", request.url.path)
+                return _unavailable()
 
         return endpoint
 
@@ -270,6 +280,10 @@ def _times(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(row.get(key), int | float):
             row[key] = format_time(row[key])
     return row
+
+
+def _unavailable() -> Response:
+    return _json({"error": "database unavailable, retry later"}, 503, {"Retry-After": "5"})
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
