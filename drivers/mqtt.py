@@ -154,7 +154,8 @@ class MqttDriver:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 ok, reason = await asyncio.shield(conn.connected)
             if not ok:
-                raise ConnectFailed(f"broker refused the connection: {reason}{_hint(reason)}")
+                hint = _hint(reason, self.settings)
+                raise ConnectFailed(f"broker refused the connection: {reason}{hint}")
             client.subscribe(
                 [(f, SubscribeOptions(qos=1, retainHandling=1)) for f in self.router.subscriptions]
             )
@@ -409,7 +410,10 @@ class MqttDriver:
         return f"{scheme}://{self.settings.host}:{self.settings.port} as {self.client_id}"
 
 
-def _hint(reason: str) -> str:
+def _hint(reason: str, settings: Mqtt) -> str:
+    if reason == "Unspecified error" and settings.tls and settings.cert_file is None:
+        # A broker that requires client certificates closes the TLS session before CONNACK.
+        return " (does the broker require a client certificate? set cert_file and key_file)"
     if reason in ("Not authorized", "Bad user name or password"):
         return " (check username, password_file and the broker's ACL)"
     if reason == "Client identifier not valid":
