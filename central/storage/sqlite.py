@@ -19,10 +19,48 @@ from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
 from central.storage.sql import SqlStorage, StorageError
 
-_READING_SQL = """INSERT INTO readings (id, gateway, seq, sensor, time, value, unit, quantity,
-    received, ingested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"""
-_EVENT_SQL = """INSERT INTO events (id, source, gateway, seq, type, subject, time, ingested, data)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"""
+_READING_COLUMNS = "id, gateway, seq, sensor, time, value, unit, quantity, received, ingested"
+_EVENT_COLUMNS = "id, source, gateway, seq, type, subject, time, ingested, data"
+# Rows per multi-row INSERT: 10 columns x 500 = 5,000 parameters (SQLite allows 32,766).
+_CHUNK = 500
+
+
+def _insert_new(
+    conn: sqlite3.Connection, table: str, columns: str, rows: list[tuple[Any, ...]]
+) -> set[str]:
+    """Insert rows (first column: id), ignoring stored ids; returns the ids that were new.
+
+    The common case (no duplicates) is one multi-row INSERT per chunk: one sqlite3_step,
+    so the writer thread releases and re-takes the GIL once per chunk instead of once per
+    row (per-row steps stall behind the event loop's JSON parsing: the GIL convoy). When
+    a chunk held duplicates, it is rolled back to a savepoint and redone row by row to
+    learn which ids were new.
+    """
+    new: set[str] = set()
+    width = len(rows[0]) if rows else 0
+    marks = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        values = ", ".join([marks] * len(chunk))
+        flat = [value for row in chunk for value in row]
+        conn.execute("SAVEPOINT chunk")
+        before = conn.total_changes
+        conn.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (id) DO NOTHING", flat
+        )
+        if conn.total_changes - before == len(chunk):
+            conn.execute("RELEASE chunk")
+            new.update(row[0] for row in chunk)
+            continue
+        conn.execute("ROLLBACK TO chunk")
+        single = f"INSERT INTO {table} ({columns}) VALUES {marks} ON CONFLICT (id) DO NOTHING"
+        cur = conn.cursor()
+        for row in chunk:
+            cur.execute(single, row)
+            if cur.rowcount:
+                new.add(row[0])
+        conn.execute("RELEASE chunk")
+    return new
 
 
 class SqliteDialect(Dialect):
@@ -47,31 +85,20 @@ class SqliteDialect(Dialect):
     def insert_readings(
         self, conn: sqlite3.Connection, rows: Sequence[ReadingRow], now: float
     ) -> set[str]:
-        new: set[str] = set()
-        cur = conn.cursor()
-        for r in rows:
-            cur.execute(
-                _READING_SQL,
-                (r.id, r.gateway, r.seq, r.sensor, r.time, r.value, r.unit, r.quantity,
-                 r.received, now),
-            )  # fmt: skip
-            if cur.rowcount:
-                new.add(r.id)
-        return new
+        values = [
+            (r.id, r.gateway, r.seq, r.sensor, r.time, r.value, r.unit, r.quantity, r.received, now)
+            for r in rows
+        ]
+        return _insert_new(conn, "readings", _READING_COLUMNS, values)
 
     def insert_events(
         self, conn: sqlite3.Connection, rows: Sequence[EventRow], now: float
     ) -> set[str]:
-        new: set[str] = set()
-        cur = conn.cursor()
-        for e in rows:
-            cur.execute(
-                _EVENT_SQL,
-                (e.id, e.source, e.gateway, e.seq, e.type, e.subject, e.time, now, e.data_json),
-            )
-            if cur.rowcount:
-                new.add(e.id)
-        return new
+        values = [
+            (e.id, e.source, e.gateway, e.seq, e.type, e.subject, e.time, now, e.data_json)
+            for e in rows
+        ]
+        return _insert_new(conn, "events", _EVENT_COLUMNS, values)
 
     def bucket(self, step: float) -> str:
         return f"(CAST(time / {step!r} AS INTEGER) * {step!r})"
