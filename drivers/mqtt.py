@@ -31,7 +31,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import Counter, Gauge
 
 from drivers.base import Health, ReadingSink, State
-from drivers.mqtt_client import LeanClient
+from drivers.mqtt_client import Connection, LeanClient, path_or_none, refusal_hint
 from drivers.payload import MAX_PAYLOAD, Decoded, Router, decode
 from edge.backoff import Backoff, RetryLog
 from edge.clock import Clock
@@ -54,20 +54,6 @@ class ConnectFailed(Exception):
     """The broker could not be reached or refused us; retried with backoff."""
 
 
-class _Connection:
-    """One network connection's state; acks of an older connection are never sent."""
-
-    def __init__(self, client: paho.Client, loop: asyncio.AbstractEventLoop) -> None:
-        self.client = client
-        self.loop = loop
-        self.connected: asyncio.Future[tuple[bool, str]] = loop.create_future()
-        self.lost: asyncio.Future[str] = loop.create_future()
-        self.subscribed: asyncio.Future[list[str]] = loop.create_future()
-        self.sock: Any = None
-        self.writing = False
-        self.closed = False
-
-
 class MqttDriver:
     """Subscribes to the sensors' topics on one broker connection; see the module docstring."""
 
@@ -87,7 +73,7 @@ class MqttDriver:
         self._state: State = "starting"
         self._detail = ""
         self._counters = {"messages": 0, "rejects": 0, "reconnects": 0, "unacked": 0}
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._sink: ReadingSink | None = None
         self._batch: list[tuple[bytes, bytes, int, bool, int]] = []
         self._loop_thread = 0
@@ -132,7 +118,7 @@ class MqttDriver:
         """Run one connection until it is lost (`_established` once subscribed)."""
         loop = asyncio.get_running_loop()
         client = self._new_client()
-        conn = _Connection(client, loop)
+        conn = Connection(client, loop)
         self._conn = conn
         self._batch = []
         assert self._commit_failed is not None
@@ -154,7 +140,7 @@ class MqttDriver:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 ok, reason = await asyncio.shield(conn.connected)
             if not ok:
-                hint = _hint(reason, self.settings)
+                hint = refusal_hint(reason, self.settings)
                 raise ConnectFailed(f"broker refused the connection: {reason}{hint}")
             client.subscribe(
                 [(f, SubscribeOptions(qos=1, retainHandling=1)) for f in self.router.subscriptions]
@@ -178,7 +164,7 @@ class MqttDriver:
         finally:
             self._close(conn)
 
-    async def _until_lost(self, conn: _Connection) -> None:
+    async def _until_lost(self, conn: Connection) -> None:
         assert self._commit_failed is not None
         failed: asyncio.Future[Any] = asyncio.ensure_future(self._commit_failed.wait())
         lost: asyncio.Future[Any] = conn.lost
@@ -195,7 +181,7 @@ class MqttDriver:
         finally:
             failed.cancel()
 
-    def _close(self, conn: _Connection) -> None:
+    def _close(self, conn: Connection) -> None:
         conn.closed = True
         self._connected.set(0)
         if self._batch:
@@ -219,9 +205,9 @@ class MqttDriver:
         if settings.tls or settings.ca_file is not None:
             try:
                 client.tls_set(
-                    ca_certs=_str(settings.ca_file),
-                    certfile=_str(settings.cert_file),
-                    keyfile=_str(settings.key_file),
+                    ca_certs=path_or_none(settings.ca_file),
+                    certfile=path_or_none(settings.cert_file),
+                    keyfile=path_or_none(settings.key_file),
                 )
             except (OSError, ssl.SSLError, ValueError) as exc:
                 raise ConnectFailed(f"TLS set-up failed: {exc}") from None
@@ -292,14 +278,14 @@ class MqttDriver:
         if conn is not None and conn.client is client:
             self._in_loop(conn, lambda: self._want_write(conn, False))
 
-    def _in_loop(self, conn: _Connection, action: Callable[[], None]) -> None:
+    def _in_loop(self, conn: Connection, action: Callable[[], None]) -> None:
         # paho calls the socket callbacks from `connect`, which runs in an executor thread.
         if threading.get_ident() == self._loop_thread:
             action()
         else:
             conn.loop.call_soon_threadsafe(action)
 
-    def _want_write(self, conn: _Connection, on: bool) -> None:
+    def _want_write(self, conn: Connection, on: bool) -> None:
         if conn.sock is None or (conn.closed and on) or on == conn.writing:
             return
         conn.writing = on
@@ -308,7 +294,7 @@ class MqttDriver:
         else:
             conn.loop.remove_writer(conn.sock)
 
-    def _unregister(self, conn: _Connection) -> None:
+    def _unregister(self, conn: Connection) -> None:
         if conn.sock is None:
             return
         with contextlib.suppress(Exception):
@@ -320,7 +306,7 @@ class MqttDriver:
 
     # --- the hot path ------------------------------------------------------------------
 
-    def _readable(self, conn: _Connection) -> None:
+    def _readable(self, conn: Connection) -> None:
         """Drain the socket, then hand the whole batch to the sink in one submit."""
         client = conn.client
         batch = self._batch
@@ -336,7 +322,7 @@ class MqttDriver:
         if batch:
             self._flush(conn)
 
-    def _flush(self, conn: _Connection) -> None:
+    def _flush(self, conn: Connection) -> None:
         batch = self._batch
         self._batch = []
         out = Decoded()
@@ -372,7 +358,7 @@ class MqttDriver:
         assert self._sink is not None
         self._sink.submit(out.readings, out.rejects, self._committer(conn, mids))
 
-    def _committer(self, conn: _Connection, mids: list[int]) -> Callable[[bool], None]:
+    def _committer(self, conn: Connection, mids: list[int]) -> Callable[[bool], None]:
         loop = conn.loop
 
         def committed(ok: bool) -> None:  # in the log's writer thread
@@ -381,7 +367,7 @@ class MqttDriver:
 
         return committed
 
-    def _ack(self, conn: _Connection, mids: list[int], ok: bool) -> None:
+    def _ack(self, conn: Connection, mids: list[int], ok: bool) -> None:
         self._counters["unacked"] -= len(mids)
         if not ok:
             # Not acknowledged: the broker redelivers after we reconnect.
@@ -408,18 +394,3 @@ class MqttDriver:
     def _where(self) -> str:
         scheme = "mqtts" if self.settings.tls else "mqtt"
         return f"{scheme}://{self.settings.host}:{self.settings.port} as {self.client_id}"
-
-
-def _hint(reason: str, settings: Mqtt) -> str:
-    if reason == "Unspecified error" and settings.tls and settings.cert_file is None:
-        # A broker that requires client certificates closes the TLS session before CONNACK.
-        return " (does the broker require a client certificate? set cert_file and key_file)"
-    if reason in ("Not authorized", "Bad user name or password"):
-        return " (check username, password_file and the broker's ACL)"
-    if reason == "Client identifier not valid":
-        return " (check client_id)"
-    return ""
-
-
-def _str(path: Any) -> str | None:
-    return None if path is None else str(path)

@@ -1,4 +1,4 @@
-"""paho's MQTT client with a lean path for incoming QoS 0/1 PUBLISHes.
+"""paho's MQTT client with a lean path for incoming QoS 0/1 PUBLISHes, and connection state.
 
 Stock paho builds, for every received PUBLISH, an `MQTTMessage` with an `MQTTMessageInfo`
 (and its `threading.Condition`), a full MQTT 5 `Properties` object and a topic-filter walk
@@ -11,10 +11,14 @@ paho is pinned below 3.0; this override is exercised by every MQTT test.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from edge.config import Mqtt
 
 # topic (raw bytes), payload, packet id, dup, qos
 Deliver = Callable[[bytes, bytes, int, bool, int], None]
@@ -65,3 +69,33 @@ class LeanClient(paho.Client):
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         self.deliver(topic, bytes(packet[end:]), mid, bool(header & 0x08), qos)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+class Connection:
+    """One network connection's state; acks of an older connection are never sent."""
+
+    def __init__(self, client: paho.Client, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = client
+        self.loop = loop
+        self.connected: asyncio.Future[tuple[bool, str]] = loop.create_future()
+        self.lost: asyncio.Future[str] = loop.create_future()
+        self.subscribed: asyncio.Future[list[str]] = loop.create_future()
+        self.sock: Any = None
+        self.writing = False
+        self.closed = False
+
+
+def refusal_hint(reason: str, settings: Mqtt) -> str:
+    """A hint for the operator after the broker's refusal `reason`."""
+    if reason == "Unspecified error" and settings.tls and settings.cert_file is None:
+        # A broker that requires client certificates closes the TLS session before CONNACK.
+        return " (does the broker require a client certificate? set cert_file and key_file)"
+    if reason in ("Not authorized", "Bad user name or password"):
+        return " (check username, password_file and the broker's ACL)"
+    if reason == "Client identifier not valid":
+        return " (check client_id)"
+    return ""
+
+
+def path_or_none(path: Any) -> str | None:
+    return None if path is None else str(path)
