@@ -223,3 +223,14 @@ def test_analytics_token_writes_analytics_events_only(central: Central) -> None:
     twin = {s["id"]: s for s in central.get("/api/v1/sensors").json()["sensors"]}[sensor]
     assert twin["analytics_status"] == "warning" and twin["status"] == "warning"
     assert central.ingest(token, [reading(gw, 2, sensor, 1.0)]).status_code == 403
+
+
+def test_duplicates_inside_a_large_batch_are_counted_exactly(central: Central) -> None:
+    gw = gateway_name()
+    token = central.token(gw)
+    assert central.ingest(token, batch(gw, range(1100, 1151))).json()["accepted"] == 51
+    events = batch(gw, range(1, 1201))
+    events.append(events[699])  # the same event twice in one batch
+    answer = central.ingest(token, events)
+    assert answer.json() == {"accepted": 1149, "duplicates": 52}
+    assert central.count("readings", "gateway = ?", (gw,)) == 1200
