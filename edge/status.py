@@ -16,6 +16,7 @@ import sqlite_utils
 
 from edge import events
 from edge.config import load_config
+from edge.rules import active_alarms
 
 
 def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict[str, Any]:
@@ -57,17 +58,8 @@ def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict
             "SELECT seq, reason, at FROM quarantine ORDER BY seq DESC LIMIT 5"
         ).fetchall()
     ]
-    alarms = []
-    for key, value in state.items():
-        if not key.startswith("alarm:"):
-            continue
-        try:
-            body = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(body, dict) and body.get("active", True) and body.get("alarm_id"):
-            alarms.append({"key": key.removeprefix("alarm:"), **body})
-    last_sync = state.get("sync:last_ok")
+    alarms = [alarm.to_dict() for alarm in active_alarms(state)]
+    last_sync = _time_text(state.get("sync:last_ok"))
     return {
         "log": str(log_path),
         "exists": True,
@@ -75,7 +67,7 @@ def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict
         "entries": db["entries"].count,
         "size_bytes": log_path.stat().st_size,
         "cursors": out_cursors,
-        "last_sync": last_sync.decode() if last_sync else None,
+        "last_sync": last_sync,
         "rejects": {"total": rejects_total, "recent": recent_rejects},
         "quarantine": {"total": db["quarantine"].count, "recent": quarantined},
         "active_alarms": alarms,
@@ -84,6 +76,17 @@ def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict
             "undelivered": int(state.get("dropped:undelivered", b"0") or 0),
         },
     }
+
+
+def _time_text(raw: bytes | None) -> str | None:
+    """A stored epoch (or already formatted time) as RFC 3339."""
+    if not raw:
+        return None
+    text = raw.decode(errors="replace")
+    try:
+        return events.format_time(float(text))
+    except ValueError:
+        return text
 
 
 def run_status(config_path: str, *, as_json: bool) -> int:
@@ -121,7 +124,8 @@ def render(status: dict[str, Any]) -> str:
         lines.append(f"DROPPED undelivered readings (log full): {dropped['undelivered']}")
     lines.append(f"active alarms: {len(status['active_alarms'])}")
     lines.extend(
-        f"  {a['key']} since {a.get('since', '?')} ({a.get('alarm_id')})"
+        f"  {a['sensor']} {a['rule']}: {a['value']} (threshold {a['threshold']}) "
+        f"since {a['since']} [{a['alarm_id']}]"
         for a in status["active_alarms"]
     )
     return "\n".join(lines)
