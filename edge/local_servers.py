@@ -47,7 +47,13 @@ class Server:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                self.argv, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT
+                self.argv,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Own session: a Ctrl-C meant for the demo must not stop the broker before
+                # the daemon has flushed.
+                start_new_session=True,
             )
         try:
             wait_for_port(self.port)
