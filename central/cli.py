@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
 from central.settings import DEFAULT_LISTEN, Settings
@@ -160,10 +161,18 @@ def _serve(settings: Settings, log_format: str | None) -> int:
         settings.db_url.split("@")[-1],
     )
     try:
-        server.run()
+        asyncio.run(_run(server))
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK if server.started else EXIT_RUNTIME
+
+
+async def _run(server: Any) -> None:
+    from central.systemd import supervise
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(server.serve())
+        group.create_task(supervise(server))
 
 
 def _create_secret(kind: str, args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ opening the storage applies the missing ones in order, each in its own transacti
 Times are epoch seconds (double precision) in both backends, so the same SQL computes
 buckets and reports on both.
 
-Issue 7 (dashboard) adds users, sessions and the hash-chained audit trail as migration 2.
+Migration 2 (issue 7, the dashboard) adds users, sessions and the hash-chained audit trail.
 """
 
 from __future__ import annotations
@@ -133,6 +133,49 @@ CREATE TRIGGER alarm_acks_append_only BEFORE UPDATE OR DELETE ON alarm_acks
 FOR EACH ROW EXECUTE FUNCTION tracseq_append_only();
 """
 
+_V2_PEOPLE = """
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    password_hash TEXT NOT NULL,         -- argon2id, PHC string
+    created {float} NOT NULL,
+    updated {float},
+    disabled {float}                     -- set: may not sign in, sessions refused
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,         -- sha256 hex of the cookie; the cookie is never stored
+    username TEXT NOT NULL REFERENCES users (name),
+    csrf_token TEXT NOT NULL,
+    created {float} NOT NULL,
+    expires {float} NOT NULL,
+    revoked {float}
+);
+CREATE INDEX sessions_user ON sessions (username);
+CREATE TABLE audit (
+    id BIGINT PRIMARY KEY,               -- 1, 2, 3, ... assigned under a lock: no gaps
+    at {float} NOT NULL,
+    actor TEXT NOT NULL,                 -- user:<name>, apikey:<name>, cli:<os user>, ...
+    action TEXT NOT NULL,
+    target TEXT,
+    old_value TEXT,
+    new_value TEXT,
+    prev_hash TEXT NOT NULL,             -- the previous row's hash (64 zeros for the first)
+    hash TEXT NOT NULL                   -- sha256 of prev_hash and this row (central/audit.py)
+);
+"""
+
+_SQLITE_AUDIT_APPEND_ONLY = """
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+"""
+
+_POSTGRES_AUDIT_APPEND_ONLY = """
+CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+FOR EACH ROW EXECUTE FUNCTION tracseq_append_only();
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(
         1,
@@ -141,6 +184,12 @@ MIGRATIONS: list[Migration] = [
         + _SQLITE_APPEND_ONLY,
         postgres=_V1_TABLES.format(float="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY")
         + _POSTGRES_APPEND_ONLY,
+    ),
+    Migration(
+        2,
+        "users, sessions, hash-chained audit trail",
+        sqlite=_V2_PEOPLE.format(float="REAL") + _SQLITE_AUDIT_APPEND_ONLY,
+        postgres=_V2_PEOPLE.format(float="DOUBLE PRECISION") + _POSTGRES_AUDIT_APPEND_ONLY,
     ),
 ]
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from central.storage import read, write
+from central.audit import AuditEntry
+from central.storage import people, read, write
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal
 from central.storage.runner import Pool
@@ -81,21 +82,71 @@ class SqlStorage:
     async def ingest(self, batch: Batch) -> Ingested:
         return await self._write(partial(write.ingest, batch=batch))
 
-    async def add_token(self, token_hash: str, source: str) -> None:
+    async def add_token(self, token_hash: str, source: str, actor: str = "cli") -> None:
         now = self._clock()
-        await self._write(partial(write.add_token, token_hash=token_hash, source=source, now=now))
+        await self._write(
+            partial(people.add_token, token_hash=token_hash, source=source, now=now, actor=actor)
+        )
 
-    async def add_api_key(self, key_hash: str, name: str, role: str) -> bool:
+    async def add_api_key(self, key_hash: str, name: str, role: str, actor: str = "cli") -> bool:
         now = self._clock()
         return await self._write(
-            partial(write.add_api_key, key_hash=key_hash, name=name, role=role, now=now)
+            partial(
+                people.add_api_key, key_hash=key_hash, name=name, role=role, now=now, actor=actor
+            )
         )
 
     async def ack(self, alarm_id: str, by: str, comment: str, actor: str) -> int | None:
+        """Append an acknowledgement and its audit row (one transaction)."""
         now = self._clock()
         return await self._write(
-            partial(write.ack, alarm_id=alarm_id, by=by, comment=comment, actor=actor, now=now)
+            partial(people.ack, alarm_id=alarm_id, by=by, comment=comment, actor=actor, now=now)
         )
+
+    # --- people and the audit trail (central/storage/people.py) -------------------------
+
+    async def create_user(self, name: str, role: str, password_hash: str, actor: str) -> bool:
+        now = self._clock()
+        return await self._write(
+            partial(people.create_user, name=name, role=role, password_hash=password_hash,
+                    now=now, actor=actor)
+        )  # fmt: skip
+
+    async def update_user(self, name: str, actor: str, **changes: Any) -> dict[str, Any] | None:
+        now = self._clock()
+        return await self._write(
+            partial(people.update_user, name=name, now=now, actor=actor, **changes)
+        )
+
+    async def create_session(
+        self, token_hash: str, username: str, csrf_token: str, expires: float, remote: str
+    ) -> None:
+        now = self._clock()
+        await self._write(
+            partial(people.create_session, token_hash=token_hash, username=username,
+                    csrf_token=csrf_token, now=now, expires=expires, remote=remote)
+        )  # fmt: skip
+
+    async def end_session(self, token_hash: str, username: str) -> None:
+        now = self._clock()
+        await self._write(
+            partial(people.end_session, token_hash=token_hash, username=username, now=now)
+        )
+
+    async def failed_login(self, username: str, remote: str) -> None:
+        now = self._clock()
+        await self._write(
+            partial(people.failed_login, username=username, remote=remote, now=now)
+        )
+
+    async def audit(
+        self, actor: str, action: str, target: str | None, old: Any = None, new: Any = None
+    ) -> int:
+        now = self._clock()
+        return await self._write(
+            partial(people.append_audit, now=now, actor=actor, action=action, target=target,
+                    old=old, new=new)
+        )  # fmt: skip
 
     async def raise_offline(
         self, gateway: str, cutoff: float, after_s: float
@@ -140,3 +191,19 @@ class SqlStorage:
 
     async def silent_gateways(self, cutoff: float) -> list[str]:
         return await self._read(partial(read.silent_gateways, cutoff=cutoff))
+
+    async def users(self) -> list[dict[str, Any]]:
+        return await self._read(people.users)
+
+    async def credentials(self, name: str) -> tuple[str, str] | None:
+        return await self._read(partial(people.credentials, name=name))
+
+    async def session(self, token_hash: str) -> tuple[str, str, str] | None:
+        now = self._clock()
+        return await self._read(partial(people.session, token_hash=token_hash, now=now))
+
+    async def audit_rows(self) -> list[AuditEntry]:
+        return await self._read(people.audit_rows)
+
+    async def analytics(self, sensor: str, limit: int) -> list[dict[str, Any]]:
+        return await self._read(partial(read.analytics, sensor=sensor, limit=limit))
