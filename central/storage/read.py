@@ -165,6 +165,21 @@ def alarms(conn: Any, d: Dialect, active_only: bool, limit: int) -> list[dict[st
     return out
 
 
+def analytics(conn: Any, d: Dialect, sensor: str, limit: int) -> list[dict[str, Any]]:
+    """The newest analytics events (predictions, status, sensor faults) about a sensor."""
+    rows = d.all(
+        conn,
+        """SELECT id, source, type, time, data FROM events
+        WHERE subject = ? AND type LIKE 'org.tracseq.analytics.%' ORDER BY time DESC LIMIT ?""",
+        (sensor, limit),
+    )
+    names = ("id", "source", "type", "time", "data")
+    out = [dict(zip(names, row, strict=True)) for row in rows]
+    for item in out:
+        item["data"] = orjson.loads(item["data"])
+    return out
+
+
 def silent_gateways(conn: Any, d: Dialect, cutoff: float) -> list[str]:
     """Gateways heard from before `cutoff` but not since, without an active offline alarm."""
     rows = d.all(

@@ -135,9 +135,7 @@ class SqlStorage:
 
     async def failed_login(self, username: str, remote: str) -> None:
         now = self._clock()
-        await self._write(
-            partial(people.failed_login, username=username, remote=remote, now=now)
-        )
+        await self._write(partial(people.failed_login, username=username, remote=remote, now=now))
 
     async def audit(
         self, actor: str, action: str, target: str | None, old: Any = None, new: Any = None

@@ -166,8 +166,10 @@ def _gateway_event(conn: Any, d: Dialect, event: EventRow) -> None:
 
 def _touch_gateway(conn: Any, d: Dialect, batch: Batch) -> None:
     seqs = [r.seq for r in batch.readings] + [e.seq for e in batch.events if e.seq is not None]
+    # Gateway events (heartbeats, alarms) carry no data.received: their time is the
+    # gateway's own clock when it made them, which is what lag is measured against.
     received = [r.received for r in batch.readings if r.received is not None] + [
-        e.received for e in batch.events if e.received is not None
+        t for e in batch.events if (t := e.received if e.received is not None else e.time)
     ]
     newest = max(received) if received else None
     d.execute(
