@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
-from edge.errors import ConfigError
+from edge.errors import ConfigError, TracseqError
 from edge.logging_setup import setup_logging
 
 EXIT_OK = 0
@@ -86,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except TracseqError as exc:
+        logging.getLogger("tracseq.edge").error("%s", exc)
+        return EXIT_RUNTIME
     except KeyboardInterrupt:
         return EXIT_OK
 

@@ -21,7 +21,7 @@ from drivers.registry import build_drivers
 from edge.clock import Clock, SystemClock
 from edge.config import Config, load_config
 from edge.daemon_http import LogCollector, build_app
-from edge.errors import ConfigError
+from edge.errors import ConfigError, StartupError
 from edge.http_server import HttpServer
 from edge.log import DurableLog
 from edge.pipeline import Pipeline
@@ -95,7 +95,12 @@ class Daemon:
         assert self.log is not None
         intake, outputs, http = self._build(self.config, self.log)
         self._intake, self._outputs = intake, outputs
-        http.bind().close()  # fail now, not in a restart loop, if the port is taken
+        try:
+            http.bind().close()  # fail now, not in a restart loop, if the port is taken
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {http.host}:{http.port} (gateway.listen): {exc.strerror}"
+            ) from None
         output_task = asyncio.create_task(outputs.run(), name="outputs")
         intake_task = asyncio.create_task(intake.run(), name="intake")
         await self._start_gateway_events()
@@ -226,6 +231,12 @@ class Daemon:
 
     def _open_log(self, config: Config) -> DurableLog:
         buffer = config.gateway.buffer
+        try:
+            config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot create gateway.data_dir {config.gateway.data_dir}: {exc.strerror}"
+            ) from None
         return DurableLog.open(
             config.gateway.data_dir / "log.db",
             cursors=self._cursors(config),

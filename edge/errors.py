@@ -6,7 +6,8 @@
     ├── EnvelopeError      an event that does not follow the CloudEvents contract
     ├── LogError           the durable log cannot be opened or written
     │   └── LogClosedError the log was closed while a caller still waited on it
-    └── DeliveryError      an event could not be delivered downstream (Redis, central)
+    ├── DeliveryError      an event could not be delivered downstream (Redis, central)
+    └── StartupError       a service cannot start (its port is taken, data_dir not writable)
 
 Bad input is data: decoders return rejects instead of raising where they can; these
 exceptions cross module boundaries only where the caller has a decision to make.
@@ -70,3 +71,7 @@ class LogClosedError(LogError):
 
 class DeliveryError(TracseqError):
     """An event could not be delivered to Redis or central; the caller retries."""
+
+
+class StartupError(TracseqError):
+    """A service cannot start at all (exit 1; systemd's Restart=on-failure retries)."""

@@ -64,7 +64,9 @@ class Supervisor:
         self.components.append(component)
 
     async def run(self) -> None:
-        """Run every component until cancelled."""
+        """Run every component until cancelled (an empty supervisor just waits)."""
+        if not self.components:
+            await asyncio.Event().wait()
         async with asyncio.TaskGroup() as group:
             for component in self.components:
                 group.create_task(self._keep_running(component), name=component.name)
