@@ -88,9 +88,11 @@ def _binary(name: str) -> str:
 
 
 @contextlib.contextmanager
-def mosquitto(workdir: Path, *, persistence: bool = True) -> Iterator[Server]:
+def mosquitto(
+    workdir: Path, *, persistence: bool = True, port: int | None = None
+) -> Iterator[Server]:
     """A mosquitto broker with persistence on, on a free port, allowing anonymous clients."""
-    port = free_port()
+    port = port or free_port()
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
@@ -115,9 +117,9 @@ def mosquitto(workdir: Path, *, persistence: bool = True) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[Server]:
+def redis_server(workdir: Path, *, port: int | None = None) -> Iterator[Server]:
     """A redis-server with no persistence (like the lab's), on a free port."""
-    port = free_port()
+    port = port or free_port()
     argv = [
         _binary("redis-server"),
         "--port", str(port),
