@@ -54,6 +54,9 @@ class RuleEngine:
         self._inbox: asyncio.Queue[list[Stored]] | None = None
         self._health = Health("starting")
         self.raised_total = 0
+        # Without a checkpoint (first start) readings from here on are evaluated, also
+        # those drivers commit before run() starts.
+        self._origin = log_.last_seq
         self._reset()
         log_.add_listener(self._on_commit)
 
@@ -132,7 +135,7 @@ class RuleEngine:
             self._restore(key, raw, mono, wall)
         checkpoint = self._log.state(store.CHECKPOINT).get(store.CHECKPOINT)
         if checkpoint is None:  # first start: history before the engine existed is not replayed
-            self.evaluated_seq = self._log.last_seq
+            self.evaluated_seq = self._origin
             self._state[store.CHECKPOINT] = str(self.evaluated_seq).encode()
         else:
             self.evaluated_seq = self._checkpointed = int(checkpoint)
@@ -191,8 +194,7 @@ class RuleEngine:
                         sleeper.cancel()
                     sleeper, sleeper_at = None, due
                     if due is not None:
-                        delay = max(0.0, due - self._clock.monotonic())
-                        sleeper = asyncio.create_task(self._clock.sleep(delay))
+                        sleeper = asyncio.create_task(self._sleep_until(due))
                 waiting: set[asyncio.Task[Any]] = {getter}
                 if sleeper is not None:
                     waiting.add(sleeper)
@@ -214,6 +216,12 @@ class RuleEngine:
             for task in (getter, sleeper):
                 if task is not None:
                     task.cancel()
+
+    async def _sleep_until(self, due: float) -> None:
+        # The remaining time is taken when the task runs, not when it is created: the clock
+        # may have moved in between (and a sleep may end early).
+        while (remaining := due - self._clock.monotonic()) > 0:
+            await self._clock.sleep(remaining)
 
     # --- evaluation --------------------------------------------------------------------
 

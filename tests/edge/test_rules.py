@@ -10,12 +10,12 @@ import asyncio
 from pathlib import Path
 
 from edge import events
-from edge.alarms import active_alarms
+from edge.alarms import RuleEngine, active_alarms
 from edge.alarms.store import ALARM_PREFIX
 from edge.config import Alarms
 from edge.entry import Entry
 from edge.log import DurableLog
-from tests.edge.alarm_rig import Rig, at, kinds
+from tests.edge.alarm_rig import Rig, at, kinds, wait_for
 
 ULT = "ult-F12.temp"
 LN2 = "ln2-dewar-1.level"
@@ -322,6 +322,27 @@ def test_alarm_of_a_rule_removed_from_the_config_is_cleared(tmp_path: Path) -> N
         assert kinds(low) == ["raised", "cleared"]
         assert low[1].data["reason"] == "rule no longer configured"
         assert low[1].data["alarm_id"] == low[0].data["alarm_id"]
+        await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_readings_committed_before_the_engine_first_runs_are_evaluated(tmp_path: Path) -> None:
+    """Drivers may commit before the engine's task starts on the daemon's first start."""
+
+    async def scenario() -> None:
+        rig = Rig(tmp_path)
+        the_log = DurableLog.open(tmp_path / "log.db", cursors=("redis", "sync"))
+        now = rig.clock.time()
+        await the_log.append([Entry(events.READING, "old.temp", now, now, {"value": 1.0})])
+        engine = RuleEngine(rig.config, the_log, rig.clock)  # history before this is skipped
+        await the_log.append([Entry(events.READING, LN2, now, now, {"value": 12.0})])
+        rig.log, rig.engine = the_log, engine
+        rig.task = asyncio.create_task(engine.run())
+        await wait_for(lambda: engine.health().ready)
+        await rig.settle()
+        low = await rig.alarms(LN2, "low")
+        assert kinds(low) == ["raised"]
         await rig.stop()
 
     asyncio.run(scenario())
