@@ -24,6 +24,7 @@ from central.metrics import Metrics
 from central.storage import SqlStorage
 from central.storage.records import Batch, EventRow, ReadingRow
 from central.stream import Hub
+from central.watchdog import offline_event
 from edge import events as ev
 from edge.backoff import RetryLog
 from edge.errors import EnvelopeError
@@ -123,7 +124,9 @@ class Ingest:
         self._metrics.events.labels("duplicate").inc(result.duplicates)
         self._hub.publish(e for e in batch.envelopes if e["id"] in result.new_ids)
         for alarm_id in result.cleared_offline:
+            assert batch.gateway is not None
             log.info("gateway %s is back: cleared %s", batch.gateway, alarm_id)
+            self._hub.publish([offline_event(ev.ALARM_CLEARED, alarm_id, batch.gateway, now)])
         return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates})
 
 

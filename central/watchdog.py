@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from central.metrics import Metrics
 from central.storage import SqlStorage
 from central.stream import Hub
 from edge.backoff import RetryLog
-from edge.events import ALARM_RAISED, format_time
+from edge.events import ALARM_RAISED, CloudEvent
 
 log = logging.getLogger("tracseq.central.watchdog")
 SOURCE = "tracseq-central"
@@ -71,20 +72,29 @@ class Watchdog:
             )
             self._hub.publish(
                 [
-                    {
-                        "specversion": "1.0",
-                        "id": alarm.alarm_id,
-                        "source": SOURCE,
-                        "type": ALARM_RAISED,
-                        "subject": gateway,
-                        "time": format_time(alarm.raised_at),
-                        "data": {
-                            "rule": RULE,
-                            "alarm_id": alarm.alarm_id,
-                            "threshold": self._after,
-                            "value": alarm.silent_s,
-                        },
-                    }
+                    offline_event(
+                        ALARM_RAISED,
+                        alarm.alarm_id,
+                        gateway,
+                        alarm.raised_at,
+                        threshold=self._after,
+                        value=alarm.silent_s,
+                    )
                 ]
             )
         return raised
+
+
+def offline_event(
+    type_: str, alarm_id: str, gateway: str, at: float, **data: Any
+) -> dict[str, Any]:
+    """A `gateway_offline` raised/cleared event for the live stream (source tracseq-central)."""
+    payload = {"rule": RULE, "alarm_id": alarm_id, **data}
+    return CloudEvent(
+        id=f"{alarm_id}:{type_.rsplit('.', 1)[-1]}",
+        source=SOURCE,
+        type=type_,
+        time=at,
+        subject=gateway,
+        data=payload,
+    ).to_dict()

@@ -234,3 +234,25 @@ def test_duplicates_inside_a_large_batch_are_counted_exactly(central: Central) -
     answer = central.ingest(token, events)
     assert answer.json() == {"accepted": 1149, "duplicates": 52}
     assert central.count("readings", "gateway = ?", (gw,)) == 1200
+
+
+def test_concurrent_overlapping_batches_store_each_event_once(central: Central) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    gw = gateway_name()
+    token = central.token(gw)
+    ranges = [range(start, start + 300) for start in range(1, 1200, 100)]  # each overlaps 2
+
+    def send(seqs: range) -> dict[str, int]:
+        while True:
+            answer = central.ingest(token, batch(gw, seqs))
+            if answer.status_code == 200:
+                return dict(answer.json())
+            assert answer.status_code == 503, answer.text
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(send, ranges))
+    distinct = len({seq for seqs in ranges for seq in seqs})
+    assert sum(a["accepted"] for a in answers) == distinct
+    assert sum(a["accepted"] + a["duplicates"] for a in answers) == 300 * len(ranges)
+    assert central.count("readings", "gateway = ?", (gw,)) == distinct
