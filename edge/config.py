@@ -548,9 +548,9 @@ def parse_config(text: str, file: str, *, base_dir: Path) -> Config:
     """Validate config text; `file` is the name errors use, `base_dir` anchors relative paths."""
     doc = load_yaml(text, file)
     issues = list(doc.issues)
-    if doc.data is None:
+    if doc.data is None and issues:
         raise ConfigError(issues)
-    if not isinstance(doc.data, dict):
+    if not isinstance(doc.data, dict):  # also a document that is only `null` or `~`
         raise ConfigError([*issues, doc.issue((), "the top level must be a mapping")])
     config: Config | None = None
     try:

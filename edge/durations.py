@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
@@ -28,7 +29,11 @@ def parse_duration(text: str | int | float) -> float:
     if isinstance(text, int | float):
         if text == 0:
             return 0.0
+        if not math.isfinite(text):
+            raise ValueError(f"invalid duration {text!r} (use e.g. 5m)")
         raise ValueError(f"invalid duration {text!r}: give a unit (use e.g. {text}s)")
+    if not isinstance(text, str):  # null, a list, a mapping: pydantic needs a ValueError
+        raise ValueError(f"invalid duration {text!r} (use e.g. 5m)")
     match = _DURATION.match(text.strip())
     if match is None:
         raise ValueError(f"invalid duration {text!r} (use e.g. 5m)")
@@ -43,6 +48,8 @@ def parse_size(text: str | int) -> int:
         if text < 0:
             raise ValueError(f"invalid size {text!r}: must not be negative")
         return text
+    if not isinstance(text, str):
+        raise ValueError(f"invalid size {text!r} (use e.g. 2GiB)")
     match = _SIZE.match(text.strip())
     if match is None:
         raise ValueError(f"invalid size {text!r} (use e.g. 2GiB)")
