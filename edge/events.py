@@ -201,10 +201,13 @@ def parse(obj: Any) -> CloudEvent:
 
 def parse_stream_fields(fields: dict[str, str] | dict[bytes, bytes]) -> CloudEvent:
     """The inverse of `CloudEvent.to_stream_fields` (accepts the bytes redis-py returns)."""
-    decoded: dict[str, Any] = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in fields.items()
-    }
+    try:
+        decoded: dict[str, Any] = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()
+        }
+    except UnicodeDecodeError as exc:  # an entry someone else XADDed to our stream
+        raise EnvelopeError("", f"stream entry is not UTF-8 text: {exc.reason}") from None
     raw = decoded.get("data")
     if raw is not None:
         try:
@@ -214,12 +217,18 @@ def parse_stream_fields(fields: dict[str, str] | dict[bytes, bytes]) -> CloudEve
     return parse(decoded)
 
 
-def _check_finite(value: Any, path: str) -> None:
+MAX_DATA_DEPTH = 32  # nesting of objects and arrays in `data`; deeper is refused
+
+
+def _check_finite(value: Any, path: str, depth: int = 0) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise EnvelopeError(path, "must be a finite number")
+    if isinstance(value, dict | list) and depth >= MAX_DATA_DEPTH:
+        # Found by fuzzing: ~1000 levels (orjson allows 1024) overflowed Python's stack.
+        raise EnvelopeError(path, f"nested deeper than {MAX_DATA_DEPTH} levels")
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_finite(item, f"{path}.{key}")
+            _check_finite(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_finite(item, f"{path}[{index}]")
+            _check_finite(item, f"{path}[{index}]", depth + 1)
