@@ -19,10 +19,21 @@ $(STAMP): pyproject.toml
 packages:
 	./scripts/ensure-packages
 
-demo: $(STAMP) packages
+# The dashboard's chart library (uPlot), fetched from the npm registry at set-up and
+# served by central itself: nothing is loaded from the internet at run time.
+DASHBOARD := central/dashboard
+VENDOR := $(DASHBOARD)/static/vendor
+$(VENDOR)/.installed: $(DASHBOARD)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: install Node.js and npm (sudo apt-get install npm); the dashboard needs it once to fetch its chart library" >&2; exit 1; }
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp $(DASHBOARD)/node_modules/uplot/dist/uPlot.esm.js $(DASHBOARD)/node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+	touch $@
+
+demo: $(STAMP) $(VENDOR)/.installed packages
 	$(BIN)/tracseq-edge demo
 
-test: $(STAMP) packages
+test: $(STAMP) $(VENDOR)/.installed packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -20,11 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from central import queries
+from central import admin, audit_api, dashboard, queries, sessions
 from central.auth import Authenticator
 from central.ingest import Ingest
 from central.metrics import Metrics
 from central.openapi import spec
+from central.ratelimit import LoginLimiter
 from central.settings import Settings
 from central.storage import SqlStorage, open_storage
 from central.stream import Hub
@@ -43,6 +44,7 @@ class Services:
     hub: Hub
     clock: Callable[[], float]
     ready: bool = False
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
 
 def create_app(
@@ -95,6 +97,10 @@ def create_app(
         Route("/openapi.json", openapi),
         Route("/api/v1/ingest", ingest.handle, methods=["POST"]),
         *queries.routes(services),
+        *sessions.routes(services),
+        *admin.routes(services),
+        *audit_api.routes(services),
+        *dashboard.routes(services),  # last: mounted at "/"
     ]
 
     @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
     tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] ...
     tracseq-edge central token create GATEWAY [--analytics] [--db URL]
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
+    tracseq-edge central user create NAME --role ROLE --password-file FILE [--db URL]
 
 Exit codes: 0 ok, 2 bad arguments (a clear message, no traceback), 1 runtime failure.
 A secret is printed once, as the last word of the output; only its digest is stored.
@@ -69,7 +70,10 @@ def _serve_parser() -> argparse.ArgumentParser:
         default=64,
         help="concurrent ingest requests before answering 503 (default 64)",
     )
-    parser.epilog = "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`"
+    parser.epilog = (
+        "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
+        "`user create NAME --role ROLE --password-file FILE`"
+    )
     return parser
 
 
@@ -91,6 +95,10 @@ def _secret_parser(kind: str) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args_list = list(argv)
+    if args_list[:1] == ["user"]:
+        from central import user_cli
+
+        return user_cli.main(args_list[1:])
     if args_list[:1] in (["token"], ["apikey"]):
         kind = args_list[0]
         if args_list[1:2] != ["create"]:

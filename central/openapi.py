@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from central import openapi_people
+
 _TIME = {"type": "string", "format": "date-time"}
 _NUM = {"type": ["number", "null"]}
 _ERROR = {
@@ -190,6 +192,7 @@ def spec() -> dict[str, Any]:
             }
         },
     }
+    paths.update(openapi_people.paths())
     for path, summary in (
         ("/healthz", "Liveness"),
         ("/health", "Liveness (the TracSeq platform's probe path)"),
@@ -219,6 +222,7 @@ def spec() -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "`tracseq-edge central apikey create NAME --role R`",
                 },
+                "session": openapi_people.SESSION_SCHEME,
             },
             "schemas": _schemas(),
         },

@@ -1,6 +1,7 @@
 """The query API (contract: "Central query API"): JSON for tools and the dashboard.
 
-Every endpoint needs an API key (`Authorization: Bearer`) of role viewer or higher;
+Every endpoint needs an API key (`Authorization: Bearer`) or a signed-in session of role
+viewer or higher (central/access.py; a session's writes also need `X-CSRF-Token`);
 acknowledging an alarm needs operator. Times are RFC 3339 UTC strings in responses; query
 parameters `from`/`to` take RFC 3339 or epoch seconds, `step` a duration (`5m`) or seconds.
 """
@@ -17,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import reports
-from central.auth import role_allows
+from central import access, reports
+from central.report_csv import report_csv
 from edge.durations import parse_duration
 from edge.events import format_time, parse_time
 
@@ -55,18 +56,9 @@ def routes(services: Services) -> list[Route]:
 
     def guarded(role: str, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            try:
-                principal = await services.auth.resolve(request)
-            except Exception as exc:
-                log.warning("cannot check the API key: %s", exc)
-                return _unavailable()
-            if principal is None:
-                return _json(
-                    {"error": "missing or unknown API key"}, 401, {"WWW-Authenticate": "Bearer"}
-                )
-            if principal.kind != "apikey" or not role_allows(principal.role, role):
-                return _json({"error": f"this needs an API key of role {role} or higher"}, 403)
-            request.state.principal = principal
+            identity = await access.check(services, request, role)  # API key or session
+            if isinstance(identity, Response):
+                return identity
             try:
                 return await handler(request)
             except BadQuery as exc:
@@ -148,24 +140,22 @@ def routes(services: Services) -> list[Route]:
             raise BadQuery(f"body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise BadQuery('body must be {"by": ..., "comment": ...}')
+        principal = request.state.principal
+        if principal.kind == "user":  # a signed-in person acknowledges in their own name
+            body["by"] = principal.name
         for name, most in (("by", 200), ("comment", 4000)):
             value = body.get(name)
             if not isinstance(value, str) or not value.strip():
                 raise BadQuery(f"{name}: required, a non-empty string")
             if len(value) > most:
                 raise BadQuery(f"{name}: at most {most} characters")
-        actor = f"apikey:{request.state.principal.name}"
-        ack_id = await storage.ack(alarm_id, body["by"].strip(), body["comment"].strip(), actor)
+        actor = access.actor(principal)
+        by, comment = body["by"].strip(), body["comment"].strip()
+        ack_id = await storage.ack(alarm_id, by, comment, actor)
         if ack_id is None:
             return _json({"error": f"no alarm {alarm_id!r}"}, 404)
         return _json(
-            {
-                "id": ack_id,
-                "alarm_id": alarm_id,
-                "by": body["by"].strip(),
-                "comment": body["comment"].strip(),
-                "actor": actor,
-            }
+            {"id": ack_id, "alarm_id": alarm_id, "by": by, "comment": comment, "actor": actor}
         )
 
     async def report(request: Request) -> Response:
@@ -180,6 +170,9 @@ def routes(services: Services) -> list[Route]:
         result = reports.summarize(
             times, values, end=end, above=above, below=below, unit=twin["unit"]
         )
+        if request.query_params.get("format") == "csv":
+            buckets = await storage.buckets(sensor, start, end, max(60.0, (end - start) / 1000))
+            return report_csv(sensor, start, end, twin["unit"], (above, below), result, buckets)
         return _json(
             {
                 "sensor": sensor,
@@ -191,6 +184,14 @@ def routes(services: Services) -> list[Route]:
                 **result.to_dict(),
             }
         )
+
+    async def analytics(request: Request) -> Response:
+        sensor = request.path_params["sensor"]
+        limit = _int(request, "limit", 50, 1, 1000)
+        rows = await storage.analytics(sensor, limit)
+        for row in rows:
+            row["time"] = format_time(row["time"]) if row["time"] is not None else None
+        return _json({"sensor": sensor, "events": rows})
 
     async def stream(request: Request) -> Response:
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
@@ -206,6 +207,7 @@ def routes(services: Services) -> list[Route]:
         Route("/api/v1/sensors/{sensor}/readings", guarded("viewer", readings)),
         Route("/api/v1/alarms", guarded("viewer", alarms)),
         Route("/api/v1/alarms/{alarm_id}/ack", guarded("operator", ack), methods=["POST"]),
+        Route("/api/v1/sensors/{sensor}/analytics", guarded("viewer", analytics)),
         Route("/api/v1/reports/sensors/{sensor}", guarded("viewer", report)),
         Route("/api/v1/stream", guarded("viewer", stream)),
     ]

@@ -108,9 +108,15 @@ class SqlStorage:
     async def create_user(self, name: str, role: str, password_hash: str, actor: str) -> bool:
         now = self._clock()
         return await self._write(
-            partial(people.create_user, name=name, role=role, password_hash=password_hash,
-                    now=now, actor=actor)
-        )  # fmt: skip
+            partial(
+                people.create_user,
+                name=name,
+                role=role,
+                password_hash=password_hash,
+                now=now,
+                actor=actor,
+            )
+        )
 
     async def update_user(self, name: str, actor: str, **changes: Any) -> dict[str, Any] | None:
         now = self._clock()
@@ -123,9 +129,16 @@ class SqlStorage:
     ) -> None:
         now = self._clock()
         await self._write(
-            partial(people.create_session, token_hash=token_hash, username=username,
-                    csrf_token=csrf_token, now=now, expires=expires, remote=remote)
-        )  # fmt: skip
+            partial(
+                people.create_session,
+                token_hash=token_hash,
+                username=username,
+                csrf_token=csrf_token,
+                now=now,
+                expires=expires,
+                remote=remote,
+            )
+        )
 
     async def end_session(self, token_hash: str, username: str) -> None:
         now = self._clock()
@@ -142,9 +155,16 @@ class SqlStorage:
     ) -> int:
         now = self._clock()
         return await self._write(
-            partial(people.append_audit, now=now, actor=actor, action=action, target=target,
-                    old=old, new=new)
-        )  # fmt: skip
+            partial(
+                people.append_audit,
+                now=now,
+                actor=actor,
+                action=action,
+                target=target,
+                old=old,
+                new=new,
+            )
+        )
 
     async def raise_offline(
         self, gateway: str, cutoff: float, after_s: float

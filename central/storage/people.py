@@ -1,0 +1,240 @@
+"""Users, sessions and the audit trail, as plain functions on one connection.
+
+Every change a person or a tool makes (acknowledgement, sign-in, user, API key, token) is
+written in the same transaction as its audit row, so there is never a change without its
+record or a record without its change. Audit rows are numbered under a lock (SQLite's
+single writer; a PostgreSQL advisory lock) so the hash chain has one order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from central.audit import GENESIS, AuditEntry, row_hash
+from central.storage import write
+from central.storage.dialect import Dialect
+
+_AUDIT_LOCK = 0x7472_6163_6175_64  # 'tracaud'
+_AUDIT_COLUMNS = "id, at, actor, action, target, old_value, new_value, prev_hash, hash"
+
+
+def json_text(value: Any) -> str | None:
+    """The text an audit value is stored as (None stays None)."""
+    if value is None:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def append_audit(
+    conn: Any,
+    d: Dialect,
+    now: float,
+    actor: str,
+    action: str,
+    target: str | None,
+    old: Any = None,
+    new: Any = None,
+) -> int:
+    """Append one audit row (inside the caller's transaction, or its own)."""
+    with d.transaction(conn):
+        if d.name == "postgresql":
+            d.execute(conn, "SELECT pg_advisory_xact_lock(?)", (_AUDIT_LOCK,))
+        last = d.one(conn, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+        id_, prev = (int(last[0]) + 1, str(last[1])) if last is not None else (1, GENESIS)
+        old_text, new_text = json_text(old), json_text(new)
+        digest = row_hash(prev, id_, now, actor, action, target, old_text, new_text)
+        d.execute(
+            conn,
+            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (id_, now, actor, action, target, old_text, new_text, prev, digest),
+        )
+    return id_
+
+
+def audit_rows(conn: Any, d: Dialect) -> list[AuditEntry]:
+    rows = d.all(conn, f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY id")
+    return [
+        AuditEntry(int(i), float(at), str(ac), str(an), t, o, n, str(p), str(h))
+        for i, at, ac, an, t, o, n, p, h in rows
+    ]
+
+
+# --- acknowledgements and secrets, audited ---------------------------------------------
+
+
+def ack(
+    conn: Any, d: Dialect, alarm_id: str, by: str, comment: str, actor: str, now: float
+) -> int | None:
+    with d.transaction(conn):
+        ack_id = write.ack(conn, d, alarm_id, by, comment, actor, now)
+        if ack_id is not None:
+            new = {"ack_id": ack_id, "by": by, "comment": comment}
+            append_audit(conn, d, now, actor, "alarm.ack", alarm_id, None, new)
+    return ack_id
+
+
+def add_token(conn: Any, d: Dialect, token_hash: str, source: str, now: float, actor: str) -> None:
+    with d.transaction(conn):
+        write.add_token(conn, d, token_hash, source, now)
+        new = {"source": source, "digest_prefix": token_hash[:12]}
+        append_audit(conn, d, now, actor, "token.create", source, None, new)
+
+
+def add_api_key(
+    conn: Any, d: Dialect, key_hash: str, name: str, role: str, now: float, actor: str
+) -> bool:
+    with d.transaction(conn):
+        if not write.add_api_key(conn, d, key_hash, name, role, now):
+            return False
+        append_audit(conn, d, now, actor, "apikey.create", name, None, {"role": role})
+    return True
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+def users(conn: Any, d: Dialect) -> list[dict[str, Any]]:
+    rows = d.all(conn, "SELECT name, role, created, updated, disabled FROM users ORDER BY name")
+    names = ("name", "role", "created", "updated", "disabled")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def credentials(conn: Any, d: Dialect, name: str) -> tuple[str, str] | None:
+    """(role, password hash) of an enabled user."""
+    row = d.one(
+        conn,
+        "SELECT role, password_hash FROM users WHERE name = ? AND disabled IS NULL",
+        (name,),
+    )
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def create_user(
+    conn: Any, d: Dialect, name: str, role: str, password_hash: str, now: float, actor: str
+) -> bool:
+    """False when a user of that name exists already."""
+    with d.transaction(conn):
+        if d.one(conn, "SELECT 1 FROM users WHERE name = ?", (name,)) is not None:
+            return False
+        d.execute(
+            conn,
+            "INSERT INTO users (name, role, password_hash, created) VALUES (?, ?, ?, ?)",
+            (name, role, password_hash, now),
+        )
+        append_audit(conn, d, now, actor, "user.create", name, None, {"role": role})
+    return True
+
+
+def update_user(
+    conn: Any,
+    d: Dialect,
+    name: str,
+    now: float,
+    actor: str,
+    *,
+    role: str | None = None,
+    password_hash: str | None = None,
+    disabled: bool | None = None,
+) -> dict[str, Any] | None:
+    """Change role / password / disabled; None for an unknown user. Each change is audited;
+    changing the password or disabling ends the user's sessions."""
+    with d.transaction(conn):
+        row = d.one(conn, "SELECT role, disabled FROM users WHERE name = ?", (name,))
+        if row is None:
+            return None
+        old_role, was_disabled = str(row[0]), row[1] is not None
+        if role is not None and role != old_role:
+            d.execute(
+                conn, "UPDATE users SET role = ?, updated = ? WHERE name = ?", (role, now, name)
+            )
+            append_audit(conn, d, now, actor, "user.role", name, {"role": old_role}, {"role": role})
+        if password_hash is not None:
+            d.execute(
+                conn,
+                "UPDATE users SET password_hash = ?, updated = ? WHERE name = ?",
+                (password_hash, now, name),
+            )
+            _end_sessions(conn, d, name, now)
+            append_audit(conn, d, now, actor, "user.password", name)
+        if disabled is not None and disabled != was_disabled:
+            d.execute(
+                conn,
+                "UPDATE users SET disabled = ?, updated = ? WHERE name = ?",
+                (now if disabled else None, now, name),
+            )
+            if disabled:
+                _end_sessions(conn, d, name, now)
+            append_audit(
+                conn,
+                d,
+                now,
+                actor,
+                "user.disable" if disabled else "user.enable",
+                name,
+                {"disabled": was_disabled},
+                {"disabled": disabled},
+            )
+    return {"name": name, "role": role or old_role, "disabled": bool(disabled)}
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def create_session(
+    conn: Any,
+    d: Dialect,
+    token_hash: str,
+    username: str,
+    csrf_token: str,
+    now: float,
+    expires: float,
+    remote: str,
+) -> None:
+    with d.transaction(conn):
+        d.execute(
+            conn,
+            """INSERT INTO sessions (token_hash, username, csrf_token, created, expires)
+            VALUES (?, ?, ?, ?, ?)""",
+            (token_hash, username, csrf_token, now, expires),
+        )
+        append_audit(
+            conn, d, now, f"user:{username}", "session.login", username, None, {"remote": remote}
+        )
+
+
+def session(conn: Any, d: Dialect, token_hash: str, now: float) -> tuple[str, str, str] | None:
+    """(user name, role, CSRF token) of a live session of an enabled user."""
+    row = d.one(
+        conn,
+        """SELECT s.username, u.role, s.csrf_token FROM sessions s
+        JOIN users u ON u.name = s.username
+        WHERE s.token_hash = ? AND s.revoked IS NULL AND s.expires > ? AND u.disabled IS NULL""",
+        (token_hash, now),
+    )
+    return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+
+def end_session(conn: Any, d: Dialect, token_hash: str, username: str, now: float) -> None:
+    with d.transaction(conn):
+        d.execute(
+            conn,
+            "UPDATE sessions SET revoked = ? WHERE token_hash = ? AND revoked IS NULL",
+            (now, token_hash),
+        )
+        append_audit(conn, d, now, f"user:{username}", "session.logout", username)
+
+
+def failed_login(conn: Any, d: Dialect, username: str, remote: str, now: float) -> None:
+    append_audit(
+        conn, d, now, f"remote:{remote}", "session.login_failed", username[:200], None, None
+    )
+
+
+def _end_sessions(conn: Any, d: Dialect, name: str, now: float) -> None:
+    d.execute(
+        conn,
+        "UPDATE sessions SET revoked = ? WHERE username = ? AND revoked IS NULL",
+        (now, name),
+    )
