@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -183,7 +184,7 @@ def ms(values: list[float], q: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--trials", type=int, default=60)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as server:
         base = asyncio.run(baseline(Path(tmp) / "base.db", args.trials))
@@ -202,21 +203,25 @@ def main() -> None:
         "latency from the expiry to the alarm's commit (log listener) and to its arrival at "
         "an `XREAD BLOCK` consumer of a private redis-server on loopback.",
         "",
-        "| path | n | p50 ms | p99 ms | max ms | p50 / baseline p50 |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| path | n | p50 ms | p99 ms | max ms | > 100 ms | p50 / baseline p50 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, values, ref in rows:
         ratio = f"{statistics.median(values) / ref:.1f}x" if ref and values else "1.0x"
         lines.append(
             f"| {name} | {len(values)} | {ms(values, 0.5)} | {ms(values, 0.99)} | "
-            f"{ms(values, 1.0)} | {ratio} |"
+            f"{ms(values, 1.0)} | {sum(v > 0.1 for v in values)} | {ratio} |"
         )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     worst = max(busy["stream"] + idle["stream"] + busy["commit"] + idle["commit"], default=0)
     lines += [
         "",
         f"Worst alarm latency to the stream: **{worst * 1000:.1f} ms** (target < 100 ms). "
-        "Run once on a shared, busy 2-core machine; the baseline shows what the machine gave "
-        "a bare timer plus one `synchronous=FULL` commit at the same time.",
+        f"Run once on a shared, busy 2-core machine (load average {load}); "
+        "the baseline shows what the machine gave "
+        "a bare timer plus one `synchronous=FULL` commit at the same time (its figure also "
+        "includes handing the commit back to the event loop, so ratios near or below 1x mean "
+        "the rule engine adds nothing measurable to the unavoidable timer + commit).",
     ]
     body = "\n".join(lines)
     print(body)
