@@ -206,7 +206,10 @@ class DurableLog:
         if self._commit_waiter is None or self._commit_waiter.done():
             self._commit_waiter = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._commit_waiter), timeout)
+            # Not asyncio.wait_for: on 3.11 it swallows a cancellation that arrives together
+            # with a commit, and the caller (a publisher being shut down) then never stops.
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._commit_waiter)
         except TimeoutError:
             return False
         return self.last_seq > seq
