@@ -17,14 +17,10 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -36,11 +32,10 @@ from edge.entry import Entry
 from edge.log import DurableLog
 from sync.batches import encode
 from sync.uploader import IN_FLIGHT, Uploader
-from tests.servers import free_port
+from tests.sync.real_central import Central, central, fresh_database
 
 GATEWAY = "bench-edge-01"
 TARGET = 25_000
-CLI = [sys.executable, "-m", "edge"]
 
 
 @dataclass
@@ -98,77 +93,6 @@ def bodies(path: Path, batch_max: int) -> list[bytes]:
 # --- central ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def fresh_database(backend: str, workdir: Path, postgres: str, name: str) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / (name + '.db')}"
-        return
-    import psycopg
-
-    database = f"tracseq_bench_{name}_{os.getpid()}"
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        conn.execute(f'CREATE DATABASE "{database}"')
-    parts = urlsplit(postgres)
-    try:
-        yield urlunsplit(parts._replace(path="/" + database))
-    finally:
-        with psycopg.connect(postgres, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-
-
-@contextlib.contextmanager
-def central(db: str, workdir: Path) -> Iterator[tuple[str, str]]:
-    """A central service on a free port with a token for GATEWAY: (url, token)."""
-    made = subprocess.run(
-        [*CLI, "central", "token", "create", GATEWAY, "--db", db],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    token = made.stdout.split()[-1]
-    port = free_port()
-    log_file = (workdir / "central.log").open("ab")
-    proc = subprocess.Popen(
-        [*CLI, "central", "--db", db, "--listen", f"127.0.0.1:{port}", "--log-format", "text"],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"central did not start; see {workdir / 'central.log'}")
-            time.sleep(0.1)
-        yield url, token
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log_file.close()
-
-
-def stored_readings(db: str) -> int:
-    query = "SELECT count(*) FROM readings"
-    if db.startswith("sqlite:///"):
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(db.removeprefix("sqlite:///"))) as conn:
-            return int(conn.execute(query).fetchone()[0])
-    import psycopg
-
-    with psycopg.connect(db) as conn:
-        row = conn.execute(query).fetchone()
-        return int(row[0]) if row else 0
-
-
 # --- the two loops ---------------------------------------------------------------------
 
 
@@ -214,30 +138,36 @@ async def uploader_drain(
         await log.close()
 
 
+def check(service: Central, n: int, what: str) -> None:
+    stored, distinct = service.query("SELECT count(*), count(DISTINCT id) FROM readings")[0]
+    if stored != n or distinct != n:
+        raise RuntimeError(f"{what}: central stored {stored} ({distinct} distinct), expected {n}")
+
+
 def run_backend(
     backend: str, work: Path, backlog: Path, batches: list[bytes], args: argparse.Namespace
 ) -> list[Result]:
     n = args.readings
     results = []
     with (
-        fresh_database(backend, work, args.postgres, "bare") as db,
-        central(db, work) as (url, tok),
+        fresh_database(backend, work, args.postgres, "bench_bare") as db,
+        central(db, work, GATEWAY) as service,
     ):
-        seconds = asyncio.run(bare_loop(url, tok, batches))
-        if (count := stored_readings(db)) != n:
-            raise RuntimeError(f"{backend}: bare loop stored {count} readings, expected {n}")
+        seconds = asyncio.run(bare_loop(service.url, service.token, batches))
+        check(service, n, "bare loop")
         results.append(Result(backend, "bare httpx loop, 1 in flight (baseline)", n, seconds))
     with (
-        fresh_database(backend, work, args.postgres, "sync") as db,
-        central(db, work) as (url, tok),
+        fresh_database(backend, work, args.postgres, "bench_sync") as db,
+        central(db, work, GATEWAY) as service,
     ):
         log_path = work / f"{backend}-log.db"
         shutil.copyfile(backlog, log_path)
         token_file = work / "token"
-        token_file.write_text(tok)
-        seconds = asyncio.run(uploader_drain(log_path, url, token_file, args.batch, args.in_flight))
-        if (count := stored_readings(db)) != n:
-            raise RuntimeError(f"{backend}: uploader stored {count} readings, expected {n}")
+        token_file.write_text(service.token)
+        seconds = asyncio.run(
+            uploader_drain(log_path, service.url, token_file, args.batch, args.in_flight)
+        )
+        check(service, n, "uploader")
         loop = f"Uploader, batch {args.batch}, {args.in_flight} in flight"
         results.append(Result(backend, loop, n, seconds))
     return results

@@ -96,6 +96,9 @@ async def running(uploader: Uploader) -> AsyncIterator[asyncio.Task[None]]:
         yield task
     finally:
         task.cancel()
+        await asyncio.wait({task}, timeout=10)
+        if not task.done():
+            raise RuntimeError("the uploader did not stop within 10 s of being cancelled")
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
