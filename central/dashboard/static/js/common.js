@@ -1,0 +1,150 @@
+// Shared by every dashboard page: the API client (session cookie + CSRF header), a DOM
+// builder that only ever inserts text (never HTML), formatting and the live stream.
+
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? "";
+export const me = { name: meta("user"), role: meta("role"), csrf: meta("csrf-token") };
+export const canAck = me.role === "operator" || me.role === "admin";
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export async function api(path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRF-Token"] = me.csrf;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const type = response.headers.get("content-type") ?? "";
+  const data = type.includes("json") ? await response.json() : null;
+  if (response.status === 401 && me.name) {
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+  }
+  if (!response.ok) throw new ApiError(response.status, data?.error ?? response.statusText);
+  return data;
+}
+
+// h("a", {href: "/x", class: "c"}, "text", child): strings become text nodes.
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+export const sensorHref = (id) => `/sensor?id=${encodeURIComponent(id)}`;
+export const epoch = (iso) => (iso ? Date.parse(iso) / 1000 : null);
+export const now = () => Date.now() / 1000;
+
+export function fmtValue(value, unit) {
+  if (value === null || value === undefined) return "—";
+  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
+  return `${value.toFixed(digits)}${unit ? ` ${unit}` : ""}`;
+}
+
+export function fmtDuration(seconds) {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+export const fmtAgo = (t) => (t ? `${fmtDuration(now() - t)} ago` : "never");
+
+export function fmtTime(iso) {
+  if (!iso) return "—";
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
+}
+
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+export function showError(container, error) {
+  container.replaceChildren(h("p", { class: "error", role: "alert" }, String(error.message ?? error)));
+}
+
+const TYPES = [
+  "org.tracseq.reading",
+  "org.tracseq.alarm.raised",
+  "org.tracseq.alarm.cleared",
+  "org.tracseq.sensor.described",
+  "org.tracseq.gateway.started",
+  "org.tracseq.gateway.stopped",
+  "org.tracseq.gateway.heartbeat",
+  "org.tracseq.analytics.prediction",
+  "org.tracseq.analytics.status",
+  "org.tracseq.analytics.sensor_fault",
+];
+
+// Live events over SSE. The browser resumes with Last-Event-ID after a drop; `onReset`
+// runs when the server could not resume (restart, gap too old): reload state from the API.
+export function live(onEvent, onReset) {
+  const status = document.getElementById("live");
+  const set = (state, text) => {
+    if (!status) return;
+    status.dataset.state = state;
+    status.textContent = text;
+  };
+  let source = null;
+  let lastId = "";
+  let retry = 1000;
+  const open = () => {
+    const query = lastId ? `?last_event_id=${encodeURIComponent(lastId)}` : "";
+    source = new EventSource(`/api/v1/stream${query}`);
+    source.onopen = () => {
+      retry = 1000;
+      set("ok", "● live");
+    };
+    source.onerror = () => {
+      set("lost", "○ connection lost — reconnecting…");
+      if (source.readyState === EventSource.CLOSED) {
+        // The server refused (restart, 503, signed out): back off, then try again.
+        setTimeout(open, retry);
+        retry = Math.min(retry * 2, 30000);
+      }
+    };
+    source.addEventListener("reset", (m) => {
+      lastId = m.lastEventId;
+      onReset?.();
+    });
+    for (const type of TYPES) {
+      source.addEventListener(type, (m) => {
+        lastId = m.lastEventId;
+        onEvent(type, JSON.parse(m.data));
+      });
+    }
+  };
+  set("connecting", "connecting…");
+  open();
+}
+
+// Header: sign out.
+document.getElementById("sign-out")?.addEventListener("click", async () => {
+  try {
+    await api("/api/v1/session", { method: "DELETE" });
+  } finally {
+    location.assign("/login");
+  }
+});

@@ -1,0 +1,74 @@
+// Users and gateway tokens (admins only; the API checks the role again).
+import { api, h, me, showError } from "./common.js";
+
+const body = document.querySelector("#users tbody");
+const msg = document.getElementById("users-msg");
+const ROLES = ["viewer", "operator", "admin"];
+
+async function load() {
+  try {
+    const data = await api("/api/v1/users");
+    body.replaceChildren(...data.users.map(row));
+  } catch (e) {
+    showError(msg, e);
+  }
+}
+
+function row(u) {
+  const select = h("select", { "aria-label": `Role of ${u.name}` },
+    ...ROLES.map((r) => h("option", { value: r, selected: r === u.role }, r)));
+  const self = u.name === me.name;
+  const save = h("button", { type: "button", disabled: self }, "Change role");
+  save.addEventListener("click", () => change(u.name, { role: select.value }, `role of ${u.name} set to ${select.value}`));
+  const toggle = h("button", { type: "button", disabled: self }, u.disabled ? "Enable" : "Disable");
+  toggle.addEventListener("click", () => change(u.name, { disabled: !u.disabled }, `${u.name} ${u.disabled ? "enabled" : "disabled"}`));
+  return h("tr", {},
+    h("th", { scope: "row" }, u.name),
+    h("td", {}, select),
+    h("td", {}, u.disabled ? "disabled" : "active"),
+    h("td", {}, save, " ", toggle),
+  );
+}
+
+async function change(name, body, done) {
+  try {
+    await api(`/api/v1/users/${encodeURIComponent(name)}`, { method: "PATCH", body });
+    msg.textContent = done;
+    await load();
+  } catch (e) {
+    msg.textContent = e.message;
+  }
+}
+
+document.getElementById("new-user").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const name = document.getElementById("nu-name").value.trim();
+  try {
+    await api("/api/v1/users", {
+      method: "POST",
+      body: { name, role: document.getElementById("nu-role").value, password: document.getElementById("nu-password").value },
+    });
+    msg.textContent = `user ${name} added`;
+    form.reset();
+    await load();
+  } catch (e) {
+    msg.textContent = e.message;
+  }
+});
+
+document.getElementById("new-token").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const out = document.getElementById("token-out");
+  try {
+    const r = await api("/api/v1/tokens", {
+      method: "POST",
+      body: { gateway: document.getElementById("nt-gateway").value.trim(), analytics: document.getElementById("nt-analytics").checked },
+    });
+    out.replaceChildren(`Token for ${r.source} (shown once, put it in the gateway's sync.token_file): `, h("code", {}, r.token));
+  } catch (e) {
+    out.textContent = e.message;
+  }
+});
+
+load();
