@@ -179,7 +179,7 @@ def test_admin_manages_users_and_every_change_is_audited(site: Site) -> None:
     )
     token = admin.post("/api/v1/tokens", json={"gateway": "lab9-edge"}, headers=headers)
     assert token.status_code == 201 and token.json()["token"].startswith("tsg_")
-    viewer, vcsrf = site.login("victor")
+    viewer, _ = site.login("victor")
     assert viewer.get("/api/v1/users").status_code == 403
     entries = admin.get("/api/v1/audit").json()["entries"]
     role_change = next(e for e in entries if e["action"] == "user.role" and e["target"] == "nina")
