@@ -34,6 +34,7 @@ log = logging.getLogger("tracseq.central.ingest")
 MEDIA_TYPES = (ev.BATCH_MEDIA_TYPE, "application/json")
 RETRY_AFTER_BUSY = "1"
 RETRY_AFTER_DB = "5"
+MAX_SEQ = 2**63 - 1  # a BIGINT; larger failed in the database: 503 and a retry forever
 
 
 class Ingest:
@@ -184,8 +185,8 @@ def _check(event: ev.CloudEvent) -> None:
     data = event.data
     if event.gateway is not None:
         seq = data.get("seq")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise EnvelopeError("data.seq", "must be a non-negative integer")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
+            raise EnvelopeError("data.seq", "must be an integer from 0 to 2^63-1")
         if event.id != f"{event.gateway}:{seq}":
             raise EnvelopeError("id", f"must be '<gateway>:<seq>' = '{event.gateway}:{seq}'")
     elif not event.source.startswith(ev.ANALYTICS_SOURCE_PREFIX):

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from central import access, reports
 from central.report_csv import report_csv
 from edge.durations import parse_duration
-from edge.events import format_time, parse_time
+from edge.events import MAX_TIME, MIN_TIME, format_time, parse_time
 
 if TYPE_CHECKING:
     from central.app import Services
@@ -231,7 +231,7 @@ def _status(row: dict[str, Any], now: float) -> str:
 def _window(request: Request) -> tuple[float, float]:
     now = request.app.state.services.clock()
     end = _time(request, "to", now)
-    start = _time(request, "from", end - DEFAULT_WINDOW)
+    start = _time(request, "from", max(MIN_TIME, end - DEFAULT_WINDOW))
     if start >= end:
         raise BadQuery("from: must be before to")
     return start, end
@@ -250,8 +250,8 @@ def _time(request: Request, name: str, default: float) -> float:
             raise BadQuery(
                 f"{name}: {text!r} is not RFC 3339 (2026-11-24T10:00:00Z) or epoch seconds"
             ) from None
-    if not math.isfinite(value):
-        raise BadQuery(f"{name}: must be finite")
+    if not math.isfinite(value) or not MIN_TIME <= value <= MAX_TIME:
+        raise BadQuery(f"{name}: must be epoch seconds within the years 1 to 9999")
     return value
 
 

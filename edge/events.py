@@ -143,11 +143,20 @@ def _format_second(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+# The epoch seconds format_time can write: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_TIME = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
 def parse_time(text: str) -> float:
     """Epoch seconds of an RFC 3339 time with a zone; raises ValueError otherwise."""
     if not isinstance(text, str) or not _TIME.match(text):
         raise ValueError(f"not an RFC 3339 time with a zone: {text!r}")
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    epoch = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    if not MIN_TIME <= epoch <= MAX_TIME:
+        # e.g. 9999-12-31T23:59:59-14:00: stored, it broke every listing that shows it.
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC")
+    return epoch
 
 
 def parse(obj: Any) -> CloudEvent:

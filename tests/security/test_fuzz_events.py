@@ -106,7 +106,7 @@ def _field(value: Any, as_bytes: bool) -> str | bytes:
 def stream_entries(draw: st.DrawFn) -> dict[Any, Any]:
     """What XREADGROUP may hand a consumer: our fields, or anything someone XADDed."""
     as_bytes = draw(st.booleans())
-    fields = {k: str(v) for k, v in VALID.items() if k != "data"}
+    fields: dict[str, Any] = {k: str(v) for k, v in VALID.items() if k != "data"}
     fields["data"] = orjson.dumps(VALID["data"]).decode()
     for name in draw(st.lists(st.sampled_from(ATTRIBUTES) | st.text(max_size=5), max_size=4)):
         if draw(st.booleans()):

@@ -96,8 +96,9 @@ json_values = st.recursive(
 
 
 def _nest(path: str, value: Any) -> dict[str, Any]:
-    node: Any = value
-    for key in reversed(path.split(".")):
+    *parents, last = path.split(".")
+    node: dict[str, Any] = {last: value}
+    for key in reversed(parents):
         node = {key: node}
     return node
 
