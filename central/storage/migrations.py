@@ -7,6 +7,9 @@ Times are epoch seconds (double precision) in both backends, so the same SQL com
 buckets and reports on both.
 
 Migration 2 (issue 7, the dashboard) adds users, sessions and the hash-chained audit trail.
+Migration 3 (issue 9, scale-out) partitions PostgreSQL's readings by time (see
+central/storage/partitions.py) and allows one active `gateway_offline` per gateway, so
+several central instances' watchdogs raise it once.
 """
 
 from __future__ import annotations
@@ -176,6 +179,55 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
 FOR EACH ROW EXECUTE FUNCTION tracseq_append_only();
 """
 
+# Readings become a table partitioned by range of time. A partitioned table's unique key
+# must contain the partition key, so the de-dup key is (id, time): a resent event carries
+# its time, so it is still recognised. Existing rows stay where they are: the old table is
+# attached as the DEFAULT partition (no copy; its key is rebuilt as (id, time)), and
+# partitions for time ranges from now on are made by central/storage/partitions.py.
+_POSTGRES_PARTITIONED_READINGS = """
+ALTER TABLE readings RENAME TO readings_unpartitioned;
+ALTER TABLE readings_unpartitioned RENAME CONSTRAINT readings_pkey
+    TO readings_unpartitioned_pkey;
+ALTER INDEX readings_sensor_time RENAME TO readings_unpartitioned_sensor_time;
+CREATE TABLE readings (
+    id TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    sensor TEXT NOT NULL,
+    time DOUBLE PRECISION NOT NULL,
+    value DOUBLE PRECISION NOT NULL,
+    unit TEXT,
+    quantity TEXT,
+    received DOUBLE PRECISION,
+    ingested DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (id, time)
+) PARTITION BY RANGE (time);
+CREATE INDEX readings_sensor_time ON readings (sensor, time);
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM readings_unpartitioned) THEN
+        ALTER TABLE readings_unpartitioned DROP CONSTRAINT readings_unpartitioned_pkey,
+            ADD CONSTRAINT readings_unpartitioned_pkey PRIMARY KEY (id, time);
+        ALTER TABLE readings ATTACH PARTITION readings_unpartitioned DEFAULT;
+    ELSE
+        DROP TABLE readings_unpartitioned;
+        CREATE TABLE readings_default PARTITION OF readings DEFAULT;
+    END IF;
+END $$;
+"""
+
+# Several instances' watchdogs may try to raise the same gateway_offline at once: the
+# unique index lets exactly one insert win (the others do nothing). Duplicates left by
+# two instances of an older version sharing one database are closed first.
+_ONE_OFFLINE_ALARM = """
+UPDATE alarms SET cleared_at = raised_at, duration_s = 0
+WHERE origin = 'central' AND rule = 'gateway_offline' AND cleared_at IS NULL
+    AND alarm_id NOT IN (SELECT MIN(alarm_id) FROM alarms WHERE origin = 'central'
+        AND rule = 'gateway_offline' AND cleared_at IS NULL GROUP BY gateway);
+CREATE UNIQUE INDEX alarms_one_offline ON alarms (gateway)
+    WHERE origin = 'central' AND rule = 'gateway_offline' AND cleared_at IS NULL;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(
         1,
@@ -190,6 +242,12 @@ MIGRATIONS: list[Migration] = [
         "users, sessions, hash-chained audit trail",
         sqlite=_V2_PEOPLE.format(float="REAL") + _SQLITE_AUDIT_APPEND_ONLY,
         postgres=_V2_PEOPLE.format(float="DOUBLE PRECISION") + _POSTGRES_AUDIT_APPEND_ONLY,
+    ),
+    Migration(
+        3,
+        "readings partitioned by time (PostgreSQL), one active gateway_offline per gateway",
+        sqlite=_ONE_OFFLINE_ALARM,
+        postgres=_POSTGRES_PARTITIONED_READINGS + _ONE_OFFLINE_ALARM,
     ),
 ]
 

@@ -1,10 +1,11 @@
 """The PostgreSQL backend (psycopg 3): a few connections, each owned by its own thread.
 
 Readings go in with ONE statement per batch (`INSERT ... SELECT FROM unnest(arrays) ON
-CONFLICT (id) DO NOTHING RETURNING id`): a multi-row insert whose size does not change the
-statement text, so the server plans it once. Migrations take an advisory lock so two
-services starting at once do not both apply them. The schema lives in the first schema of
-the connection's `search_path` (e.g. `?options=-csearch_path%3Dtracseq`).
+CONFLICT DO NOTHING RETURNING id`): a multi-row insert whose size does not change the
+statement text, so the server plans it once. Readings are partitioned by time (migration
+3), so their key is (id, time), hence no conflict target. Migrations take an advisory lock
+so two services starting at once do not both apply them. The schema lives in the first
+schema of the connection's `search_path` (e.g. `?options=-csearch_path%3Dtracseq`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _READINGS_SQL = """INSERT INTO readings (id, gateway, seq, sensor, time, value, 
     received, ingested)
 SELECT u.*, %s::float8 FROM unnest(%s::text[], %s::text[], %s::int8[], %s::text[],
     %s::float8[], %s::float8[], %s::text[], %s::text[], %s::float8[]) AS u
-ON CONFLICT (id) DO NOTHING RETURNING id"""
+ON CONFLICT DO NOTHING RETURNING id"""
 _EVENTS_SQL = """INSERT INTO events (id, source, gateway, seq, type, subject, time, data, ingested)
 SELECT u.*, %s::float8 FROM unnest(%s::text[], %s::text[], %s::text[], %s::int8[], %s::text[],
     %s::text[], %s::float8[], %s::text[]) AS u

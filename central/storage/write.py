@@ -212,7 +212,11 @@ def _clear_offline(conn: Any, d: Dialect, gateway: str, now: float) -> list[str]
 def raise_offline(
     conn: Any, d: Dialect, gateway: str, now: float, cutoff: float, after_s: float
 ) -> OfflineAlarm | None:
-    """Raise `gateway_offline` unless the gateway spoke since `cutoff` or one is active."""
+    """Raise `gateway_offline` unless the gateway spoke since `cutoff` or one is active.
+
+    Several central instances may run this at once: the unique index `alarms_one_offline`
+    (migration 3) lets one insert win; the others get no row and raise nothing.
+    """
     alarm_id = f"central:{OFFLINE_RULE}:{gateway}:{int(now * 1000)}"
     with d.transaction(conn):
         row = d.one(
@@ -222,7 +226,7 @@ def raise_offline(
             SELECT ?, 'central', id, id, ?, ?, ? - last_seen, ? FROM gateways g
             WHERE id = ? AND last_seen < ? AND NOT EXISTS (SELECT 1 FROM alarms a
                 WHERE a.rule = ? AND a.gateway = g.id AND a.cleared_at IS NULL)
-            RETURNING raised_at, value""",
+            ON CONFLICT DO NOTHING RETURNING raised_at, value""",
             (alarm_id, OFFLINE_RULE, after_s, now, now, gateway, cutoff, OFFLINE_RULE),
         )
     if row is None:

@@ -15,9 +15,12 @@ import pytest
 from edge import events as ev
 from tests.central.conftest import Central, event, gateway_name, reading, run_cli
 
+START = time.time() - 3600
+
 
 def batch(gateway: str, seqs: range, sensor: str = "ult-1.temp") -> list[dict[str, object]]:
-    return [reading(gateway, seq, sensor, -80.0 + seq / 100) for seq in seqs]
+    # A resent event has the time it was stored with: on PostgreSQL the key is (id, time).
+    return [reading(gateway, seq, sensor, -80.0 + seq / 100, at=START + seq) for seq in seqs]
 
 
 def test_same_batch_three_times_stores_each_event_once(central: Central) -> None:
