@@ -123,6 +123,7 @@ class RedisPublisher:
         backoff = Backoff(base=0.2, cap=30.0)
         retry = RetryLog(log, f"Redis publishing to {_redacted(self._settings.url)}")
         while True:
+            _raise_if_cancelled()
             client = self._client()
             try:
                 self._expected = None
@@ -170,6 +171,7 @@ class RedisPublisher:
         size = min(self._settings.batch_max, _SCRIPT_EVENTS)
         prepared = await self._prepare(size)
         while True:
+            _raise_if_cancelled()
             if prepared is None:
                 if not await self._log.wait_beyond(self._position, IDLE_CHECK_S):
                     await client.ping()
@@ -310,6 +312,15 @@ class RedisPublisher:
         self._state = state
         self._detail = detail
         CONNECTED.set(1 if state == "connected" else 0)
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation redis-py swallowed: it sends through asyncio.wait_for, which on
+    Python 3.11 drops a cancellation arriving just as the send completes (CPython
+    gh-86296); the task still reports it in `cancelling()`, so stop here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _marker_value(raw: Any) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -218,3 +219,24 @@ async def test_maxlen_trims_the_stream_approximately(
     length = await client.xlen(STREAM)
     assert 1000 <= length < 5000
     assert (await stream_ids(client))[-1] == f"{GATEWAY}:5000"
+
+
+async def test_cancel_always_stops_the_publisher(
+    tmp_path: Path,
+    redis_server: Server,
+    log: DurableLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shutdown must work whenever it comes, also in the middle of a Redis command (redis-py
+    sends through asyncio.wait_for, which on 3.11 can swallow a cancellation)."""
+    monkeypatch.setattr("edge.redis_publisher.IDLE_CHECK_S", 0.001)  # PING all the time
+    config = make_config(tmp_path, redis_server.port)
+    rng = random.Random(7)
+    for _ in range(40):
+        publisher = RedisPublisher(config, log, SystemClock())
+        task = asyncio.create_task(publisher.run())
+        await eventually(lambda p=publisher: state(p) == "connected")
+        await asyncio.sleep(rng.uniform(0, 0.005))
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, "the publisher ignored its cancellation"
