@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from prometheus_client import REGISTRY
 
 from bench.report import record
 from edge import events
@@ -121,6 +122,7 @@ async def uploader_drain(
     )
     log = DurableLog.open(log_path, cursors=("redis", "sync"))
     uploader = Uploader(config, log, SystemClock(), in_flight=in_flight)
+    before = _batches()
     target = log.last_seq
     begin = time.perf_counter()
     task = asyncio.create_task(uploader.run())
@@ -130,7 +132,13 @@ async def uploader_drain(
                 task.result()
                 raise RuntimeError("the uploader stopped before the backlog was drained")
             await asyncio.sleep(0.01)
-        return time.perf_counter() - begin
+        seconds = time.perf_counter() - begin
+        after = _batches()
+        answers = {
+            k: int(after[k] - before.get(k, 0)) for k in after if after[k] > before.get(k, 0)
+        }
+        print(f"  uploader requests by answer: {answers}")
+        return seconds
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -142,6 +150,13 @@ def check(service: Central, n: int, what: str) -> None:
     stored, distinct = service.query("SELECT count(*), count(DISTINCT id) FROM readings")[0]
     if stored != n or distinct != n:
         raise RuntimeError(f"{what}: central stored {stored} ({distinct} distinct), expected {n}")
+
+
+def _batches() -> dict[str, float]:
+    return {
+        result: REGISTRY.get_sample_value("tracseq_sync_batches_total", {"result": result}) or 0.0
+        for result in ("ok", "rejected", "too_large", "retry", "auth", "refused")
+    }
 
 
 def run_backend(
