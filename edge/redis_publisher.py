@@ -50,6 +50,7 @@ CURSOR = "redis"
 IDLE_CHECK_S = 5.0  # idle: PING this often so health notices a dead Redis
 _SCRIPT_EVENTS = 1000  # events per script call: keeps Redis busy < ~5 ms per call
 _SOCKET_TIMEOUT_S = 10.0
+_STOP_WAIT_S = 2.0
 _MAX_MISMATCHES = 3  # marker changed this often in a row: someone else writes it
 
 PUBLISHED = Counter("tracseq_edge_redis_published_total", "Events appended to the Redis stream")
@@ -245,11 +246,13 @@ class RedisPublisher:
             await self._log.advance(CURSOR, self._position)
 
     async def _stop_advancing(self) -> None:
-        # The cursor op is already queued in the log; waiting for it keeps `pending` exact.
+        # The cursor op is already queued in the log; waiting for it keeps `pending` exact
+        # (bounded: a log closed under us never answers).
         if self._advancing is not None:
             running, self._advancing = self._advancing, None
             with contextlib.suppress(Exception):
-                await running
+                async with asyncio.timeout(_STOP_WAIT_S):
+                    await asyncio.shield(running)
 
     async def _catch_up_cursor(self) -> None:
         if self._position > self._log.cursor(CURSOR):
