@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client import REGISTRY
+
 from edge.entry import Entry
 from sync.uploader import LAST_OK_KEY
 from tests.sync.conftest import (
@@ -103,6 +105,8 @@ def test_a_bad_event_is_quarantined_and_the_rest_flows(
     poisoned = readings(1000)
     poisoned[637].data["value"] = "hot"  # central answers 400 naming index 637, data.value
 
+    counted = _sample("tracseq_sync_quarantined_total")
+
     async def scenario() -> None:
         async with opened_log(tmp_path) as log:
             await log.append(poisoned)
@@ -110,6 +114,8 @@ def test_a_bad_event_is_quarantined_and_the_rest_flows(
             async with running(uploader):
                 await until(lambda: log.cursor("sync") == 1000)
                 assert uploader.health().counters["quarantined"] == 1
+                assert _sample("tracseq_sync_quarantined_total") == counted + 1
+                assert _sample("tracseq_edge_log_pending_events", cursor="sync") == 0
             rows = _quarantine(log.path)
             assert [seq for seq, _, _ in rows] == [638]
             assert b'"hot"' in rows[0][1] and "data.value" in rows[0][2]
@@ -228,6 +234,10 @@ def test_tls_is_verified_against_the_configured_ca(tmp_path: Path) -> None:
     finally:
         central.stop()
     assert set(central.stored) == _every_id(1, 20)
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def _quarantine(path: Path) -> list[tuple[int, bytes, str]]:
