@@ -36,6 +36,7 @@ TOPIC = "lab3/ult/F12/telemetry"  # the contract's ult-{freezer}.temp sensor
 @contextlib.contextmanager
 def tls_broker(workdir: Path, pki: Pki, *, client_certs: bool) -> Iterator[servers.Server]:
     """mosquitto with only a TLS listener and a password file; optionally client certs."""
+    workdir.mkdir(parents=True, exist_ok=True)
     passwd = workdir / "passwd"
     subprocess.run(
         ["mosquitto_passwd", "-b", "-c", str(passwd), "edge", PASSWORD],
