@@ -2,7 +2,8 @@
 
 No global state: everything a request needs hangs off the `Services` the factory builds.
 The lifespan migrates the schema (retrying while the database is down: /readyz shows it)
-and runs the gateway-offline watchdog.
+and runs the gateway-offline watchdog; on PostgreSQL also the live feed shared by all
+instances (central/livefeed.py) and the readings partitions (central/storage/partitions.py).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from central import admin, audit_api, dashboard, queries, sessions
+from central import admin, audit_api, dashboard, livefeed, queries, sessions
 from central.auth import Authenticator
 from central.ingest import Ingest
 from central.metrics import Metrics
 from central.openapi import spec
 from central.ratelimit import LoginLimiter
 from central.settings import Settings
-from central.storage import SqlStorage, open_storage
+from central.storage import SqlStorage, open_storage, partitions
 from central.stream import Hub
 from central.watchdog import Watchdog
 from edge.backoff import Backoff, RetryLog
@@ -59,7 +60,7 @@ def create_app(
         storage=store,
         auth=Authenticator(store),
         metrics=Metrics(),
-        hub=Hub(settings.stream_buffer),
+        hub=livefeed.hub_for(settings.db_url, settings.stream_buffer),
         clock=clock,
     )
     ingest = Ingest(
@@ -80,6 +81,8 @@ def create_app(
             await asyncio.wait_for(store.ping(), 5.0)
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "database": str(exc)}, 503)
+        if not services.hub.live:
+            return JSONResponse({"status": "unavailable", "live": "not listening"}, 503)
         return JSONResponse({"status": "ok", "database": store.describe})
 
     async def metrics(request: Request) -> Response:
@@ -109,8 +112,10 @@ def create_app(
         try:
             async with asyncio.TaskGroup() as group:
                 task = group.create_task(_serve_background(services, watchdog))
+                feed = group.create_task(services.hub.run())
                 yield
                 task.cancel()
+                feed.cancel()
         finally:
             await store.close()
 
@@ -134,4 +139,8 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
         log.info("database %s ready (schema v%d)", services.storage.describe, version)
         services.ready = True
         break
-    await watchdog.run()
+    async with asyncio.TaskGroup() as group:
+        if services.storage.backend == "postgresql":
+            settings = services.settings
+            group.create_task(partitions.run(settings.db_url, settings.retention, services.clock))
+        await watchdog.run()

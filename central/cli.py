@@ -1,6 +1,6 @@
 """`tracseq-edge central ...`: run the service, or create gateway tokens and API keys.
 
-    tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] ...
+    tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] [--retention 400d]
     tracseq-edge central token create GATEWAY [--analytics] [--db URL]
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
     tracseq-edge central user create NAME --role ROLE --password-file FILE [--db URL]
@@ -60,6 +60,11 @@ def _serve_parser() -> argparse.ArgumentParser:
         "--offline-after",
         default="5m",
         help="raise gateway_offline after this much silence (default 5m)",
+    )
+    parser.add_argument(
+        "--retention",
+        default=None,
+        help="drop readings older than this, whole daily partitions (PostgreSQL; default: keep)",
     )
     parser.add_argument(
         "--max-body", default="8MiB", help="ingest body limit, before and after gzip (default 8MiB)"
@@ -136,6 +141,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise ValueError("--max-body: must be at least 1KiB")
     if args.max_inflight < 1:
         raise ValueError("--max-inflight: must be at least 1")
+    retention = _retention(args.retention, args.db)
     return Settings(
         db_url=args.db,
         host=host.strip("[]"),
@@ -143,7 +149,22 @@ def _settings(args: argparse.Namespace) -> Settings:
         offline_after=offline_after,
         max_body=max_body,
         max_inflight=args.max_inflight,
+        retention=retention,
     )
+
+
+def _retention(text: str | None, db: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        retention = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--retention: {exc}") from None
+    if retention < 86_400:
+        raise ValueError("--retention: must be at least 1d (readings are kept per day)")
+    if not db.startswith(("postgresql://", "postgres://")):
+        raise ValueError("--retention: needs --db postgresql://... (partitioned readings)")
+    return retention
 
 
 def _serve(settings: Settings, log_format: str | None) -> int:

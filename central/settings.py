@@ -18,3 +18,4 @@ class Settings:
     max_body: int = 8 * 1024 * 1024  # bytes, before and after decompression
     max_inflight: int = 64  # concurrent ingest requests before shedding with 503
     stream_buffer: int = 10_000  # live events kept for Last-Event-ID resume
+    retention: float | None = None  # seconds of readings kept (None: all)

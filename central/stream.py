@@ -1,11 +1,13 @@
 """Live events for the dashboard: `GET /api/v1/stream` (Server-Sent Events).
 
 Every event central stores (or raises itself, like `gateway_offline`) is numbered and kept
-in a bounded in-memory buffer. An SSE `id` is `<process epoch>-<number>`: a client that
-reconnects with `Last-Event-ID` gets everything it missed while that is still buffered;
-when it is not (the buffer moved on, or central restarted) it gets an `event: reset` and
-reloads its state from the query API. Heartbeat comments keep proxies from closing an
-idle connection and let the client notice a dead one.
+in a bounded in-memory buffer. Each has an SSE `id`: `<process epoch>-<number>` on a single
+instance, or the id the shared feed gave it (central/livefeed.py), the same on every
+instance. A client that reconnects with `Last-Event-ID` -- to this instance or, with the
+shared feed, any other -- gets everything it missed while that is still buffered; when it
+is not (the buffer moved on, central restarted, the feed had a gap) it gets an
+`event: reset` and reloads its state from the query API. Heartbeat comments keep proxies
+from closing an idle connection and let the client notice a dead one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -26,29 +28,61 @@ class Hub:
 
     def __init__(self, size: int) -> None:
         self.epoch = secrets.token_hex(4)
-        self._buffer: deque[tuple[int, dict[str, Any]]] = deque(maxlen=size)
+        self._buffer: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=size)
+        self._index: dict[str, int] = {}  # SSE id -> number, for the buffered events
         self._next = 1
+        self._generation = 0  # bumped by gap(): every client resets
         self._waiters: set[asyncio.Event] = set()
+        self._live = asyncio.Event()
+        self._live.set()
 
     @property
     def clients(self) -> int:
         return len(self._waiters)
 
+    @property
+    def live(self) -> bool:
+        """False while the events of other instances cannot reach this one."""
+        return self._live.is_set()
+
     def publish(self, events: Iterable[dict[str, Any]]) -> None:
-        for event in events:
-            self._buffer.append((self._next, event))
+        """Announce events this instance stored (after their transaction committed)."""
+        self.deliver(list(events))
+
+    def deliver(self, events: Sequence[dict[str, Any]], ids: Sequence[str] | None = None) -> None:
+        """Buffer events for the clients, under the given SSE ids (else numbered here)."""
+        for i, event in enumerate(events):
+            sse_id = ids[i] if ids is not None else f"{self.epoch}-{self._next}"
+            if len(self._buffer) == self._buffer.maxlen:
+                self._index.pop(self._buffer[0][1], None)
+            self._buffer.append((self._next, sse_id, event))
+            self._index[sse_id] = self._next
             self._next += 1
-        for waiter in self._waiters:
-            waiter.set()
+        self._wake()
+
+    async def run(self) -> None:
+        """Background work of the hub until cancelled (none here; see SharedHub)."""
+
+    def gap(self) -> None:
+        """Events may have been missed (the shared feed reconnected): every client resets."""
+        self._buffer.clear()
+        self._index.clear()
+        self._generation += 1
+        self._wake()
 
     def resume_point(self, last_event_id: str | None) -> int | None:
         """The number to send after, or None when the client must reset."""
         if not last_event_id:
             return self._next - 1
-        epoch, _, number = last_event_id.partition("-")
-        if epoch != self.epoch or not number.isdigit():
+        number = self._index.get(last_event_id)
+        if number is not None:
+            return number
+        # A position id (sent with `reset` when nothing was buffered): still good while
+        # nothing after it has been dropped from the buffer.
+        prefix, _, text = last_event_id.rpartition("-")
+        if prefix != self._position_prefix() or not text.isdigit():
             return None
-        after = int(number)
+        after = int(text)
         oldest = self._buffer[0][0] if self._buffer else self._next
         if after + 1 < oldest or after >= self._next:
             return None
@@ -61,17 +95,27 @@ class Hub:
         waiter = asyncio.Event()
         self._waiters.add(waiter)
         try:
+            while not self._live.is_set():  # nothing to promise until the feed listens
+                try:
+                    await asyncio.wait_for(self._live.wait(), heartbeat)
+                except TimeoutError:
+                    yield b": waiting for the live feed\n\n"
+            generation = self._generation
             after = self.resume_point(last_event_id)
             yield b": connected\n\n"
             if after is None:
                 after = self._next - 1
-                yield f"id: {self.epoch}-{after}\nevent: reset\ndata: {{}}\n\n".encode()
+                yield self._reset(after)
             while True:
-                for number, event in self._since(after):
+                if generation != self._generation:
+                    generation = self._generation
+                    after = self._next - 1
+                    yield self._reset(after)
+                for number, sse_id, event in self._since(after):
                     after = number
-                    yield _frame(f"{self.epoch}-{number}", event)
+                    yield _frame(sse_id, event)
                 waiter.clear()
-                if self._next - 1 > after:
+                if self._next - 1 > after or generation != self._generation:
                     continue
                 try:
                     await asyncio.wait_for(waiter.wait(), heartbeat)
@@ -80,7 +124,22 @@ class Hub:
         finally:
             self._waiters.discard(waiter)
 
-    def _since(self, after: int) -> list[tuple[int, dict[str, Any]]]:
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            waiter.set()
+
+    def _position_prefix(self) -> str:
+        return f"{self.epoch}.{self._generation}"
+
+    def _reset(self, after: int) -> bytes:
+        """The reset frame; its id is the newest buffered event's, or a position id."""
+        if self._buffer and self._buffer[-1][0] == after:
+            sse_id = self._buffer[-1][1]
+        else:
+            sse_id = f"{self._position_prefix()}-{after}"
+        return f"id: {sse_id}\nevent: reset\ndata: {{}}\n\n".encode()
+
+    def _since(self, after: int) -> list[tuple[int, str, dict[str, Any]]]:
         if not self._buffer or self._buffer[-1][0] <= after:
             return []
         start = max(0, after + 1 - self._buffer[0][0])
