@@ -1,6 +1,14 @@
 # syntax=docker/dockerfile:1
 # TracSeq Edge image: one entry point (tracseq-edge) for the daemon, central and analytics.
 
+# The dashboard's chart library, from the npm registry (served by central itself).
+FROM node:20-bookworm-slim AS assets
+WORKDIR /dashboard
+COPY central/dashboard/package.json central/dashboard/package-lock.json ./
+RUN npm ci --no-audit --no-fund \
+    && mkdir -p vendor \
+    && cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css vendor/
+
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 RUN pip install --no-cache-dir build==1.2.2
@@ -9,6 +17,7 @@ COPY edge ./edge
 COPY drivers ./drivers
 COPY sync ./sync
 COPY central ./central
+COPY --from=assets /dashboard/vendor ./central/dashboard/static/vendor
 RUN python -m build --wheel --outdir /dist
 
 FROM python:3.11-slim-bookworm

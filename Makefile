@@ -30,16 +30,16 @@ $(VENDOR)/.installed: $(DASHBOARD)/package-lock.json
 	cp $(DASHBOARD)/node_modules/uplot/dist/uPlot.esm.js $(DASHBOARD)/node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
 	touch $@
 
-demo: $(STAMP) $(VENDOR)/.installed packages
+demo: $(STAMP) packages $(VENDOR)/.installed
 	$(BIN)/tracseq-edge demo
 
-test: $(STAMP) $(VENDOR)/.installed packages
+test: $(STAMP) packages $(VENDOR)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(STAMP) packages
+bench: $(STAMP) packages $(VENDOR)/.installed
 	$(BIN)/python -m bench
 
 clean:

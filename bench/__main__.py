@@ -1,0 +1,35 @@
+"""`make bench`: every benchmark in turn, each writing its section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = [
+    "log_append",
+    "mqtt_intake",
+    "redis_publish",
+    "alarm_latency",
+    "sync_drain",
+    "central_ingest",
+    "dashboard_query",
+    "analytics_throughput",
+    "tracing_overhead",
+    "scale_out",
+    "fuzz",
+]
+
+
+def main() -> int:
+    failed = []
+    for name in sys.argv[1:] or BENCHMARKS:
+        print(f"== bench.{name}", flush=True)
+        if subprocess.call([sys.executable, "-m", f"bench.{name}"]) != 0:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
