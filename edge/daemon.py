@@ -64,6 +64,7 @@ class Daemon:
         self._reload = asyncio.Event()
         self._gateway_events: object | None = None
         self._collector = LogCollector(lambda: self.log)
+        self._started_at = self.clock.monotonic()  # heartbeat uptime spans reloads
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class Daemon:
         from edge.rules import RuleEngine
 
         components: list[Component] = [RuleEngine(config, the_log, self.clock)]
-        events = GatewayEvents(config, the_log, self.clock)
+        events = GatewayEvents(config, the_log, self.clock, started_at=self._started_at)
         self._gateway_events = events
         components.append(events)
         if config.redis is not None:
