@@ -315,8 +315,10 @@ class DurableLog:
             with_rollback(self._conn)
             if "full" in str(exc).lower():
                 log.error("log full on disk (%s): dropping the oldest readings and retrying", exc)
-                self._make_room(emergency=True)
                 try:
+                    # Making room needs disk too; if even that fails, this batch fails
+                    # (its producers retry) but the writer thread must live on.
+                    self._make_room(emergency=True)
                     self._write(batch)
                 except sqlite3.Error as again:
                     self._next_seq = next_before

@@ -1,0 +1,360 @@
+"""The end-of-run comparison: what the simulator sent against what central stored.
+
+Rules (docs/faults.md):
+- Readings with a sensor time (MQTT `ts`, Tasmota `Time`): every one the simulator
+  recorded for a configured sensor, from the first one central stored for that sensor,
+  is stored exactly once by identity (sensor, time). Missing = lost; more = duplicated.
+- Readings without a sensor time (Modbus polls, serial lines): central's values, in seq
+  order, are a subsequence of the recorded values (nothing invented, order kept); a
+  recorded value may be missing only if it was sent while the edge was being killed and
+  restarted (docs/simulator.md: lines in the pty buffer or a poll in flight die with it).
+- Alarms: each alarm_id is raised exactly once and cleared exactly once; the `high`
+  alarms are exactly those the record implies (replaying the rule over the sent values);
+  `offline` alarms only for sensors the scenario silenced (or raised after the simulator
+  stopped, which the end of a run causes).
+- Redis and central agree: every gateway event on the stream is in central, and every
+  event central holds from the stream's first seq on is on the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+from tests.system.stack import CONFIGURED, GATEWAY
+
+HIGH_ABOVE = -70.0
+HIGH_CLEAR = -72.0
+CALIBRATION_OFFSET = {"incubator-3.co2": -0.1}
+
+
+@dataclass
+class Sent:
+    sensor: str
+    time_ms: int | None
+    value: float
+    sent: float
+
+
+@dataclass
+class Report:
+    timed_expected: int = 0
+    timed_stored: int = 0
+    lost: list[tuple[str, int]] = field(default_factory=list)
+    duplicated: list[tuple[str, int]] = field(default_factory=list)
+    untimed: dict[str, tuple[int, int, Counter[str], int]] = field(default_factory=dict)
+    untimed_unexplained: list[str] = field(default_factory=list)
+    alarms_expected: int = 0
+    alarm_problems: list[str] = field(default_factory=list)
+    alarms_seen: int = 0
+    stream_events: int = 0
+    central_events: int = 0
+    stream_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.lost
+            or self.duplicated
+            or self.untimed_unexplained
+            or self.alarm_problems
+            or self.stream_problems
+        )
+
+    def text(self) -> str:
+        lines = [
+            "fault suite checker report",
+            f"  readings with sensor time: {self.timed_expected} sent, "
+            f"{self.timed_stored} stored, {len(self.lost)} lost, "
+            f"{len(self.duplicated)} duplicated (by identity sensor+time)",
+        ]
+        for sensor, (sent, stored, tolerated, unexplained) in sorted(self.untimed.items()):
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(tolerated.items()))
+            lines.append(
+                f"  {sensor} (no sensor time): {sent} sent, {stored} stored, "
+                f"missing but documented: {why or 'none'}; {unexplained} unexplained"
+            )
+        lines.append(
+            f"  alarms: {self.alarms_seen} raised+cleared pairs, {self.alarms_expected} "
+            f"high alarms implied by the record, {len(self.alarm_problems)} problems"
+            + (" -> alarms exactly once" if not self.alarm_problems else "")
+        )
+        lines.append(
+            f"  redis stream: {self.stream_events} gateway events; central: "
+            f"{self.central_events}; {len(self.stream_problems)} disagreements"
+        )
+        for what, items in (
+            ("lost", self.lost),
+            ("duplicated", self.duplicated),
+            ("untimed", self.untimed_unexplained),
+            ("alarm", self.alarm_problems),
+            ("stream", self.stream_problems),
+        ):
+            for item in items[:10]:
+                lines.append(f"  ! {what}: {item}")
+        lines.append(
+            f"  RESULT: {len(self.lost)} lost, {len(self.duplicated)} duplicated, "
+            f"alarms {'exactly once' if not self.alarm_problems else 'NOT exactly once'}"
+        )
+        return "\n".join(lines)
+
+
+def _ms(text: str) -> int:
+    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def read_record(path: Path) -> list[Sent]:
+    out: list[Sent] = []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if not CONFIGURED.match(item["sensor"]):
+            continue
+        out.append(
+            Sent(
+                sensor=item["sensor"],
+                time_ms=_ms(item["time"]) if item["time"] else None,
+                value=float(item["value"]),
+                sent=_ms(item["sent"]) / 1000,
+            )
+        )
+    return out
+
+
+def expected_high_alarms(sent: list[Sent], first: dict[str, int]) -> tuple[set[str], set[str]]:
+    """alarm_ids of `high` (for: 0s, hysteresis) implied by the recorded ULT values, and
+    those of them still active at the end of the record."""
+    ids: set[str] = set()
+    active: set[str] = set()
+    by_sensor: dict[str, list[Sent]] = defaultdict(list)
+    for item in sent:
+        if item.sensor.startswith("ult-") and item.time_ms is not None:
+            by_sensor[item.sensor].append(item)
+    for sensor, items in by_sensor.items():
+        raised = ""
+        for item in sorted(items, key=lambda s: s.time_ms or 0):
+            if item.time_ms is None or item.time_ms < first.get(sensor, 1 << 62):
+                continue
+            if not raised and item.value > HIGH_ABOVE:
+                raised = f"{GATEWAY}:{sensor}:high:{item.time_ms}"
+                ids.add(raised)
+            elif raised and item.value <= HIGH_CLEAR:
+                raised = ""
+        if raised:
+            active.add(raised)
+    return ids, active
+
+
+Windows = dict[str, list[tuple[float, float]]]
+
+
+def _why_missing(t: float, windows: Windows) -> str | None:
+    for reason, spans in windows.items():
+        if any(start <= t <= end for start, end in spans):
+            return reason
+    return None
+
+
+_MODBUS_FAILED = re.compile(r"^(\d\d):(\d\d):(\d\d) WARNING tracseq\.drivers\.modbus: .* failed")
+
+
+def modbus_failures(edge_log: Path) -> list[tuple[float, float]]:
+    """Spans of 2 s around each poll failure the edge logged (text log, local time)."""
+    today = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    spans = []
+    for line in edge_log.read_text(errors="replace").splitlines():
+        found = _MODBUS_FAILED.match(line)
+        if found:
+            h, m, s = (int(g) for g in found.groups())
+            at = today.timestamp() + h * 3600 + m * 60 + s
+            spans.append((at - 2.0, at + 3.0))
+    return spans
+
+
+def check(
+    record: Path,
+    db_url: str,
+    redis_url: str,
+    *,
+    windows: Windows,
+    modbus_windows: list[tuple[float, float]],
+    silenced: set[str],
+    simulator_stopped_at: float,
+) -> Report:
+    """Compare; `windows` are wall-clock spans by reason in which untimed readings may
+    be missing (edge restarts, disk full); `modbus_windows` apply to Modbus only."""
+    report = Report()
+    sent = read_record(record)
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT sensor, time, value, seq FROM readings WHERE gateway = %s ORDER BY seq",
+            (GATEWAY,),
+        ).fetchall()
+        events = conn.execute(
+            "SELECT id, type, subject, data FROM events WHERE gateway = %s", (GATEWAY,)
+        ).fetchall()
+        central_ids = {f"{GATEWAY}:{seq}" for _, _, _, seq in rows} | {e[0] for e in events}
+
+    stored_timed: Counter[tuple[str, int]] = Counter()
+    stored_untimed: dict[str, list[float]] = defaultdict(list)
+    first: dict[str, int] = {}
+    timed_sensors = {s.sensor for s in sent if s.time_ms is not None}
+    for sensor, time_s, value, _ in rows:
+        if sensor in timed_sensors:
+            key = (sensor, round(time_s * 1000))
+            stored_timed[key] += 1
+            first[sensor] = min(first.get(sensor, key[1]), key[1])
+        else:
+            stored_untimed[sensor].append(float(value))
+
+    expected = {
+        (s.sensor, s.time_ms)
+        for s in sent
+        if s.time_ms is not None and s.time_ms >= first.get(s.sensor, 1 << 62)
+    }
+    for sensor in timed_sensors - set(first):
+        report.lost.append((sensor, -1))  # never stored at all
+    report.timed_expected = len(expected)
+    report.timed_stored = sum(stored_timed.values())
+    report.lost += sorted(k for k in expected if k not in stored_timed)
+    report.duplicated = sorted(k for k, n in stored_timed.items() if n > 1)
+
+    _check_untimed(report, sent, stored_untimed, windows, modbus_windows)
+    _check_alarms(report, sent, first, events, silenced, simulator_stopped_at)
+    _check_stream(report, redis_url, central_ids)
+    return report
+
+
+def _check_untimed(
+    report: Report,
+    sent: list[Sent],
+    stored: dict[str, list[float]],
+    windows: Windows,
+    modbus_windows: list[tuple[float, float]],
+) -> None:
+    by_sensor: dict[str, list[Sent]] = defaultdict(list)
+    for item in sent:
+        if item.time_ms is None:
+            by_sensor[item.sensor].append(item)
+    for sensor, items in sorted(by_sensor.items()):
+        values = stored.get(sensor, [])
+        offset = CALIBRATION_OFFSET.get(sensor, 0.0)
+        tolerated: Counter[str] = Counter()
+        unexplained = 0
+        spans = dict(windows)
+        if sensor != "ln2-dewar-1.level":
+            spans["failed Modbus polls"] = modbus_windows
+        i = 0
+        matched_any = False
+        for value in values:
+            j = i
+            while j < len(items) and abs(items[j].value + offset - value) > 1e-3:
+                j += 1
+            if j == len(items):
+                report.untimed_unexplained.append(f"{sensor}: stored {value} never sent")
+                unexplained += 1
+                continue
+            for skipped in items[i:j]:
+                if not matched_any:
+                    continue  # before the first stored one: the gateway was not reading yet
+                reason = _why_missing(skipped.sent, spans)
+                if reason:
+                    tolerated[reason] += 1
+                else:
+                    unexplained += 1
+                    report.untimed_unexplained.append(
+                        f"{sensor}: value {skipped.value} sent at {skipped.sent:.3f} missing"
+                    )
+            matched_any = True
+            i = j + 1
+        if not values:
+            report.untimed_unexplained.append(f"{sensor}: nothing stored")
+        report.untimed[sensor] = (len(items), len(values), tolerated, unexplained)
+
+
+def _check_alarms(
+    report: Report,
+    sent: list[Sent],
+    first: dict[str, int],
+    events: list[tuple[Any, ...]],
+    silenced: set[str],
+    stopped_at: float,
+) -> None:
+    raised: Counter[str] = Counter()
+    cleared: Counter[str] = Counter()
+    info: dict[str, tuple[str, str]] = {}
+    for _, type_, subject, data in events:
+        if type_ not in ("org.tracseq.alarm.raised", "org.tracseq.alarm.cleared"):
+            continue
+        body = json.loads(data)
+        alarm_id = body["alarm_id"]
+        (raised if type_.endswith("raised") else cleared)[alarm_id] += 1
+        info[alarm_id] = (subject, body["rule"])
+    expected, active = expected_high_alarms(sent, first)
+    report.alarms_expected = len(expected)
+    for alarm_id in sorted(set(raised) | set(cleared)):
+        subject, rule = info[alarm_id]
+        since_s = int(alarm_id.rsplit(":", 1)[1]) / 1000
+        if raised[alarm_id] != 1:
+            report.alarm_problems.append(f"{alarm_id} raised {raised[alarm_id]} times")
+        if cleared[alarm_id] > 1:
+            report.alarm_problems.append(f"{alarm_id} cleared {cleared[alarm_id]} times")
+        elif cleared[alarm_id] == 0:
+            if alarm_id not in active and not (rule == "offline" and since_s >= stopped_at - 1):
+                report.alarm_problems.append(f"{alarm_id} never cleared")
+        elif alarm_id in active:
+            report.alarm_problems.append(f"{alarm_id} cleared, the record says still high")
+        elif raised[alarm_id] == 1 and cleared[alarm_id] == 1:
+            report.alarms_seen += 1
+        if rule == "high" and alarm_id not in expected:
+            report.alarm_problems.append(f"{alarm_id} raised but the record implies no such alarm")
+        if rule == "offline" and subject not in silenced and since_s < stopped_at - 1:
+            report.alarm_problems.append(f"{alarm_id}: offline although never silenced")
+    for alarm_id in sorted(expected - set(raised)):
+        report.alarm_problems.append(f"{alarm_id} implied by the record but never raised")
+    for sensor in silenced:
+        if not any(i for i, (s, r) in info.items() if s == sensor and r == "offline"):
+            report.alarm_problems.append(f"{sensor} was silenced but no offline alarm came")
+
+
+def stream_ids(redis_url: str, stream: str = "tracseq:events") -> set[str]:
+    client = redis.Redis.from_url(redis_url)
+    ids: set[str] = set()
+    last = "-"
+    while True:
+        batch = client.xrange(stream, min=last, max="+", count=10000)
+        if last != "-":
+            batch = batch[1:]
+        if not batch:
+            break
+        for _, fields in batch:
+            ident = fields[b"id"].decode()
+            if ident.startswith(f"{GATEWAY}:"):
+                ids.add(ident)
+        last = batch[-1][0].decode()
+    client.close()
+    return ids
+
+
+def _check_stream(report: Report, redis_url: str, central_ids: set[str]) -> None:
+    on_stream = stream_ids(redis_url)
+    report.stream_events = len(on_stream)
+    report.central_events = len(central_ids)
+    if not on_stream:
+        report.stream_problems.append("the stream holds no events of the gateway")
+        return
+    low = min(int(i.rsplit(":", 1)[1]) for i in on_stream)
+    for ident in sorted(on_stream - central_ids)[:20]:
+        report.stream_problems.append(f"{ident} on the stream, not in central")
+    missing = {i for i in central_ids if int(i.rsplit(":", 1)[1]) >= low} - on_stream
+    for ident in sorted(missing)[:20]:
+        report.stream_problems.append(f"{ident} in central (seq >= {low}), not on the stream")

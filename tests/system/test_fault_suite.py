@@ -1,0 +1,105 @@
+"""The whole stack under a scripted schedule of faults; nothing lost, nothing doubled.
+
+Quick form (the README's test command): every fault once, each held for seconds.
+`pytest tests/system --long`: rounds of the schedule with the issue's durations for hours.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.system.checker import Windows, check, modbus_failures
+from tests.system.faults import Journal, Timing, run_schedule
+from tests.system.procs import wait_for
+from tests.system.stack import StackOptions, running_stack
+
+SILENCED = "ult-F12.temp"
+
+
+def _door_openings(count: int, every_min: int, ults: int) -> list[str]:
+    """A 2-minute (simulated) door opening every `every_min` on F01.. F11 in turn."""
+    return [f"door-open:F{1 + i % (ults - 1):02d}@{1 + i * every_min}m:2m" for i in range(count)]
+
+
+def _options(long_form: bool, hours: float) -> tuple[StackOptions, Timing, int]:
+    if long_form:
+        minutes = int(hours * 60)
+        options = StackOptions(
+            offline_after="5m",
+            scenario=[*_door_openings(minutes * 60 // 8, 8, 12), "dropout:F12@30m:480m"],
+        )
+        return options, Timing(hold=60.0, pause=60.0, flow=2000), 10_000
+    options = StackOptions(
+        offline_after="30s",
+        scenario=[*_door_openings(40, 8, 12), "dropout:F12@5m:40m"],
+    )
+    return options, Timing(hold=4.0, pause=5.0, flow=60), 1
+
+
+def _windows(journal: Journal) -> Windows:
+    return {
+        "while the edge restarted": journal.restart_windows,
+        "while the disk was full": journal.disk_full_windows,
+    }
+
+
+def _analytics_caught_up(url: str) -> bool:
+    client = redis.Redis.from_url(url)
+    try:
+        for group in client.xinfo_groups("tracseq:events"):
+            if group["name"] == b"tracseq-analytics":
+                return bool(group["lag"] == 0 and group["pending"] == 0)
+        return False
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(0)
+def test_no_reading_or_alarm_lost_or_doubled_under_faults(
+    tmp_path: Path, postgres_url: str, long_form: bool, long_hours: float
+) -> None:
+    options, timing, rounds = _options(long_form, long_hours)
+    journal = Journal()
+    started = time.monotonic()
+    deadline = started + long_hours * 3600
+    with running_stack(tmp_path / "stack", postgres_url, options) as stack:
+        wait_for(lambda: stack.central.alive(), 5, "central")
+        for _ in range(rounds):
+            run_schedule(stack, timing, journal)
+            if time.monotonic() > deadline:
+                break
+        stopped_at = time.time()
+        assert stack.simulator.stop() == 0, stack.simulator.tail()
+
+        def delivered() -> bool:
+            report = check(
+                stack.record, stack.db_url, stack.redis_url,
+                windows=_windows(journal), silenced={SILENCED},
+                modbus_windows=modbus_failures(stack.edge.log),
+                simulator_stopped_at=stopped_at,
+            )  # fmt: skip
+            return not report.lost
+
+        wait_for(delivered, 120, "central holds everything the simulator sent")
+        wait_for(lambda: _analytics_caught_up(stack.redis_url), 120, "analytics caught up")
+        report = check(
+            stack.record, stack.db_url, stack.redis_url,
+            windows=_windows(journal), silenced={SILENCED},
+            modbus_windows=modbus_failures(stack.edge.log),
+            simulator_stopped_at=stopped_at,
+        )  # fmt: skip
+        faults = ", ".join(name for name, _ in journal.done)
+        print(f"\nfaults injected ({len(journal.done)}): {faults}")
+        for note in journal.notes:
+            print(f"note: {note}")
+        print(report.text())
+        print(f"duration: {time.monotonic() - started:.0f}s")
+        assert report.ok, report.text()
+        assert stack.edge.stop() == 0, stack.edge.tail()
