@@ -582,6 +582,9 @@ def _pydantic_issues(exc: ValidationError, doc: YamlDocument) -> list[ConfigIssu
     return out
 
 
+_WRAPPER = re.compile(r"^[a-z-]+\[.*\]$")
+
+
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     # Union members and validator wrappers appear as extra loc parts; drop them.
     noise = {
@@ -590,7 +593,8 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
         "SerialSource",
         "function-before[_source_kind(), union[MqttSource,ModbusSource,SerialSource]]",
     }
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in noise or "[" in p)))
+    # Wrappers look like `function-before[...]`; a user's key such as `0[` is kept (fuzzing).
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in noise or _WRAPPER.match(p))))
 
 
 def _unknown_key(loc: tuple[int | str, ...], doc: YamlDocument) -> str:

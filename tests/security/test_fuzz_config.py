@@ -197,8 +197,18 @@ LAUGHS = "".join(
         ("gateway:\n  id: x\x00\n", "control character U+0000"),
         ("gateway: !!python/object:os.system x\n", "cannot read this value"),
         ("gateway:\n  id: !!int abc\n", "cannot read this value"),
+        ("0[:\n", "unknown key '0['"),
     ],
-    ids=["self-alias", "self-alias-seq", "billion-laughs", "deep", "nul", "python-tag", "bad-int"],
+    ids=[
+        "self-alias",
+        "self-alias-seq",
+        "billion-laughs",
+        "deep",
+        "nul",
+        "python-tag",
+        "bad-int",
+        "bracket-key",
+    ],
 )
 def test_hostile_yaml_is_a_located_config_error(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -34,7 +34,7 @@ ATTRIBUTES = [
 scalars = (
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what orjson.loads can give
     | st.floats()
     | st.text(max_size=40)
     | st.sampled_from(
