@@ -214,7 +214,15 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
                 f"- {r.backend}: the uploader drains at **{r.rate:,.0f} readings/s**, which "
                 f"{verdict} the target of {TARGET:,}/s."
             )
-    lines.append("- The machine is shared with other work; figures are from one run.")
+    lines.append(
+        "- Where the time goes (edge vs central, profile of central): see docs/sync.md, "
+        '"Performance".'
+    )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append(
+        "- One run on a machine shared with other work (load average at the end: "
+        f"{load} on 2 cores); the baseline is measured in the same run for that reason."
+    )
     return "\n".join(lines)
 
 
