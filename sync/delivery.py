@@ -80,14 +80,17 @@ class Delivery:
             if len(part) == 1:
                 await self._put_in_quarantine(part, answer)
                 continue
+            if part is batch:
+                log.info(
+                    "central answered %s for %d events (seq %d-%d): splitting the batch to "
+                    "isolate the bad ones (%s)",
+                    answer.status,
+                    len(part),
+                    part.first,
+                    part.last,
+                    answer.detail[:200],
+                )
             left, right = await self._run(part.split)
-            log.info(
-                "central answered %s for %d events (seq %d-%d): splitting to isolate them",
-                answer.status,
-                len(part),
-                part.first,
-                part.last,
-            )
             parts += (right, left)
 
     async def _send(self, part: Batch) -> Answer:
