@@ -41,7 +41,7 @@ class StackOptions:
     speed: float = 60.0
     offline_after: str = "45s"
     scenario: list[str] = field(default_factory=list)
-    tmpfs_size: str = "24m"
+    tmpfs_size: str | None = "24m"  # None: the data dir on the ordinary disk
     max_bytes: str = "256MiB"
     heartbeat: str = "5s"
     modbus_poll: str = "1s"
@@ -222,7 +222,11 @@ def running_stack(root: Path, admin_db_url: str, options: StackOptions) -> Itera
         proxy = TcpProxy((target.hostname or "127.0.0.1", target.port or 5432))
         stack.callback(proxy.close)
         proxied = urlunsplit(target._replace(netloc=f"{target.username}@127.0.0.1:{proxy.port}"))
-        data_tmpfs = stack.enter_context(tmpfs(data_dir, options.tmpfs_size))
+        data_tmpfs = (
+            stack.enter_context(tmpfs(data_dir, options.tmpfs_size))
+            if options.tmpfs_size
+            else False
+        )
         broker = stack.enter_context(mosquitto(root / "mosquitto"))
         redis = stack.enter_context(redis_server(root / "redis"))
 
