@@ -68,7 +68,7 @@ def per_reading_commit(path: Path, n: int) -> float:
     for seq, e in enumerate(entries, start=1):
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
-            "INSERT INTO entries VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO entries VALUES (?,?,?,?,?,?,?,NULL)",
             (seq, e.type, e.subject, e.time, e.received, orjson.dumps(e.data), 0),
         )
         conn.execute("COMMIT")

@@ -23,6 +23,7 @@ from typing import Any
 from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
 from central.settings import DEFAULT_LISTEN, Settings
 from central.storage import DEFAULT_URL, StorageError, check_url, open_storage
+from edge import tracing
 from edge.durations import parse_duration, parse_size
 from edge.logging_setup import setup_logging
 
@@ -172,6 +173,7 @@ def _serve(settings: Settings, log_format: str | None) -> int:
 
     from central.app import create_app
 
+    tracing.configure("tracseq-central")
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -193,6 +195,8 @@ def _serve(settings: Settings, log_format: str | None) -> int:
         asyncio.run(_run(server))
     except KeyboardInterrupt:
         return EXIT_OK
+    finally:
+        tracing.shutdown()
     return EXIT_OK if server.started else EXIT_RUNTIME
 
 

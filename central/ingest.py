@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from opentelemetry.trace import SpanKind
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,6 +27,7 @@ from central.storage.records import Batch, EventRow, ReadingRow
 from central.stream import Hub
 from central.watchdog import offline_event
 from edge import events as ev
+from edge import tracing
 from edge.backoff import RetryLog
 from edge.errors import EnvelopeError
 
@@ -63,7 +65,11 @@ class Ingest:
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
-        response = await self._handle(request)
+        # The gateway's sync span (W3C traceparent header) is this span's parent.
+        with tracing.batch_span(
+            "central.ingest", [request.headers.get("traceparent")], kind=SpanKind.SERVER
+        ):
+            response = await self._handle(request)
         self._metrics.requests.labels(str(response.status_code)).inc()
         self._metrics.latency.observe(time.perf_counter() - started)
         return response
@@ -116,7 +122,8 @@ class Ingest:
             self._metrics.events.labels("invalid").inc(len(errors))
             return _error(400, f"{len(errors)} invalid event(s), nothing stored", errors=errors)
         try:
-            result = await self._storage.ingest(batch)
+            with tracing.batch_span("central.db.write", attributes={"events": len(items)}):
+                result = await self._storage.ingest(batch)
         except Exception as exc:  # the database is down or busy: the gateway retries later
             self._db_retry.failed(exc)
             return _error(503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_DB})

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from drivers.base import Driver, Health
 from drivers.registry import build_drivers
+from edge import tracing
 from edge.clock import Clock, SystemClock
 from edge.config import Config, load_config
 from edge.daemon_http import LogCollector, build_app
@@ -271,4 +272,8 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 def run_daemon(config_path: str) -> int:
     """Load the config (ConfigError -> exit 2 in the CLI) and run until stopped."""
     config = load_config(config_path)
-    return asyncio.run(Daemon(config).serve())
+    tracing.configure("tracseq-edge")
+    try:
+        return asyncio.run(Daemon(config).serve())
+    finally:
+        tracing.shutdown()

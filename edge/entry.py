@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ class Entry:
     received: float
     data: dict[str, Any]
     keep: bool = False  # True: never dropped by the size cap (alarms)
+    trace: str | None = None  # traceparent of the span that received it (tracing on)
 
 
 @dataclass(slots=True, frozen=True)
@@ -32,13 +34,14 @@ class Stored:
     time: float | None
     received: float
     data: dict[str, Any]
+    trace: str | None = None
 
     def to_event(self, gateway_id: str) -> events.CloudEvent:
         """The contract's envelope: `time` is the sensor time or else the receive time."""
         data = dict(self.data)
         if self.type == events.READING:
             data["received"] = events.format_time(self.received)
-        return events.edge_event(
+        event = events.edge_event(
             gateway_id,
             self.seq,
             self.type,
@@ -46,11 +49,14 @@ class Stored:
             subject=self.subject,
             data=data,
         )
+        if self.trace is not None:
+            return dataclasses.replace(event, traceparent=self.trace)
+        return event
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Stored:
-        seq, type_, subject, time, received, data = row
-        return cls(seq, type_, subject, time, received, orjson.loads(data))
+        seq, type_, subject, time, received, data, trace = row
+        return cls(seq, type_, subject, time, received, orjson.loads(data), trace)
 
 
 @dataclass(slots=True, frozen=True)

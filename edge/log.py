@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from edge import schema
+from edge import schema, tracing
 from edge.entry import Entry, Reject, Stored
 from edge.errors import LogClosedError, LogError
 from edge.sqlite import connect
@@ -40,9 +40,10 @@ log = logging.getLogger("tracseq.edge.log")
 OnCommit = Callable[[list[int | None] | None], None]
 Listener = Callable[[list[Stored]], None]
 
-_INSERT = "INSERT INTO entries VALUES (?,?,?,?,?,?,?)"
-_INSERT_OR_IGNORE = "INSERT OR IGNORE INTO entries VALUES (?,?,?,?,?,?,?)"
-_READ = "SELECT seq, type, subject, time, received, data FROM entries"
+_COLUMNS = "(seq, type, subject, time, received, data, keep, trace)"
+_INSERT = f"INSERT INTO entries {_COLUMNS} VALUES (?,?,?,?,?,?,?,?)"
+_INSERT_OR_IGNORE = f"INSERT OR IGNORE INTO entries {_COLUMNS} VALUES (?,?,?,?,?,?,?,?)"
+_READ = "SELECT seq, type, subject, time, received, data, trace FROM entries"
 _MAINTENANCE_EVERY = 2.0  # seconds between size/age checks while busy
 _DROP_CHUNK = 5000
 
@@ -307,7 +308,12 @@ class DurableLog:
             return
         next_before = self._next_seq
         try:
-            self._write(batch)
+            if tracing.enabled():
+                traces = (e.trace for op in batch for e in op.entries)
+                with tracing.batch_span("edge.log.commit", traces):
+                    self._write(batch)
+            else:
+                self._write(batch)
         except sqlite3.Error as exc:
             self._next_seq = next_before
             self.stats.write_errors += 1
@@ -346,6 +352,7 @@ class DurableLog:
                                 entry.time,
                                 entry.received,
                                 entry.data,
+                                entry.trace,
                             )
                         )
         self._notify(self._next_seq - 1, committed)
@@ -359,7 +366,9 @@ class DurableLog:
         for op in batch:
             op.seqs = []
             for e in op.entries:
-                rows.append((seq, e.type, e.subject, e.time, e.received, dumps(e.data), e.keep))
+                rows.append(
+                    (seq, e.type, e.subject, e.time, e.received, dumps(e.data), e.keep, e.trace)
+                )
                 op.seqs.append(seq)
                 seq += 1
         if rows:
@@ -423,7 +432,7 @@ class DurableLog:
             for e in op.entries:
                 cur = self._conn.execute(
                     _INSERT_OR_IGNORE,
-                    (seq, e.type, e.subject, e.time, e.received, dumps(e.data), e.keep),
+                    (seq, e.type, e.subject, e.time, e.received, dumps(e.data), e.keep, e.trace),
                 )
                 if cur.rowcount == 1:
                     op.seqs.append(seq)

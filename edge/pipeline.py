@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from prometheus_client import Counter
 
 from drivers.base import Committed, Reading
+from edge import tracing
 from edge.config import ModbusSource, MqttSource
 from edge.entry import Entry, Reject
 from edge.errors import LogError
@@ -41,6 +42,7 @@ class Pipeline:
         on_commit: Committed | None = None,
     ) -> None:
         entries, all_rejects = self._normalize(readings, rejects)
+        _trace(entries, len(readings))
 
         def committed(seqs: list[int | None] | None) -> None:
             if on_commit is not None:
@@ -52,6 +54,7 @@ class Pipeline:
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
         entries, all_rejects = self._normalize(readings, rejects)
+        _trace(entries, len(readings))
         for reject in all_rejects:
             self._log.submit_reject(reject)
         await self._log.append(entries)
@@ -86,6 +89,16 @@ class Pipeline:
         self._last_logged[reject.source] = (now, 0)
         if len(self._last_logged) > 10_000:
             self._last_logged.clear()
+
+
+def _trace(entries: list[Entry], received: int) -> None:
+    """Start each reading's trace: one span per received batch (tracing on only)."""
+    if not entries or not tracing.enabled():
+        return
+    with tracing.batch_span("edge.intake", attributes={"readings": received}) as span:
+        traceparent = tracing.traceparent_of(span)
+    for entry in entries:
+        entry.trace = traceparent
 
 
 def _source_of(reading: Reading) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aredis
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -36,6 +37,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from drivers.base import Health, State
+from edge import tracing
 from edge.backoff import Backoff, RetryLog
 from edge.clock import Clock
 from edge.config import Config
@@ -196,7 +198,12 @@ class RedisPublisher:
         entries = await self._log.read(self._position if after is None else after, size)
         if not entries:
             return None
-        payload = orjson.dumps([self._fields(entry) for entry in entries])
+        with tracing.batch_span(
+            "edge.redis.xadd", (e.trace for e in entries), kind=SpanKind.PRODUCER
+        ) as span:
+            # Consumers continue the trace from this span (the entry's `traceparent`).
+            traceparent = tracing.traceparent_of(span)
+            payload = orjson.dumps([self._fields(entry, traceparent) for entry in entries])
         return _Batch(entries, payload, entries[-1].seq)
 
     async def _send(self, script: AsyncScript, batch: _Batch) -> bool:
@@ -258,8 +265,10 @@ class RedisPublisher:
         if self._position > self._log.cursor(CURSOR):
             await self._log.advance(CURSOR, self._position)
 
-    def _fields(self, entry: Stored) -> list[str]:
+    def _fields(self, entry: Stored, traceparent: str | None) -> list[str]:
         fields = entry.to_event(self._gateway).to_stream_fields()
+        if traceparent is not None:
+            fields["traceparent"] = traceparent
         return [item for pair in fields.items() for item in pair]
 
     def _reconcile(self, marker: int | None) -> None:

@@ -43,6 +43,10 @@ MIGRATIONS: list[str] = [
         at REAL NOT NULL
     );
     """,
+    # 2: the W3C traceparent of the span that received an entry (NULL when tracing is off).
+    """
+    ALTER TABLE entries ADD COLUMN trace TEXT;
+    """,
 ]
 
 

@@ -18,7 +18,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from opentelemetry.trace import SpanKind
+
 from drivers.base import Health
+from edge import tracing
 from edge.backoff import Backoff, RetryLog
 from edge.clock import Clock
 from sync import metrics
@@ -96,7 +99,10 @@ class Delivery:
     async def _send(self, part: Batch) -> Answer:
         """POST until central gives a definite answer about these events."""
         while True:
-            answer = await self._client.post(part.body)
+            with tracing.batch_span(
+                "sync.post", (e.get("traceparent") for e in part.events), kind=SpanKind.CLIENT
+            ) as span:
+                answer = await self._client.post(part.body, tracing.traceparent_of(span))
             metrics.BATCHES.labels(result=answer.kind).inc()
             if answer.kind == "ok":
                 self._stored(part, answer)

@@ -78,16 +78,17 @@ class CentralClient:
     def url(self) -> str:
         return self._sync.url + INGEST_PATH
 
-    async def post(self, body: bytes) -> Answer:
-        """Send one gzipped batch and classify the answer."""
+    async def post(self, body: bytes, traceparent: str | None = None) -> Answer:
+        """Send one gzipped batch and classify the answer (`traceparent`: W3C header)."""
         token = self._current_token()
         if token is None:
             where = self._sync.token_file or "sync.token_file"
             return Answer("auth", detail=f"no sync token: set TRACSEQ_SYNC_TOKEN or {where}")
         try:
-            response = await self._http.post(
-                INGEST_PATH, content=body, headers={"Authorization": f"Bearer {token}"}
-            )
+            headers = {"Authorization": f"Bearer {token}"}
+            if traceparent is not None:
+                headers["traceparent"] = traceparent
+            response = await self._http.post(INGEST_PATH, content=body, headers=headers)
         except httpx.TransportError as exc:
             return Answer("retry", detail=f"{type(exc).__name__}: {exc}".rstrip(": "))
         return self._classify(response)

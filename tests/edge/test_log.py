@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from edge import events
-from edge.entry import Entry, Reject
+from edge.entry import Entry, Reject, Stored
 from edge.log import DurableLog
-from tests.servers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -192,10 +191,18 @@ async def test_rejects_and_state_are_committed_with_the_group(tmp_path: Path) ->
 async def test_listener_sees_committed_entries_in_seq_order(tmp_path: Path) -> None:
     log = DurableLog.open(tmp_path / "log.db")
     seen: list[int] = []
-    log.add_listener(lambda stored: seen.extend(s.seq for s in stored))
+    all_seen = asyncio.Event()
+
+    def listen(stored: list[Stored]) -> None:
+        seen.extend(s.seq for s in stored)
+        if len(seen) >= 100:
+            all_seen.set()
+
+    log.add_listener(listen)
     try:
         await asyncio.gather(*(log.append([reading("a", float(i))] * 5) for i in range(20)))
-        wait_until(lambda: len(seen) == 100, timeout=5)
+        async with asyncio.timeout(5):  # listeners run in this loop: wait without blocking it
+            await all_seen.wait()
         assert seen == list(range(1, 101))
     finally:
         await log.close()
