@@ -42,7 +42,7 @@ INTERVAL = 3_600.0  # seconds between maintenance rounds
 LOCK_TIMEOUT = "5s"
 DELETE_CHUNK = 10_000
 _LOCK = 0x7472_6163_7370_61  # 'tracspa': one maintainer at a time
-_BOUND = re.compile(r"FOR VALUES FROM \('?(-?[0-9.e+]+)'?\) TO \('?(-?[0-9.e+]+)'?\)")
+_BOUND = re.compile(r"FOR VALUES FROM \('?(MINVALUE|-?[0-9.e+]+)'?\) TO \('?(-?[0-9.e+]+)'?\)")
 _COLUMNS = "id, gateway, seq, sensor, time, value, unit, quantity, received, ingested"
 
 AsyncConn = psycopg.AsyncConnection[Any]
@@ -111,7 +111,8 @@ async def partitions(conn: AsyncConn) -> list[Partition]:
     for name, bound in await cur.fetchall():
         match = _BOUND.search(bound or "")
         if match:
-            out.append(Partition(name, float(match[1]), float(match[2])))
+            start = -math.inf if match[1] == "MINVALUE" else float(match[1])
+            out.append(Partition(name, start, float(match[2])))
         elif bound == "DEFAULT":
             out.append(Partition(name, None, None))
     return sorted(out, key=lambda p: (p.start is not None, p.start or 0.0))
