@@ -62,6 +62,8 @@ class Phase:
     load: Load
     streamed: int
     stream_delays: list[float]
+    central_cpu_s: float  # CPU seconds of all central processes during the load
+    load_average: float  # the machine's 1-minute load average at the end
 
     @property
     def accepted_s(self) -> float:
@@ -206,7 +208,7 @@ def _key(db: str) -> str:
 
 
 @contextlib.contextmanager
-def _centrals(workdir: Path, db: str, n: int) -> Iterator[list[str]]:
+def _centrals(workdir: Path, db: str, n: int) -> Iterator[list[tuple[str, int]]]:
     with contextlib.ExitStack() as stack:
         urls = []
         for i in range(n):
@@ -216,8 +218,17 @@ def _centrals(workdir: Path, db: str, n: int) -> Iterator[list[str]]:
                 start_central(db, "postgres", home, "--max-inflight", "256")
             )
             _wait_ready(central.url)
-            urls.append(central.url)
+            assert central.server.proc is not None
+            urls.append((central.url, central.server.proc.pid))
         yield urls
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _wait_ready(url: str) -> None:
@@ -235,8 +246,10 @@ def run_phase(name: str, instances: int, args: argparse.Namespace) -> Phase:
         workdir = Path(tmp)
         with (
             fresh_db("postgres", workdir, POSTGRES) as db,
-            _centrals(workdir, db, instances) as urls,
+            _centrals(workdir, db, instances) as started,
         ):
+            urls = [url for url, _ in started]
+            pids = [pid for _, pid in started]
             tokens = _tokens(db, args.gateways)
             key = _key(db)
             start = time.time() + 3.0  # the generators and the stream client start first
@@ -254,8 +267,10 @@ def run_phase(name: str, instances: int, args: argparse.Namespace) -> Phase:
                     )
                     for half in halves
                 ]
+                cpu = _cpu_seconds(pids)
                 streamed, delays = asyncio.run(_watch(urls[-1], key, start + args.duration + 5))
                 loads = [f.result() for f in futures]
+                cpu = _cpu_seconds(pids) - cpu
     total = Load()
     for part in loads:
         total.offered += part.offered
@@ -266,7 +281,8 @@ def run_phase(name: str, instances: int, args: argparse.Namespace) -> Phase:
         total.latencies += part.latencies
         for kind, n in part.kinds.items():
             total.kinds[kind] = total.kinds.get(kind, 0) + n
-    return Phase(name, instances, args.duration, total, streamed, delays)
+    load_average = os.getloadavg()[0]
+    return Phase(name, instances, args.duration, total, streamed, delays, cpu, load_average)
 
 
 def table(phases: list[Phase], args: argparse.Namespace) -> str:
@@ -274,8 +290,8 @@ def table(phases: list[Phase], args: argparse.Namespace) -> str:
     lines = [
         "| phase | instances | offered | accepted | accepted/s | / baseline | requests "
         "| errors | left unsent | p50 ms | p99 ms | live stream readings | stream p50 ms "
-        "| stream p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| stream p99 ms | central CPU s | central CPU ms / 1,000 readings | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in phases:
         load = p.load
@@ -284,9 +300,26 @@ def table(phases: list[Phase], args: argparse.Namespace) -> str:
             f"| {p.accepted_s:,.0f} | {p.accepted_s / base:.2f}x | {load.requests:,} "
             f"| {_errors(load)} | {load.unsent:,} | {_pct(load.latencies, 0.5):.0f} "
             f"| {_pct(load.latencies, 0.99):.0f} | {p.streamed:,} "
-            f"| {_pct(p.stream_delays, 0.5):.0f} | {_pct(p.stream_delays, 0.99):.0f} |"
+            f"| {_pct(p.stream_delays, 0.5):.0f} | {_pct(p.stream_delays, 0.99):.0f} "
+            f"| {p.central_cpu_s:.0f} | {p.central_cpu_s / max(1, load.accepted) * 1e6:.0f} "
+            f"| {p.load_average:.1f} |"
         )
     return "\n".join(lines)
+
+
+def summary(phases: list[Phase]) -> str:
+    """One line a reader can size with: the ratio and central's CPU per reading."""
+    one, two = phases[0], phases[-1]
+    per_1000 = two.central_cpu_s / max(1, two.load.accepted) * 1e6
+    return (
+        f"Two instances accepted {two.accepted_s / (one.accepted_s or 1):.2f}x what one did "
+        f"({two.accepted_s:,.0f} vs {one.accepted_s:,.0f} readings/s; the offered load was "
+        f"the ceiling whenever nothing was left unsent). Central used {per_1000:.0f} ms of CPU "
+        f"per 1,000 readings, including the shared live stream: about "
+        f"{1e6 / max(per_1000, 1e-9):,.0f} readings/s per core given to central. The latency "
+        "is that of a machine with more runnable work than cores (see the load average): "
+        "gateways then send what waited in bigger batches, as the uploader does."
+    )
 
 
 def _errors(load: Load) -> str:
@@ -328,6 +361,8 @@ def main() -> None:
             "reading time; sampled 1 in 20).",
             "",
             body,
+            "",
+            summary(phases),
         ]
     )
     if not args.no_record:

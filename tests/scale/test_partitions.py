@@ -119,3 +119,15 @@ def _home(db: str, reading_id: str) -> str:
         ).fetchone()
     assert row is not None, reading_id
     return str(row[0])
+
+
+def test_retention_needs_postgresql_and_at_least_a_day(tmp_path: Path) -> None:
+    from tests.central.conftest import run_cli
+
+    sqlite = f"sqlite:///{tmp_path / 'c.db'}"
+    code, _, err = run_cli("--db", sqlite, "--retention", "400d")
+    assert code == 2 and "--retention: needs --db postgresql://" in err
+    code, _, err = run_cli("--db", "postgresql://x/y", "--retention", "2h")
+    assert code == 2 and "at least 1d" in err
+    code, _, err = run_cli("--db", "postgresql://x/y", "--retention", "soon")
+    assert code == 2 and "--retention:" in err
