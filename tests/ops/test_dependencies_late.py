@@ -101,17 +101,18 @@ def test_central_starts_without_its_database_and_recovers(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    try:
-        with late_tcp_proxy(db_port, 5432) as database_up:
+    with late_tcp_proxy(db_port, 5432) as database_up:
+        try:
             wait_for_port(port, timeout=30)
             assert status(f"http://127.0.0.1:{port}/healthz") == 200
             assert status(f"http://127.0.0.1:{port}/readyz") == 503
             database_up.set()
             wait_until(lambda: status(f"http://127.0.0.1:{port}/readyz") == 200, timeout=60)
             assert proc.poll() is None
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        finally:
+            # Stop central while its database is still reachable through the proxy.
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def test_analytics_starts_without_redis_and_recovers(tmp_path: Path) -> None:
