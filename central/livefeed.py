@@ -129,8 +129,10 @@ class SharedHub(Hub):
                 count = min(len(self._outbox), MAX_ROUND)
                 events = [self._outbox[i] for i in range(count)]
                 payloads = self._pack(events)
+                # %b: a binary array. As text, psycopg escapes every quote of the JSON
+                # payloads in Python: ~165 ms per 5,000 events on the event loop vs ~2 ms.
                 await conn.execute(
-                    "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY AS u(p, n)"
+                    "SELECT pg_notify(%s, p) FROM unnest(%b::text[]) WITH ORDINALITY AS u(p, n)"
                     " ORDER BY n",
                     (channel, payloads),
                 )
