@@ -1,50 +1,22 @@
 """systemd `Type=notify` for the central service: READY=1 once listening, watchdog pings.
 
 Does nothing when not started by systemd (NOTIFY_SOCKET unset). The pings come from the
-event loop, so a hung loop stops them and systemd restarts the service. (The same small
-protocol as edge/systemd.py; central keeps its own copy so it depends on nothing in `edge`
-but the shared modules.)
+event loop, so a hung loop stops them and systemd restarts the service. (The protocol itself
+is edge/systemd.py's, shared by every service.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from typing import Protocol
+
+from edge.systemd import notify, watchdog_interval
 
 
 class _Server(Protocol):
     started: bool
     should_exit: bool
-
-
-def notify(message: str) -> bool:
-    """Send one sd_notify message; False when not under systemd."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return False
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(address)
-            sock.sendall(message.encode())
-        except OSError:
-            return False
-    return True
-
-
-def watchdog_interval() -> float | None:
-    """Half the WatchdogSec systemd asked for, or None when the watchdog is off."""
-    usec = os.environ.get("WATCHDOG_USEC")
-    pid = os.environ.get("WATCHDOG_PID")
-    if not usec or (pid and pid != str(os.getpid())):
-        return None
-    try:
-        return int(usec) / 2_000_000
-    except ValueError:
-        return None
 
 
 async def supervise(server: _Server, poll: float = 0.05) -> None:
