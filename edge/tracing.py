@@ -95,11 +95,13 @@ def batch_span(
         yield trace.INVALID_SPAN
         return
     parents: list[SpanContext] = []
-    seen: set[int] = set()
+    seen: set[str | None] = {None}
     for tp in traceparents:
+        if tp in seen:  # a batch's readings mostly share one traceparent: parse it once
+            continue
+        seen.add(tp)
         ctx = span_context(tp)
-        if ctx is not None and ctx.span_id not in seen:
-            seen.add(ctx.span_id)
+        if ctx is not None:
             parents.append(ctx)
             if len(parents) > _MAX_LINKS:
                 break
