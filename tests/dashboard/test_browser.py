@@ -1,6 +1,7 @@
 """The dashboard in real headless Chromium against a real central with real data.
 
-Screenshots of the fleet view, a sensor page and the alarms page go to docs/img/.
+Screenshots of the fleet view, a sensor page and the alarms page go to docs/img/ when
+TRACSEQ_UPDATE_SCREENSHOTS=1 (see tests/dashboard/browser.py).
 """
 
 from __future__ import annotations
