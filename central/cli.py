@@ -24,6 +24,7 @@ from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_so
 from central.settings import DEFAULT_LISTEN, Settings
 from central.storage import DEFAULT_URL, StorageError, check_url, open_storage
 from edge import tracing
+from edge.cli_args import ArgumentParser
 from edge.durations import parse_duration, parse_size
 from edge.logging_setup import setup_logging
 
@@ -33,13 +34,6 @@ EXIT_USAGE = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 log = logging.getLogger("tracseq.central")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +46,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tracseq-edge central", description="central storage service")
+    parser = ArgumentParser(prog="tracseq-edge central", description="central storage service")
     _common(parser)
     parser.add_argument(
         "--listen", default=DEFAULT_LISTEN, help=f"HOST:PORT (default {DEFAULT_LISTEN})"
@@ -84,7 +78,7 @@ def _serve_parser() -> argparse.ArgumentParser:
 
 
 def _secret_parser(kind: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"tracseq-edge central {kind} create")
+    parser = ArgumentParser(prog=f"tracseq-edge central {kind} create")
     _common(parser)
     if kind == "token":
         parser.add_argument("name", metavar="GATEWAY", help="the gateway id (as in sensors.yaml)")

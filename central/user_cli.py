@@ -8,7 +8,6 @@ database failed. The creation is audited as `cli:<OS user>`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import getpass
 import sys
@@ -18,15 +17,9 @@ from collections.abc import Sequence
 from central.auth import ROLES
 from central.passwords import PasswordRejected, check_name, hash_password
 from central.storage import DEFAULT_URL, SqlStorage, StorageError, open_storage
+from edge.cli_args import ArgumentParser
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -38,7 +31,7 @@ def main(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    parser = _Parser(prog="tracseq-edge central user create")
+    parser = ArgumentParser(prog="tracseq-edge central user create")
     parser.add_argument("name", metavar="NAME")
     parser.add_argument("--role", choices=ROLES, required=True)
     parser.add_argument("--password-file", required=True, help="file holding the password, or -")

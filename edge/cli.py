@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from edge.cli_args import ArgumentParser
 from edge.errors import ConfigError, TracseqError
 from edge.logging_setup import setup_logging
 
@@ -29,15 +30,8 @@ DELEGATED = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_CONFIG)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tracseq-edge", description="TracSeq Edge lab IoT gateway")
+    parser = ArgumentParser(prog="tracseq-edge", description="TracSeq Edge lab IoT gateway")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_ in (

@@ -16,7 +16,7 @@ from drivers.sim.errors import SimulatorError
 from drivers.sim.fleet import Fleet
 from drivers.sim.runner import SimOptions, run_simulator
 from drivers.sim.scenario import KINDS, Event, load_scenario, parse_event
-from edge.durations import parse_duration
+from edge.cli_args import ArgumentParser, duration_arg
 from edge.errors import ConfigError
 from edge.events import parse_time
 from edge.logging_setup import setup_logging
@@ -26,26 +26,12 @@ EXIT_OK, EXIT_RUNTIME, EXIT_ARGS = 0, 1, 2
 SHORTCUTS = ("door-open", "compressor-failure", "dropout", "garbage")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_ARGS)
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _optional(text: str) -> str | None:
     return None if text.lower() in ("", "none", "off") else text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog="tracseq-edge simulate",
         description="Simulated freezers, fridges, incubators and LN2 dewars over MQTT, "
         "Modbus TCP/RTU and a serial pty, with scripted failures.",
@@ -63,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--duration",
-        type=_duration,
+        type=duration_arg,
         default=None,
         help="simulated time to run, e.g. 2h (default: until stopped)",
     )
