@@ -11,6 +11,7 @@ jitter, report it on /healthz, never exit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time as _time
 from dataclasses import dataclass, field
@@ -83,8 +84,12 @@ class Processor:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics(settings.max_sensor_gauges)
+        # A read timeout beyond the XREADGROUP BLOCK time: no read can hang forever.
         self.redis = redis or Redis.from_url(
-            settings.redis_url, socket_connect_timeout=5, health_check_interval=30
+            settings.redis_url,
+            socket_connect_timeout=5,
+            socket_timeout=settings.block_ms / 1000 + 10,
+            health_check_interval=30,
         )
         self.store = Store(
             self.redis, settings.key_prefix, settings.stream, settings.group,
@@ -108,6 +113,7 @@ class Processor:
         retry = RetryLog(log, f"redis {self.settings.redis_url}")
         try:
             while True:
+                still_running()
                 try:
                     await self.step()
                 except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -362,6 +368,13 @@ class Processor:
             millis = entry.partition("-")[0]
             if millis.isdigit():
                 self.metrics.latency.observe(max(0.0, now - int(millis) / 1000))
+
+
+def still_running() -> None:
+    """Re-raise a cancellation a library swallowed (seen with redis-py during reconnects)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def entries_of(reply: Any) -> list[tuple[Any, Any]]:

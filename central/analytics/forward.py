@@ -19,7 +19,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from central.analytics.consumer import entries_of
+from central.analytics.consumer import entries_of, still_running
 from central.analytics.metrics import Metrics
 from central.analytics.settings import Settings
 from edge.backoff import Backoff, RetryLog
@@ -52,7 +52,11 @@ class Forwarder:
         self.clock = clock or SystemClock()
         self.group = f"{settings.group}:ingest:{settings.instance}"
         self.source = ANALYTICS_SOURCE_PREFIX + settings.instance
-        self.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+        self.redis = Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=5,
+            socket_timeout=settings.block_ms / 1000 + 10,
+        )
         self._client = httpx.AsyncClient(timeout=10.0, transport=transport)
         self._ready = False
         self._own_pending_done = False
@@ -63,6 +67,7 @@ class Forwarder:
         retry = RetryLog(log, f"forwarding to {self.url}")
         try:
             while True:
+                still_running()
                 try:
                     delay = await self.step()
                 except (RedisError, OSError, httpx.HTTPError) as exc:
