@@ -21,8 +21,11 @@ from central.analytics.consumer import Processor
 from central.analytics.forward import Forwarder
 from central.analytics.service import bind, serve
 from central.analytics.settings import Judgement, Settings, default_instance
+from edge import tracing
+from edge.clock import SystemClock
 from edge.durations import parse_duration
 from edge.logging_setup import setup_logging
+from edge.systemd import notify, watchdog_interval, watchdog_loop
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +202,14 @@ async def _run(
         ]
         if forwarder is not None:
             tasks.append(group.create_task(forwarder.run()))
+        # systemd Type=notify: ready once listening (the socket is bound); watchdog pings
+        # from this loop, so a hung loop is restarted.
+        notify("READY=1\nSTATUS=running")
+        interval = watchdog_interval()
+        if interval is not None:
+            tasks.append(group.create_task(watchdog_loop(SystemClock(), interval)))
         await stop.wait()
+        notify("STOPPING=1")
         for task in tasks:
             task.cancel()
     return EXIT_OK
@@ -220,6 +230,10 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_ARGS
     setup_logging(args.log_format)
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_run(settings_from(args), host, port, args.central, token))
+    tracing.configure("tracseq-analytics")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            return asyncio.run(_run(settings_from(args), host, port, args.central, token))
+    finally:
+        tracing.shutdown()
     return EXIT_OK

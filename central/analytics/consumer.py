@@ -17,6 +17,7 @@ import time as _time
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -27,6 +28,7 @@ from central.analytics.judge import Judge, Rejected, SensorState
 from central.analytics.metrics import Metrics
 from central.analytics.settings import Settings
 from central.analytics.state import Commit, Store
+from edge import tracing
 from edge.backoff import Backoff, RetryLog
 from edge.clock import Clock, SystemClock
 from edge.errors import EnvelopeError
@@ -234,6 +236,17 @@ class Processor:
                 base.processed += 1  # not from a gateway: nothing for analytics to judge
                 continue
             items.append(_Item(entry, event, gateway, seq))
+        with tracing.batch_span(
+            "analytics.process",
+            (item.event.traceparent for item in items),
+            kind=SpanKind.CONSUMER,
+            attributes={"events": len(entries)},
+        ):
+            return await self._judge_and_commit(items, base, entries)
+
+    async def _judge_and_commit(
+        self, items: list[_Item], base: Commit, entries: list[tuple[Any, Any]]
+    ) -> int:
         for _attempt in range(MAX_ATTEMPTS):
             plan: _Plan | None = None
             try:
