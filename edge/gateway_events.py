@@ -120,6 +120,7 @@ class GatewayEvents:
     async def stop(self) -> None:
         """Record gateway.stopped (the daemon awaits this before closing the log)."""
         self._active = False
+        self._log.remove_listener(self._on_commit)
         data = {"version": package_version(), "config_hash": self._config.config_hash}
         await self._log.append([self._entry(events.GATEWAY_STOPPED, self._config.gateway.id, data)])
 

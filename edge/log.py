@@ -200,6 +200,11 @@ class DurableLog:
         """Call `listener(stored)` in the event loop after each commit, in seq order."""
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling `listener` (a component replaced by a config reload)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     async def wait_beyond(self, seq: int, timeout: float) -> bool:
         """Wait until an entry past `seq` is committed; False on timeout."""
         if self.last_seq > seq:

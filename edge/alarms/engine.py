@@ -58,7 +58,6 @@ class RuleEngine:
         # those drivers commit before run() starts.
         self._origin = log_.last_seq
         self._reset()
-        log_.add_listener(self._on_commit)
 
     def _reset(self) -> None:
         self._rules: dict[str, list[rules.Rule]] = {}  # concrete id -> its rules
@@ -101,6 +100,7 @@ class RuleEngine:
         self._reset()
         inbox: asyncio.Queue[list[Stored]] = asyncio.Queue()
         self._inbox = inbox  # from now on every commit is queued; older ones are in the log
+        self._log.add_listener(self._on_commit)
         try:
             await self._start()
             self._health = Health("connected")
@@ -109,6 +109,7 @@ class RuleEngine:
             self._health = Health("degraded", f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            self._log.remove_listener(self._on_commit)
             self._inbox = None
             if self._health.state == "connected":
                 self._health = Health("stopped")
