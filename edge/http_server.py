@@ -16,10 +16,22 @@ from starlette.types import ASGIApp
 from drivers.base import Health
 
 
-class _Server(uvicorn.Server):
+class QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers (the service's main loop owns signals)."""
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket now, so a port in use is reported at start-up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 class HttpServer:
@@ -32,20 +44,14 @@ class HttpServer:
         self._config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
-        self._server: _Server | None = None
+        self._server: QuietServer | None = None
         self._state = Health("starting", f"http://{host}:{port}")
 
     def bind(self) -> socket.socket:
-        """Bind the listening socket now, so a port in use is reported at start-up."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.set_inheritable(True)
-        return sock
+        return bind_socket(self.host, self.port)
 
     async def run(self) -> None:
-        self._server = _Server(self._config)
+        self._server = QuietServer(self._config)
         sock = self.bind()
         self._state = Health("connected", f"http://{self.host}:{self.port}")
         try:

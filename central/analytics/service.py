@@ -7,10 +7,8 @@ processor restarting; /readyz is 503 until Redis answers.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
-from collections.abc import Generator
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +19,7 @@ from starlette.routing import Route
 
 from central.analytics.consumer import Processor
 from central.analytics.forward import Forwarder
+from edge.http_server import QuietServer, bind_socket
 
 
 def build_app(processor: Processor, forwarder: Forwarder | None = None) -> Starlette:
@@ -61,19 +60,9 @@ def build_app(processor: Processor, forwarder: Forwarder | None = None) -> Starl
     )
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield  # the CLI owns signals
-
-
 def bind(host: str, port: int) -> socket.socket:
     """Bind the listening socket now, so a port in use is an error at start-up."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
+    return bind_socket(host, port)
 
 
 async def serve(
@@ -83,6 +72,6 @@ async def serve(
     app = build_app(processor, forwarder)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     try:
-        await _Server(config).serve(sockets=[sock])
+        await QuietServer(config).serve(sockets=[sock])
     finally:
         sock.close()
