@@ -33,13 +33,16 @@ def routes(services: Services) -> list[Route]:
         text = request.query_params.get("limit", "500")
         if not text.isdigit() or not 1 <= int(text) <= 100_000:
             return access.error(400, "limit: must be an integer from 1 to 100000")
+        form = request.query_params.get("format", "json")
+        if form not in ("json", "csv"):
+            return access.error(400, f"format: json or csv, got {form!r}")
         try:
             rows = await services.storage.audit_rows()
         except Exception as exc:
             log.warning("cannot read the audit trail: %s", exc)
             return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
         verdict = verify(rows)
-        if request.query_params.get("format") == "csv":
+        if form == "csv":
             return StreamingResponse(
                 to_csv(rows, verdict.problems),
                 media_type="text/csv; charset=utf-8",

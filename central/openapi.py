@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from central import openapi_people
+from central.queries import MAX_RAW
 
 _TIME = {"type": "string", "format": "date-time"}
+_MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}  # null: not (yet) known
 _NUM = {"type": ["number", "null"]}
 _ERROR = {
     "type": "object",
@@ -60,7 +62,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "invalid request (the message names the parameter or field)",
         401: "missing or unknown bearer secret",
         403: "the secret may not do this",
-        404: "not found",
+        404: "not found (the message names what)",
         413: "body over the limit (before or after decompression)",
         415: "unsupported Content-Type or Content-Encoding",
         503: "shedding load or database unavailable; see Retry-After",
@@ -68,14 +70,43 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 
-def _read(summary: str, schema: dict[str, Any], params: list[Any] | None = None) -> Any:
+def _read(
+    summary: str,
+    schema: dict[str, Any],
+    params: list[Any] | None = None,
+    *,
+    not_found: str | None = None,
+) -> Any:
+    responses = {"200": _json(schema), **_errors(400, 401, 403, 503)}
+    if not_found is not None:
+        responses["404"] = _json(_ref("Error"), not_found)
     return {
         "get": {
             "summary": summary,
             "security": [{"apiKey": []}],
             "parameters": params or [],
-            "responses": {"200": _json(schema), **_errors(400, 401, 403, 503)},
+            "responses": responses,
         }
+    }
+
+
+def _limit(most: int) -> dict[str, Any]:
+    """The `limit` query parameter, with the bounds the API enforces (else 400)."""
+    return {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": most},
+    }
+
+
+def _text(most: int, description: str) -> dict[str, Any]:
+    """A required free text: at least one character that is not white space."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": most,
+        "pattern": "\\S",
+        "description": description,
     }
 
 
@@ -132,7 +163,7 @@ def spec() -> dict[str, Any]:
                     "schema": {"type": "string"},
                     "description": "bucket size: a duration (5m, 1h) or seconds",
                 },
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 100000}},
+                _limit(MAX_RAW),
             ],
         ),
         "/api/v1/alarms": _read(
@@ -140,7 +171,7 @@ def spec() -> dict[str, Any]:
             {"type": "object", "properties": {"alarms": {"type": "array", "items": _ref("Alarm")}}},
             [
                 {"name": "state", "in": "query", "schema": {"enum": ["active", "all"]}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                _limit(10_000),
             ],
         ),
         "/api/v1/alarms/{alarm_id}/ack": {
@@ -163,8 +194,8 @@ def spec() -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["by", "comment"],
                                 "properties": {
-                                    "by": {"type": "string"},
-                                    "comment": {"type": "string"},
+                                    "by": _text(200, "who acknowledges (a session's own name)"),
+                                    "comment": _text(4000, "why; what was done"),
                                 },
                             }
                         }
@@ -177,6 +208,7 @@ def spec() -> dict[str, Any]:
             "min/max/mean, time above/below the sensor's limits, mean kinetic temperature",
             _ref("Report"),
             [_sensor_param(), *_WINDOW],
+            not_found="no such sensor (never described nor read)",
         ),
         "/api/v1/stream": {
             "get": {
@@ -240,8 +272,8 @@ def _schemas() -> dict[str, Any]:
             "rule": {"type": "string"},
             "threshold": _NUM,
             "value": _NUM,
-            "raised_at": _TIME,
-            "cleared_at": _TIME,
+            "raised_at": _MAYBE_TIME,
+            "cleared_at": _MAYBE_TIME,
             "clear_value": _NUM,
             "duration_s": _NUM,
             "state": {"enum": ["active", "cleared"]},
@@ -276,13 +308,13 @@ def _schemas() -> dict[str, Any]:
                 "first_seen": _TIME,
                 "last_seen": _TIME,
                 "last_seq": {"type": ["integer", "null"]},
-                "last_received": _TIME,
+                "last_received": _MAYBE_TIME,
                 "lag_s": _NUM,
                 "pending": {"type": ["integer", "null"]},
                 "version": {"type": ["string", "null"]},
                 "config_hash": {"type": ["string", "null"]},
-                "started_at": _TIME,
-                "stopped_at": _TIME,
+                "started_at": _MAYBE_TIME,
+                "stopped_at": _MAYBE_TIME,
                 "online": {"type": "boolean"},
             },
         },
@@ -297,9 +329,9 @@ def _schemas() -> dict[str, Any]:
                 "site": {"type": ["string", "null"]},
                 "protocol": {"type": ["string", "null"]},
                 "alarms": {"type": "object"},
-                "described_at": _TIME,
+                "described_at": _MAYBE_TIME,
                 "last_value": _NUM,
-                "last_time": _TIME,
+                "last_time": _MAYBE_TIME,
                 "last_seq": {"type": ["integer", "null"]},
                 "analytics_status": {"type": ["string", "null"]},
                 "status": {

@@ -7,8 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from central import passwords
+
 _STR = {"type": "string"}
 _ROLE = {"enum": ["viewer", "operator", "admin"]}
+_NAME = {"type": "string", "pattern": passwords.NAME.pattern}
+_PASSWORD = {
+    "type": "string",
+    "minLength": passwords.MIN_LENGTH,
+    "maxLength": passwords.MAX_LENGTH,
+}
+# The same rule as central/admin.py's gateway names.
+_GATEWAY = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}
 _SEC: list[dict[str, list[str]]] = [{"apiKey": []}, {"session": []}]
 
 
@@ -41,9 +51,31 @@ def _resp(description: str, *codes: int, schema: dict[str, Any] | None = None) -
     return out
 
 
+def _limit(most: int) -> dict[str, Any]:
+    return {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": most},
+    }
+
+
 def paths() -> dict[str, Any]:
-    session = _obj(["username", "role"], username=_STR, role=_ROLE, csrf_token=_STR)
-    user = _obj(["name", "role"], name=_STR, role=_ROLE, created=_STR, updated=_STR, disabled=_STR)
+    # csrf_token: null when the caller is an API key (no session, no CSRF token).
+    csrf = {"type": ["string", "null"]}
+    session = _obj(["username", "role"], username=_STR, role=_ROLE, csrf_token=csrf)
+    time = {"type": "string", "format": "date-time"}
+    maybe_time = {"type": ["string", "null"], "format": "date-time"}  # null: never / not
+    user = _obj(
+        ["name", "role"],
+        name=_STR,
+        role=_ROLE,
+        created=time,
+        updated=maybe_time,
+        disabled=maybe_time,
+    )
+    changed = _obj(
+        ["name", "role", "disabled"], name=_STR, role=_ROLE, disabled={"type": "boolean"}
+    )
     entry = _obj(
         ["id", "at", "actor", "action"],
         id={"type": "integer"},
@@ -57,11 +89,36 @@ def paths() -> dict[str, Any]:
         hash=_STR,
         problem={"type": ["string", "null"]},
     )
+    trail = _resp(
+        "the trail (JSON, or CSV with format=csv)",
+        400,
+        401,
+        403,
+        503,
+        schema=_obj(
+            ["chain", "entries"],
+            chain=_obj(
+                ["ok", "rows"],
+                ok={"type": "boolean"},
+                rows={"type": "integer"},
+                head=_STR,
+                problems={"type": "array"},
+            ),
+            entries={"type": "array", "items": entry},
+        ),
+    )
+    trail["200"]["content"]["text/csv"] = {"schema": _STR}
     return {
         "/api/v1/session": {
             "post": {
                 "summary": "Sign in: sets the HttpOnly session cookie, returns the CSRF token",
-                "requestBody": _body(_obj(["username", "password"], username=_STR, password=_STR)),
+                "requestBody": _body(
+                    _obj(
+                        ["username", "password"],
+                        username={"type": "string", "minLength": 1, "maxLength": 200},
+                        password={"type": "string", "maxLength": passwords.MAX_LENGTH},
+                    )
+                ),
                 "responses": _resp("signed in", 400, 401, 415, 429, 503, schema=session),
             },
             "get": {
@@ -90,7 +147,7 @@ def paths() -> dict[str, Any]:
                 "summary": "Create a person's account (admin; audited)",
                 "security": _SEC,
                 "requestBody": _body(
-                    _obj(["name", "role", "password"], name=_STR, role=_ROLE, password=_STR)
+                    _obj(["name", "role", "password"], name=_NAME, role=_ROLE, password=_PASSWORD)
                 ),
                 "responses": _resp("created", 201, 400, 401, 403, 409),
             },
@@ -101,9 +158,12 @@ def paths() -> dict[str, Any]:
                 "security": _SEC,
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": _STR}],
                 "requestBody": _body(
-                    _obj([], role=_ROLE, password=_STR, disabled={"type": "boolean"})
+                    {
+                        **_obj([], role=_ROLE, password=_PASSWORD, disabled={"type": "boolean"}),
+                        "minProperties": 1,
+                    }
                 ),
-                "responses": _resp("changed", 400, 401, 403, 404, schema=user),
+                "responses": _resp("changed", 400, 401, 403, 404, schema=changed),
             }
         },
         "/api/v1/tokens": {
@@ -111,7 +171,7 @@ def paths() -> dict[str, Any]:
                 "summary": "Create a gateway token, shown once (admin; audited)",
                 "security": _SEC,
                 "requestBody": _body(
-                    _obj(["gateway"], gateway=_STR, analytics={"type": "boolean"})
+                    _obj(["gateway"], gateway=_GATEWAY, analytics={"type": "boolean"})
                 ),
                 "responses": _resp("created", 201, 400, 401, 403),
             }
@@ -121,27 +181,10 @@ def paths() -> dict[str, Any]:
                 "summary": "Audit trail, newest first, with the hash-chain check (CSV: format=csv)",
                 "security": _SEC,
                 "parameters": [
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    _limit(100_000),
                     {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}},
                 ],
-                "responses": _resp(
-                    "the trail",
-                    400,
-                    401,
-                    403,
-                    503,
-                    schema=_obj(
-                        ["chain", "entries"],
-                        chain=_obj(
-                            ["ok", "rows"],
-                            ok={"type": "boolean"},
-                            rows={"type": "integer"},
-                            head=_STR,
-                            problems={"type": "array"},
-                        ),
-                        entries={"type": "array", "items": entry},
-                    ),
-                ),
+                "responses": trail,
             }
         },
         "/api/v1/sensors/{sensor}/analytics": {
@@ -150,7 +193,7 @@ def paths() -> dict[str, Any]:
                 "security": _SEC,
                 "parameters": [
                     {"name": "sensor", "in": "path", "required": True, "schema": _STR},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    _limit(1000),
                 ],
                 "responses": _resp("events", 400, 401, 403, 503),
             }
