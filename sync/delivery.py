@@ -2,11 +2,13 @@
 
 - 200: stored. Network errors, 5xx and 429: the same batch again after a backoff (capped
   exponential, full jitter, at least the server's Retry-After).
-- 401/403, no token, or another unexpected status: logged loudly and retried slowly; the
-  data waits in the log until the operator fixes the token or URL.
-- 400 (bad events) or 413 (too large): never resent as is; the batch is split in halves,
-  each half sent on its own, until the bad events are alone. A single event central still
-  rejects is quarantined (kept with central's reason and counted) and the rest flows.
+- 401/403, no token, a 400 that names no event (the request as a whole is refused: "body
+  is not JSON"), or another unexpected status: logged loudly and retried slowly; the data
+  waits in the log until the operator fixes the token, URL or whatever is in between.
+- 400 naming bad events by index, or 413 (too large): never resent as is; the batch is
+  split in halves, each half sent on its own, until the bad events are alone. A single
+  event central still rejects is quarantined (kept with central's reason and counted) and
+  the rest flows.
 """
 
 from __future__ import annotations
@@ -136,7 +138,15 @@ class Delivery:
         now = self._clock.monotonic()
         if now - self._last_loud >= LOUD_EVERY:
             self._last_loud = now
-            what = "the sync token" if answer.kind == "auth" else "sync.url"
+            if answer.kind == "auth":
+                what = "the sync token"
+            elif answer.status in (400, 422):
+                what = (
+                    "central's log (it rejects the request as a whole, naming no event: "
+                    "a proxy in between, or a central that does not speak this ingest?)"
+                )
+            else:
+                what = "sync.url"
             log.error(
                 "CENTRAL REFUSES THIS GATEWAY (%s) at %s: check %s; events are kept and "
                 "retried (next in %.0fs)",

@@ -24,9 +24,10 @@ from edge.config import Sync
 INGEST_PATH = "/api/v1/ingest"
 MAX_RETRY_AFTER = 600.0  # never let a server park us for longer than this
 
-# ok: stored (200). rejected: bad events (400/422), split to find them. too_large: 413,
-# split. retry: network error, 5xx, 429: the same batch again after a backoff.
-# auth: 401/403 or no token; refused: any other answer (a wrong URL...): retried slowly.
+# ok: stored (200). rejected: 400/422 naming bad events by index, split to find them.
+# too_large: 413, split. retry: network error, 5xx, 429: the same batch again after a
+# backoff. auth: 401/403 or no token. refused: any other answer (a wrong URL, a 400 about
+# the request as a whole such as "body is not JSON"...): kept and retried slowly.
 Kind = Literal["ok", "rejected", "too_large", "retry", "auth", "refused"]
 
 
@@ -105,7 +106,11 @@ class CentralClient:
             return Answer("ok", status, accepted=accepted, duplicates=duplicates)
         detail = f"HTTP {status}: {_excerpt(response.content)}"
         if status in (400, 422):
-            return Answer("rejected", status, detail)
+            # Only a 400 that names events says which ones are bad. One about the request
+            # itself ("body is not JSON", from central or a proxy in between) would be
+            # said of every half too: splitting would quarantine every event.
+            kind: Kind = "rejected" if _names_events(response.content) else "refused"
+            return Answer(kind, status, detail)
         if status == 413:
             return Answer("too_large", status, detail)
         if status in (401, 403):
@@ -130,6 +135,18 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     now = time.time() if now is None else now
     return min(max(0.0, when - now), MAX_RETRY_AFTER)
+
+
+def _names_events(content: bytes) -> bool:
+    """Whether an error body lists bad events by index (`{"errors": [{"index": 3, ...}]}`)."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return False
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return isinstance(errors, list) and any(
+        isinstance(e, dict) and type(e.get("index")) is int for e in errors
+    )
 
 
 def _counts(content: bytes) -> tuple[int, int]:

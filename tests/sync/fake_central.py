@@ -51,6 +51,8 @@ class FakeCentral:
         self.deliveries: Counter[str] = Counter()  # event id -> times received in a 200 batch
         self.statuses: list[int] = []
         self.faults: deque[Fault] = deque()
+        # Set: every authorised request is refused with this 400 message naming no event.
+        self.refusing: str | None = None
         self.lock = threading.Lock()
         self.app = Starlette(routes=[Route("/api/v1/ingest", self.ingest, methods=["POST"])])
         self.port = free_port()
@@ -74,6 +76,8 @@ class FakeCentral:
             return JSONResponse({"error": "injected"}, fault.status, headers=fault.headers)
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return JSONResponse({"error": "bad token"}, 401)
+        if self.refusing is not None:
+            return JSONResponse({"error": self.refusing}, 400)
         if request.headers.get("content-type") != events.BATCH_MEDIA_TYPE:
             return JSONResponse({"error": "content type"}, 415)
         body = await request.body()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 
 from edge.entry import Entry
@@ -122,6 +124,40 @@ def test_a_bad_event_is_quarantined_and_the_rest_flows(
 
     run(scenario)
     assert set(central.stored) == _every_id(1, 1000) - {f"{GATEWAY}:638"}
+
+
+def test_a_400_naming_no_event_is_kept_and_retried_never_quarantined(
+    tmp_path: Path, central: FakeCentral, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A 400 about the request as a whole says nothing about any one event: were it split
+    # down to single events, a central (or proxy) answering so would quarantine them all.
+    token = write_token(tmp_path / "token", central.token)
+    config = sync_config(tmp_path, central.url, token, batch_max=100)
+    central.refusing = "body is not JSON: unexpected character: line 1 column 1 (char 0)"
+    refused = _sample("tracseq_sync_batches_total", result="refused")
+
+    async def scenario() -> None:
+        async with opened_log(tmp_path) as log:
+            await log.append(readings(100))
+            uploader = fast_uploader(config, log)
+            async with running(uploader):
+                await until(lambda: central.statuses.count(400) >= 20)
+                assert uploader.state.quarantined == 0
+                assert log.cursor("sync") == 0
+                health = uploader.health()
+                assert health.state == "degraded"
+                assert "body is not JSON" in (health.detail or "")
+                assert _sample("tracseq_sync_batches_total", result="refused") >= refused + 20
+                central.refusing = None
+                await until(lambda: log.cursor("sync") == 100)
+                assert uploader.health().state == "connected"
+            assert _quarantine(log.path) == []
+
+    with caplog.at_level(logging.ERROR, logger="tracseq.sync"):
+        run(scenario)
+    assert set(central.stored) == _every_id(1, 100)
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("CENTRAL REFUSES" in m and "body is not JSON" in m for m in loud), loud
 
 
 def test_an_entry_that_cannot_be_encoded_is_quarantined_at_the_edge(
