@@ -30,3 +30,18 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.S
 def postgres_url() -> str:
     """A PostgreSQL database for the Postgres backend (TRACSEQ_TEST_POSTGRES overrides)."""
     return os.environ.get("TRACSEQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the system fault suite's hours-long form (see docs/faults.md)",
+    )
+    parser.addoption(
+        "--long-hours",
+        type=float,
+        default=3.0,
+        help="with --long: how many hours of fault rounds (default 3)",
+    )

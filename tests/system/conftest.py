@@ -1,23 +1,9 @@
-"""`pytest tests/system --long`: the hours-long fault schedule instead of the quick one."""
+"""`pytest tests/system --long`: the hours-long fault schedule instead of the quick one
+(the options themselves are declared in tests/conftest.py, so they always exist)."""
 
 from __future__ import annotations
 
 import pytest
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--long",
-        action="store_true",
-        default=False,
-        help="run the system fault suite's hours-long form (see docs/faults.md)",
-    )
-    parser.addoption(
-        "--long-hours",
-        type=float,
-        default=3.0,
-        help="with --long: how many hours of fault rounds (default 3)",
-    )
 
 
 @pytest.fixture
