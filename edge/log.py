@@ -46,6 +46,7 @@ _INSERT_OR_IGNORE = f"INSERT OR IGNORE INTO entries {_COLUMNS} VALUES (?,?,?,?,?
 _READ = "SELECT seq, type, subject, time, received, data, trace FROM entries"
 _MAINTENANCE_EVERY = 2.0  # seconds between size/age checks while busy
 _DROP_CHUNK = 5000
+_WAL_LIMIT = 64 * 1024 * 1024  # bytes of WAL before maintenance truncates it
 
 
 @dataclass(slots=True)
@@ -467,9 +468,21 @@ class DurableLog:
             self._prune_delivered()
             self._make_room(emergency=False)
             self.stats.used_bytes = self._used_bytes()
+            self._shrink_wal()
         except sqlite3.Error as exc:
             with_rollback(self._conn)
             log.error("log maintenance failed: %s", exc)
+
+    def _shrink_wal(self) -> None:
+        """Give the WAL file's space back once it outgrows a small share of max_bytes
+        (SQLite reuses a WAL but never shrinks it), so the log's disk use stays bounded."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            size = wal.stat().st_size
+        except OSError:
+            return
+        if size > min(_WAL_LIMIT, self.max_bytes // 8):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _delivered_seq(self) -> int:
         if not self.cursor_names:

@@ -226,3 +226,17 @@ def test_a_log_from_a_newer_version_is_refused_clearly(tmp_path: Path, newer: in
 
     with pytest.raises(LogError, match="newer than this build"):
         DurableLog.open(path)
+
+
+async def test_maintenance_gives_back_the_wal_space(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = DurableLog.open(path, cursors=("sync",), max_bytes=800_000)
+    try:
+        blob = "x" * 500
+        await log.append([Entry(events.READING, "a", None, time.time(), {"v": blob})] * 2000)
+        wal = path.with_name("log.db-wal")
+        assert wal.stat().st_size > 100_000
+        log._maintain()
+        assert wal.stat().st_size < 100_000
+    finally:
+        await log.close()
