@@ -3,8 +3,10 @@
 A secret is shown once when created. Requests carry it as `Authorization: Bearer <secret>`.
 A gateway token may only ingest, and only events whose `source` is its own; an API key has
 a role (`viewer` < `operator` < `admin`) and may only read (viewer) or also acknowledge
-(operator and up). Lookups are cached briefly so a busy ingest does not hit the database
-for every request; unknown secrets are not cached.
+(operator and up). Lookups are cached for `CACHE_SECONDS` so a busy ingest does not hit the
+database for every request; unknown secrets are not cached. So a secret revoked with
+`tracseq-edge central token|apikey revoke` (another process) is refused at once where it
+was not used in the last `CACHE_SECONDS`, and within `CACHE_SECONDS` everywhere.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from edge.events import ANALYTICS_SOURCE_PREFIX, EDGE_SOURCE_PREFIX
 ROLES = ("viewer", "operator", "admin")
 TOKEN_PREFIX = "tsg_"
 API_KEY_PREFIX = "tsk_"
-_CACHE_SECONDS = 30.0
+CACHE_SECONDS = 30.0  # a revoked secret works for at most this long where it was used
 
 
 def new_secret(prefix: str) -> str:
@@ -78,5 +80,5 @@ class Authenticator:
         if found is not None:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = _Cached(found, now + _CACHE_SECONDS)
+            self._cache[key] = _Cached(found, now + CACHE_SECONDS)
         return found

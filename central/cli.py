@@ -3,6 +3,8 @@
     tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] [--retention 400d]
     tracseq-edge central token create GATEWAY [--analytics] [--db URL]
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
+    tracseq-edge central token|apikey list [--db URL]
+    tracseq-edge central token revoke ID | apikey revoke NAME [--db URL]
     tracseq-edge central user create NAME --role ROLE --password-file FILE [--db URL]
 
 Exit codes: 0 ok, 2 bad arguments (a clear message, no traceback), 1 runtime failure.
@@ -72,6 +74,7 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
+        "`token list`, `token revoke ID`, `apikey list`, `apikey revoke NAME`, "
         "`user create NAME --role ROLE --password-file FILE`"
     )
     return parser
@@ -101,8 +104,16 @@ def main(argv: Sequence[str]) -> int:
         return user_cli.main(args_list[1:])
     if args_list[:1] in (["token"], ["apikey"]):
         kind = args_list[0]
+        if args_list[1:2] in (["list"], ["revoke"]):
+            from central import secrets_cli
+
+            return secrets_cli.main(kind, args_list[1:])
         if args_list[1:2] != ["create"]:
-            print(f"tracseq-edge central {kind}: error: use `{kind} create ...`", file=sys.stderr)
+            print(
+                f"tracseq-edge central {kind}: error: use `{kind} create ...`, `{kind} list` "
+                f"or `{kind} revoke {'ID' if kind == 'token' else 'NAME'}`",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         args = _secret_parser(kind).parse_args(args_list[2:])
         setup_logging(args.log_format, "WARNING")

@@ -77,12 +77,13 @@ def _read_password(path: str) -> str:
 
 async def _create(storage: SqlStorage, name: str, role: str, hashed: str) -> bool:
     try:
-        return await storage.create_user(name, role, hashed, f"cli:{_os_user()}")
+        return await storage.create_user(name, role, hashed, f"cli:{os_user()}")
     finally:
         await storage.close()
 
 
-def _os_user() -> str:
+def os_user() -> str:
+    """Who runs the command, for the audit trail's `cli:<OS user>`."""
     try:
         return getpass.getuser()
     except Exception:

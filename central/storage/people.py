@@ -15,6 +15,7 @@ import orjson
 from central.audit import GENESIS, AuditEntry, row_hash
 from central.storage import write
 from central.storage.dialect import Dialect
+from central.storage.records import Revocation
 
 _AUDIT_LOCK = 0x7472_6163_6175_64  # 'tracaud'
 _AUDIT_COLUMNS = "id, at, actor, action, target, old_value, new_value, prev_hash, hash"
@@ -90,6 +91,57 @@ def add_api_key(
             return False
         append_audit(conn, d, now, actor, "apikey.create", name, None, {"role": role})
     return True
+
+
+TOKEN_ID_LENGTH = 12  # hex digits of a token's digest that name it (as in its audit row)
+
+
+def tokens(conn: Any, d: Dialect) -> list[dict[str, Any]]:
+    """Every gateway token, revoked ones too: id (digest prefix), source, created, revoked."""
+    rows = d.all(conn, "SELECT token_hash, source, created, revoked FROM tokens ORDER BY created")
+    return [
+        {"id": str(h)[:TOKEN_ID_LENGTH], "source": s, "created": c, "revoked": r}
+        for h, s, c, r in rows
+    ]
+
+
+def api_keys(conn: Any, d: Dialect) -> list[dict[str, Any]]:
+    """Every API key, revoked ones too: name, role, created, revoked (never the digest)."""
+    rows = d.all(conn, "SELECT name, role, created, revoked FROM api_keys ORDER BY name")
+    return [{"name": n, "role": r, "created": c, "revoked": v} for n, r, c, v in rows]
+
+
+def revoke_token(conn: Any, d: Dialect, token_id: str, now: float, actor: str) -> Revocation:
+    """Revoke the one token whose digest starts with `token_id` (lower-case hex), audited."""
+    with d.transaction(conn):
+        rows = d.all(
+            conn,
+            "SELECT token_hash, source, revoked FROM tokens WHERE token_hash LIKE ?",
+            (token_id + "%",),
+        )
+        if len(rows) != 1:
+            return Revocation(len(rows))
+        token_hash, source, revoked = rows[0]
+        if revoked is not None:
+            return Revocation(1, str(source), float(revoked), already=True)
+        d.execute(conn, "UPDATE tokens SET revoked = ? WHERE token_hash = ?", (now, token_hash))
+        old = {"source": source, "digest_prefix": str(token_hash)[:TOKEN_ID_LENGTH]}
+        append_audit(conn, d, now, actor, "token.revoke", str(source), old, {"revoked": True})
+    return Revocation(1, str(source), now)
+
+
+def revoke_api_key(conn: Any, d: Dialect, name: str, now: float, actor: str) -> Revocation:
+    """Revoke the API key called `name`, audited. Its name stays taken."""
+    with d.transaction(conn):
+        row = d.one(conn, "SELECT role, revoked FROM api_keys WHERE name = ?", (name,))
+        if row is None:
+            return Revocation(0)
+        role, revoked = row
+        if revoked is not None:
+            return Revocation(1, name, float(revoked), already=True)
+        d.execute(conn, "UPDATE api_keys SET revoked = ? WHERE name = ?", (now, name))
+        append_audit(conn, d, now, actor, "apikey.revoke", name, {"role": role}, {"revoked": True})
+    return Revocation(1, name, now)
 
 
 # --- users ----------------------------------------------------------------------------

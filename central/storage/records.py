@@ -82,3 +82,17 @@ class OfflineAlarm:
     gateway: str
     raised_at: float
     silent_s: float  # seconds since the gateway was last heard from
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """What revoking a gateway token or an API key did.
+
+    `matches`: how many secrets the given id or name matched (0 unknown, >1 ambiguous;
+    nothing is revoked unless exactly 1). `target`: the token's source or the key's name.
+    `revoked_at`: when it was revoked (now, or earlier when `already`)."""
+
+    matches: int
+    target: str | None = None
+    revoked_at: float | None = None
+    already: bool = False

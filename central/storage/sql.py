@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from central.audit import AuditEntry
 from central.storage import people, read, write
 from central.storage.dialect import Dialect
-from central.storage.records import Batch, Ingested, OfflineAlarm, Principal
+from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
 from central.storage.runner import Pool
 from edge.errors import TracseqError
 
@@ -95,6 +95,18 @@ class SqlStorage:
                 people.add_api_key, key_hash=key_hash, name=name, role=role, now=now, actor=actor
             )
         )
+
+    async def revoke_token(self, token_id: str, actor: str) -> Revocation:
+        """Revoke the token whose digest starts with `token_id` (audited)."""
+        now = self._clock()
+        return await self._write(
+            partial(people.revoke_token, token_id=token_id, now=now, actor=actor)
+        )
+
+    async def revoke_api_key(self, name: str, actor: str) -> Revocation:
+        """Revoke the API key `name` (audited)."""
+        now = self._clock()
+        return await self._write(partial(people.revoke_api_key, name=name, now=now, actor=actor))
 
     async def ack(self, alarm_id: str, by: str, comment: str, actor: str) -> int | None:
         """Append an acknowledgement and its audit row (one transaction)."""
@@ -219,6 +231,12 @@ class SqlStorage:
     async def session(self, token_hash: str) -> tuple[str, str, str] | None:
         now = self._clock()
         return await self._read(partial(people.session, token_hash=token_hash, now=now))
+
+    async def tokens(self) -> list[dict[str, Any]]:
+        return await self._read(people.tokens)
+
+    async def api_keys(self) -> list[dict[str, Any]]:
+        return await self._read(people.api_keys)
 
     async def audit_rows(self) -> list[AuditEntry]:
         return await self._read(people.audit_rows)
