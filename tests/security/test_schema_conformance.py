@@ -119,6 +119,7 @@ def _schemathesis(server: RunningCentral, secret: str, cwd: Path, *extra: str) -
     assert "passed" in done.stdout
 
 
+@pytest.mark.slow  # ~12-15 s of schemathesis each
 def test_every_answer_matches_the_documented_status_type_and_schema(
     live: RunningCentral, admin: str, tmp_path: Path
 ) -> None:
@@ -127,6 +128,7 @@ def test_every_answer_matches_the_documented_status_type_and_schema(
     )
 
 
+@pytest.mark.slow  # ~12-15 s of schemathesis each
 def test_what_the_schema_allows_is_accepted_and_what_it_forbids_is_refused(
     live: RunningCentral, admin: str, tmp_path: Path
 ) -> None:
