@@ -228,7 +228,8 @@ def update_user(
                 {"disabled": was_disabled},
                 {"disabled": disabled},
             )
-    return {"name": name, "role": role or old_role, "disabled": bool(disabled)}
+    still = was_disabled if disabled is None else disabled  # unchanged unless sent
+    return {"name": name, "role": role or old_role, "disabled": still}
 
 
 # --- sessions -------------------------------------------------------------------------

@@ -193,6 +193,8 @@ def test_admin_manages_users_and_every_change_is_audited(site: Site) -> None:
         admin.patch("/api/v1/users/nina", json={"disabled": True}, headers=headers).status_code
         == 200
     )
+    r = admin.patch("/api/v1/users/nina", json={"role": "viewer"}, headers=headers)
+    assert r.status_code == 200 and r.json()["disabled"] is True  # a role change keeps it so
     with anonymous(site) as client:
         r = client.post("/api/v1/session", json={"username": "nina", "password": PASSWORD})
         assert r.status_code == 401
