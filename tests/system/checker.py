@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +59,7 @@ class Report:
     stream_events: int = 0
     central_events: int = 0
     stream_problems: list[str] = field(default_factory=list)
+    stream_pending: int = 0  # on the stream, not yet confirmed by central (edge's log holds them)
 
     @property
     def ok(self) -> bool:
@@ -89,7 +91,8 @@ class Report:
         )
         lines.append(
             f"  redis stream: {self.stream_events} gateway events; central: "
-            f"{self.central_events}; {len(self.stream_problems)} disagreements"
+            f"{self.central_events}; {len(self.stream_problems)} disagreements; "
+            f"{self.stream_pending} still pending in the edge's log (not yet confirmed)"
         )
         for what, items in (
             ("lost", self.lost),
@@ -189,11 +192,15 @@ def check(
     modbus_windows: list[tuple[float, float]],
     silenced: set[str],
     simulator_stopped_at: float,
+    edge_log: Path | None = None,
 ) -> Report:
     """Compare; `windows` are wall-clock spans by reason in which untimed readings may
     be missing (edge restarts, disk full); `modbus_windows` apply to Modbus only."""
     report = Report()
     sent = read_record(record)
+    # Read the edge's sync cursor BEFORE central: every event at or below it was confirmed
+    # by central, so it must be there; above it, events are still pending in the edge's log.
+    synced_upto = sync_cursor(edge_log) if edge_log is not None else None
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
             "SELECT sensor, time, value, seq FROM readings WHERE gateway = %s ORDER BY seq",
@@ -230,7 +237,7 @@ def check(
 
     _check_untimed(report, sent, stored_untimed, windows, modbus_windows)
     _check_alarms(report, sent, first, events, silenced, simulator_stopped_at)
-    _check_stream(report, redis_url, central_ids)
+    _check_stream(report, redis_url, central_ids, synced_upto)
     return report
 
 
@@ -345,8 +352,22 @@ def stream_ids(redis_url: str, stream: str = "tracseq:events") -> set[str]:
     return ids
 
 
-def _check_stream(report: Report, redis_url: str, central_ids: set[str]) -> None:
+def sync_cursor(edge_log: Path) -> int:
+    """The edge log's `sync` cursor: the highest seq central has confirmed."""
+    with sqlite3.connect(f"file:{edge_log}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT seq FROM cursors WHERE name = 'sync'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _check_stream(
+    report: Report, redis_url: str, central_ids: set[str], synced_upto: int | None
+) -> None:
     on_stream = stream_ids(redis_url)
+    if synced_upto is not None:
+        # Published to Redis but not yet confirmed by central: still in the edge's log.
+        pending = {i for i in on_stream if int(i.rsplit(":", 1)[1]) > synced_upto}
+        report.stream_pending = len(pending - central_ids)
+        on_stream -= pending
     report.stream_events = len(on_stream)
     report.central_events = len(central_ids)
     if not on_stream:

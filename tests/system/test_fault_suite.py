@@ -83,6 +83,7 @@ def test_no_reading_or_alarm_lost_or_doubled_under_faults(
                 windows=_windows(journal), silenced={SILENCED},
                 modbus_windows=modbus_failures(stack.edge.log),
                 simulator_stopped_at=stopped_at,
+                edge_log=stack.data_dir / "log.db",
             )  # fmt: skip
             return not report.lost
 
@@ -93,6 +94,7 @@ def test_no_reading_or_alarm_lost_or_doubled_under_faults(
             windows=_windows(journal), silenced={SILENCED},
             modbus_windows=modbus_failures(stack.edge.log),
             simulator_stopped_at=stopped_at,
+            edge_log=stack.data_dir / "log.db",
         )  # fmt: skip
         faults = ", ".join(name for name, _ in journal.done)
         print(f"\nfaults injected ({len(journal.done)}): {faults}")
