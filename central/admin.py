@@ -108,7 +108,7 @@ def routes(services: Services) -> list[Route]:
     async def tokens(request: Request, actor: str) -> Response:
         body = await _body(request)
         gateway, analytics = body.get("gateway"), body.get("analytics", False)
-        if not isinstance(gateway, str) or not _GATEWAY.match(gateway):
+        if not isinstance(gateway, str) or not _GATEWAY.fullmatch(gateway):
             raise _Bad("gateway: letters, digits, '.', '_', '-'; at most 128")
         if not isinstance(analytics, bool):
             raise _Bad("analytics: true or false")

@@ -214,7 +214,7 @@ async def _run(server: Any) -> None:
 
 
 def _create_secret(kind: str, args: argparse.Namespace) -> int:
-    if not _NAME.match(args.name):
+    if not _NAME.fullmatch(args.name):
         print(
             f"tracseq-edge central {kind} create: error: invalid name {args.name!r} "
             "(letters, digits, '.', '_', '-'; at most 128)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from central import openapi_people
-from central.queries import MAX_RAW
+from central.queries import BLANK, MAX_RAW
 
 _TIME = {"type": "string", "format": "date-time"}
 _MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}  # null: not (yet) known
@@ -100,12 +100,13 @@ def _limit(most: int) -> dict[str, Any]:
 
 
 def _text(most: int, description: str) -> dict[str, Any]:
-    """A required free text: at least one character that is not white space."""
+    """A required free text: at least one character that is not white space (`BLANK`)."""
     return {
         "type": "string",
         "minLength": 1,
         "maxLength": most,
-        "pattern": "\\S",
+        # \uXXXX escapes: readable, and the same in ECMA-262, Python and Rust regexes
+        "pattern": "[^" + "".join(f"\\u{ord(c):04x}" for c in BLANK) + "]",
         "description": description,
     }
 

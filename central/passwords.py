@@ -27,7 +27,7 @@ class PasswordRejected(ValueError):
 
 
 def check_name(name: str) -> None:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise PasswordRejected(f"invalid user name {name!r} ({NAME_RULE})")
 
 

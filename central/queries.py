@@ -31,6 +31,13 @@ log = logging.getLogger("tracseq.central.queries")
 DEFAULT_WINDOW = 86_400.0
 MAX_RAW = 100_000
 MAX_BUCKETS = 20_000
+# What does not count as text in an acknowledgement's `by`/`comment`: white space as Python
+# (str.isspace) and JSON Schema's ECMA-262 regexes see it, so the OpenAPI pattern built from
+# it (central/openapi.py) and this check agree on every string.
+BLANK = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 _TIME_FIELDS = (
     "first_seen",
     "last_seen",
@@ -145,7 +152,7 @@ def routes(services: Services) -> list[Route]:
             body["by"] = principal.name
         for name, most in (("by", 200), ("comment", 4000)):
             value = body.get(name)
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not value.strip(BLANK):
                 raise BadQuery(f"{name}: required, a non-empty string")
             if len(value) > most:
                 raise BadQuery(f"{name}: at most {most} characters")

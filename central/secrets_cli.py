@@ -50,7 +50,7 @@ def main(kind: str, argv: Sequence[str]) -> int:
     target = getattr(args, "target", "")
     if kind == "token" and action == "revoke":
         target = target.lower()
-        if len(target) < MIN_ID or not _HEX.match(target):
+        if len(target) < MIN_ID or not _HEX.fullmatch(target):
             return _usage(prog, f"ID: {args.target!r} is not a token ID (hex, {MIN_ID}+ digits)")
     try:
         storage = open_storage(args.db, time.time)
