@@ -22,28 +22,14 @@ from central.analytics.forward import Forwarder
 from central.analytics.service import bind, serve
 from central.analytics.settings import Judgement, Settings, default_instance
 from edge import tracing
+from edge.cli_args import ArgumentParser, duration_arg
 from edge.clock import SystemClock
-from edge.durations import parse_duration
 from edge.logging_setup import setup_logging
 from edge.systemd import notify, watchdog_interval, watchdog_loop
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_RUNTIME, EXIT_ARGS = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_ARGS)
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -58,7 +44,9 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 def build_parser() -> argparse.ArgumentParser:
     d, j = Settings(instance="-"), Judgement()
-    p = _Parser(prog="tracseq-edge analytics", description="analytics processor (Redis group)")
+    p = ArgumentParser(
+        prog="tracseq-edge analytics", description="analytics processor (Redis group)"
+    )
     p.add_argument("--redis", default=d.redis_url, help="Redis URL (default %(default)s)")
     p.add_argument("--listen", default="127.0.0.1:8097", help="HOST:PORT for /healthz /metrics")
     p.add_argument("--stream", default=d.stream, help="input stream (default %(default)s)")
@@ -68,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=d.batch, help="entries per read")
     p.add_argument(
         "--claim-idle",
-        type=_positive(_duration),
+        type=_positive(duration_arg),
         default=d.claim_idle,
         help="claim entries idle this long on another consumer (default 30s)",
     )
@@ -86,16 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--stale-after",
-        type=_positive(_duration),
+        type=_positive(duration_arg),
         default=j.stale_after,
         help="silence before stale without an offline rule (default 10m)",
     )
     p.add_argument(
-        "--window", type=_positive(_duration), default=j.window, help="trend window (default 4m)"
+        "--window", type=_positive(duration_arg), default=j.window, help="trend window (default 4m)"
     )
     p.add_argument(
         "--horizon",
-        type=_positive(_duration),
+        type=_positive(duration_arg),
         default=j.horizon,
         help="predict breaches at most this far ahead (default 2h)",
     )
@@ -107,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--stuck-after",
-        type=_positive(_duration),
+        type=_positive(duration_arg),
         default=j.stuck_after,
         help="unchanged value this long is a stuck sensor (default 30m)",
     )
