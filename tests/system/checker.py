@@ -9,7 +9,8 @@ Rules (docs/faults.md):
   recorded value may be missing only if it was sent while the edge was being killed and
   restarted (docs/simulator.md: lines in the pty buffer or a poll in flight die with it).
 - Alarms: each alarm_id is raised exactly once and cleared exactly once; the `high`
-  alarms are exactly those the record implies (replaying the rule over the sent values);
+  alarms are exactly those the record implies (replaying the rule over the sent values
+  in the order the edge committed them, its seq order, as the engine does);
   `offline` alarms only for sensors the scenario silenced (or raised after the simulator
   stopped, which the end of a run causes).
 - Redis and central agree: every gateway event on the stream is in central, and every
@@ -59,7 +60,9 @@ class Report:
     stream_events: int = 0
     central_events: int = 0
     stream_problems: list[str] = field(default_factory=list)
-    stream_pending: int = 0  # on the stream, not yet confirmed by central (edge's log holds them)
+    # on the stream, not yet confirmed by central, or in central, not yet on the stream
+    # (above the edge's sync/redis cursor: the edge's log holds them)
+    stream_pending: int = 0
 
     @property
     def ok(self) -> bool:
@@ -133,27 +136,29 @@ def read_record(path: Path) -> list[Sent]:
     return out
 
 
-def expected_high_alarms(sent: list[Sent], first: dict[str, int]) -> tuple[set[str], set[str]]:
-    """alarm_ids of `high` (for: 0s, hysteresis) implied by the recorded ULT values, and
-    those of them still active at the end of the record."""
+def expected_high_alarms(
+    rows: list[tuple[str, float, float, int]],
+) -> tuple[set[str], set[str]]:
+    """alarm_ids of `high` (for: 0s, hysteresis) implied by the ULT readings central stored
+    (sensor, time s, value, seq), and those of them still active at the end.
+
+    The rule is replayed in the edge's seq order, as the engine evaluates it (docs/events.md
+    `## Alarms`): an MQTT message whose commit failed (disk full) is redelivered after newer
+    ones were committed, and the rule sees it then. Central's readings are checked against
+    the record separately (exactly once by identity), so this is the record's values in the
+    order the edge committed them.
+    """
     ids: set[str] = set()
-    active: set[str] = set()
-    by_sensor: dict[str, list[Sent]] = defaultdict(list)
-    for item in sent:
-        if item.sensor.startswith("ult-") and item.time_ms is not None:
-            by_sensor[item.sensor].append(item)
-    for sensor, items in by_sensor.items():
-        raised = ""
-        for item in sorted(items, key=lambda s: s.time_ms or 0):
-            if item.time_ms is None or item.time_ms < first.get(sensor, 1 << 62):
-                continue
-            if not raised and item.value > HIGH_ABOVE:
-                raised = f"{GATEWAY}:{sensor}:high:{item.time_ms}"
-                ids.add(raised)
-            elif raised and item.value <= HIGH_CLEAR:
-                raised = ""
-        if raised:
-            active.add(raised)
+    raised: dict[str, str] = {}
+    for sensor, time_s, value, _ in sorted(rows, key=lambda r: r[3]):
+        if not sensor.startswith("ult-"):
+            continue
+        if not raised.get(sensor) and value > HIGH_ABOVE:
+            raised[sensor] = f"{GATEWAY}:{sensor}:high:{round(time_s * 1000)}"
+            ids.add(raised[sensor])
+        elif raised.get(sensor) and value <= HIGH_CLEAR:
+            raised[sensor] = ""
+    active = {alarm_id for alarm_id in raised.values() if alarm_id}
     return ids, active
 
 
@@ -236,8 +241,16 @@ def check(
     report.duplicated = sorted(k for k, n in stored_timed.items() if n > 1)
 
     _check_untimed(report, sent, stored_untimed, windows, modbus_windows)
-    _check_alarms(report, sent, first, events, silenced, simulator_stopped_at)
-    _check_stream(report, redis_url, central_ids, synced_upto)
+    timed_rows = [
+        (sensor, float(time_s), float(value), int(seq))
+        for sensor, time_s, value, seq in rows
+        if sensor in timed_sensors
+    ]
+    _check_alarms(report, timed_rows, events, silenced, simulator_stopped_at)
+    # Read the `redis` cursor BEFORE the stream: every event at or below it is on the stream;
+    # above it, central may already hold an event the publisher has not appended yet.
+    published_upto = sync_cursor(edge_log, "redis") if edge_log is not None else None
+    _check_stream(report, redis_url, central_ids, synced_upto, published_upto)
     return report
 
 
@@ -290,8 +303,7 @@ def _check_untimed(
 
 def _check_alarms(
     report: Report,
-    sent: list[Sent],
-    first: dict[str, int],
+    rows: list[tuple[str, float, float, int]],
     events: list[tuple[Any, ...]],
     silenced: set[str],
     stopped_at: float,
@@ -306,7 +318,7 @@ def _check_alarms(
         alarm_id = body["alarm_id"]
         (raised if type_.endswith("raised") else cleared)[alarm_id] += 1
         info[alarm_id] = (subject, body["rule"])
-    expected, active = expected_high_alarms(sent, first)
+    expected, active = expected_high_alarms(rows)
     report.alarms_expected = len(expected)
     for alarm_id in sorted(set(raised) | set(cleared)):
         subject, rule = info[alarm_id]
@@ -352,15 +364,20 @@ def stream_ids(redis_url: str, stream: str = "tracseq:events") -> set[str]:
     return ids
 
 
-def sync_cursor(edge_log: Path) -> int:
-    """The edge log's `sync` cursor: the highest seq central has confirmed."""
+def sync_cursor(edge_log: Path, name: str = "sync") -> int:
+    """An edge log cursor: `sync`, the highest seq central has confirmed; `redis`, the
+    highest seq Redis has confirmed on the stream."""
     with sqlite3.connect(f"file:{edge_log}?mode=ro", uri=True) as conn:
-        row = conn.execute("SELECT seq FROM cursors WHERE name = 'sync'").fetchone()
+        row = conn.execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()
     return int(row[0]) if row else 0
 
 
 def _check_stream(
-    report: Report, redis_url: str, central_ids: set[str], synced_upto: int | None
+    report: Report,
+    redis_url: str,
+    central_ids: set[str],
+    synced_upto: int | None,
+    published_upto: int | None = None,
 ) -> None:
     on_stream = stream_ids(redis_url)
     if synced_upto is not None:
@@ -377,5 +394,10 @@ def _check_stream(
     for ident in sorted(on_stream - central_ids)[:20]:
         report.stream_problems.append(f"{ident} on the stream, not in central")
     missing = {i for i in central_ids if int(i.rsplit(":", 1)[1]) >= low} - on_stream
+    if published_upto is not None:
+        # Synced to central, not yet appended to the stream: still in the edge's log.
+        unpublished = {i for i in missing if int(i.rsplit(":", 1)[1]) > published_upto}
+        report.stream_pending += len(unpublished)
+        missing -= unpublished
     for ident in sorted(missing)[:20]:
         report.stream_problems.append(f"{ident} in central (seq >= {low}), not on the stream")

@@ -41,6 +41,7 @@ class StackOptions:
     speed: float = 60.0
     offline_after: str = "45s"
     scenario: list[str] = field(default_factory=list)
+    silenced: str | None = None  # the sensor the scenario's dropout silences
     tmpfs_size: str | None = "24m"  # None: the data dir on the ordinary disk
     max_bytes: str = "256MiB"
     heartbeat: str = "5s"

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.system.checker import Windows, check, modbus_failures
-from tests.system.faults import Journal, Timing, run_schedule
+from tests.system.faults import Journal, Timing, run_schedule, wait_silenced_back
 from tests.system.procs import wait_for
 from tests.system.stack import StackOptions, running_stack
 
@@ -31,11 +31,16 @@ def _options(long_form: bool, hours: float) -> tuple[StackOptions, Timing, int]:
         options = StackOptions(
             offline_after="5m",
             scenario=[*_door_openings(minutes * 60 // 8, 8, 12), "dropout:F12@30m:480m"],
+            silenced=SILENCED,
         )
         return options, Timing(hold=60.0, pause=60.0, flow=2000), 10_000
+    # F12 goes silent 8 s (simulated 8 min) after the simulator starts, once the edge has
+    # seen it, for 40 s: 30 s to raise `offline` (the edge restart waits for it) and 10 s of
+    # margin for a loaded machine, then its next reading clears it.
     options = StackOptions(
         offline_after="30s",
-        scenario=[*_door_openings(40, 8, 12), "dropout:F12@5m:40m"],
+        scenario=[*_door_openings(40, 8, 12), "dropout:F12@8m:40m"],
+        silenced=SILENCED,
     )
     return options, Timing(hold=4.0, pause=5.0, flow=60), 1
 
@@ -74,6 +79,7 @@ def test_no_reading_or_alarm_lost_or_doubled_under_faults(
             run_schedule(stack, timing, journal)
             if time.monotonic() > deadline:
                 break
+        wait_silenced_back(stack, journal)
         stopped_at = time.time()
         assert stack.simulator.stop() == 0, stack.simulator.tail()
 
