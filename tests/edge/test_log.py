@@ -230,13 +230,16 @@ def test_a_log_from_a_newer_version_is_refused_clearly(tmp_path: Path, newer: in
 
 async def test_maintenance_gives_back_the_wal_space(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    log = DurableLog.open(path, cursors=("sync",), max_bytes=800_000)
+    log = DurableLog.open(path, cursors=("sync",), max_bytes=8_000_000)  # WAL limit 1 MB
     try:
+        log._last_maintenance = time.monotonic() + 3600  # no maintenance while filling
         blob = "x" * 500
-        await log.append([Entry(events.READING, "a", None, time.time(), {"v": blob})] * 2000)
+        await log.append([Entry(events.READING, "a", None, time.time(), {"v": blob})] * 3000)
         wal = path.with_name("log.db-wal")
-        assert wal.stat().st_size > 100_000
-        log._maintain()
+        assert wal.stat().st_size > 1_000_000
+        log._last_maintenance = 0.0  # due: the writer maintains right after its next commit
+        await log.append([reading("a", 1.0)])
+        await log.append([reading("a", 2.0)])  # committed after that maintenance ran
         assert wal.stat().st_size < 100_000
     finally:
         await log.close()
