@@ -92,13 +92,15 @@ class Pipeline:
 
 
 def _trace(entries: list[Entry], received: int) -> None:
-    """Start each reading's trace: one span per received batch (tracing on only)."""
+    """Start the batch's trace: one span per received batch (tracing on only).
+
+    Only the batch's first entry keeps the traceparent: later spans (commit, XADD, sync)
+    parent on or link to the distinct traces of their entries, so one per intake batch is
+    enough, and the log does not store the same 55 bytes on every row."""
     if not entries or not tracing.enabled():
         return
     with tracing.batch_span("edge.intake", attributes={"readings": received}) as span:
-        traceparent = tracing.traceparent_of(span)
-    for entry in entries:
-        entry.trace = traceparent
+        entries[0].trace = tracing.traceparent_of(span)
 
 
 def _source_of(reading: Reading) -> str:
