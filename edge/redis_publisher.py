@@ -267,7 +267,9 @@ class RedisPublisher:
 
     def _fields(self, entry: Stored, traceparent: str | None) -> list[str]:
         fields = entry.to_event(self._gateway).to_stream_fields()
-        if traceparent is not None:
+        if traceparent is not None and entry.trace is not None:
+            # The entry that carries its intake batch's trace points consumers at this
+            # XADD span (one per intake batch, not per reading: spans are per batch).
             fields["traceparent"] = traceparent
         return [item for pair in fields.items() for item in pair]
 
