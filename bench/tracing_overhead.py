@@ -82,7 +82,7 @@ def child(mode: str, readings: int, redis_port: int) -> None:
 def run_mode(mode: str, readings: int, redis_port: int, endpoint: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     if mode == "on":
-        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_BSP_SCHEDULE_DELAY="500")
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)  # SDK defaults otherwise
     out = subprocess.run(
         [sys.executable, "-m", "bench.tracing_overhead", "--child", mode,
          "--readings", str(readings), "--redis-port", str(redis_port)],
