@@ -117,7 +117,9 @@ def mosquitto(
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path, *, port: int | None = None) -> Iterator[Server]:
+def redis_server(
+    workdir: Path, *, port: int | None = None, password: str | None = None
+) -> Iterator[Server]:
     """A redis-server with no persistence (like the lab's), on a free port."""
     port = port or free_port()
     argv = [
@@ -128,6 +130,8 @@ def redis_server(workdir: Path, *, port: int | None = None) -> Iterator[Server]:
         "--appendonly", "no",
         "--dir", str(workdir),
     ]  # fmt: skip
+    if password is not None:
+        argv += ["--requirepass", password]
     server = Server(argv, port, workdir, workdir / "redis.log")
     server.start()
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import servers
+from edge.local_servers import redis_server
 from tests.security.central_server import central
 from tests.security.test_tls_mqtt import tls_broker
 from tests.security.tls import make_pki
@@ -58,17 +58,8 @@ def write(path: Path, text: str) -> Path:
 def redis_with_password(workdir: Path) -> Iterator[Server]:
     """A redis-server whose password is not ours: the publisher's AUTH fails and logs."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = [
-        servers._binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-        "--save", "", "--appendonly", "no", "--dir", str(workdir), "--requirepass", "other",
-    ]  # fmt: skip
-    server = Server(argv, port, workdir, workdir / "redis.log")
-    server.start()
-    try:
+    with redis_server(workdir, password="other") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_the_daemon_and_central_never_log_a_secret(tmp_path: Path) -> None:
