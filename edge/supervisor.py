@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from drivers.base import Health
 from edge.backoff import Backoff
 from edge.clock import Clock
+from edge.errors import TracseqError
 
 log = logging.getLogger("tracseq.edge.supervisor")
 
@@ -87,7 +88,12 @@ class Supervisor:
                 delay = backoff.next_delay()
                 self.failures[component.name] = f"{type(exc).__name__}: {exc}"
                 RESTARTS.labels(component=component.name).inc()
-                log.exception("component %s failed; restarting in %.1fs", component.name, delay)
+                if isinstance(exc, TracseqError):  # an expected failure: its message says it
+                    log.error(
+                        "component %s failed: %s; restarting in %.1fs", component.name, exc, delay
+                    )
+                else:  # a bug: the traceback is what its fix needs
+                    log.exception("component %s failed; restarting in %.1fs", component.name, delay)
                 await self._clock.sleep(delay)
 
     def health(self) -> dict[str, Health]:

@@ -24,9 +24,11 @@ from drivers.base import Health
 from edge import events
 from edge.alarms import rules, store
 from edge.alarms.sensors import SensorIndex
+from edge.backoff import Backoff, RetryLog
 from edge.clock import Clock
 from edge.config import Config, Sensor
 from edge.entry import Entry, Stored
+from edge.errors import LogClosedError, LogError
 from edge.log import DurableLog
 
 log = logging.getLogger("tracseq.edge.alarms")
@@ -374,10 +376,37 @@ class RuleEngine:
         state = dict(self._state)
         state[store.CHECKPOINT] = str(self.evaluated_seq).encode()
         entries, raised = self._entries, self._raised
+        await self._append_until_committed(entries, state)
         self._entries, self._raised, self._state = [], [], {}
-        await self._log.append(entries, state=state)
         self._checkpointed, self._checkpoint_at = self.evaluated_seq, now
         for name in raised:
             ALARMS_RAISED.labels(rule=name).inc()
         self.raised_total += len(raised)
         ALARMS_ACTIVE.set(len(self._alarms))
+
+    async def _append_until_committed(
+        self, entries: list[Entry], state: dict[str, bytes | None]
+    ) -> None:
+        """Commit alarm events and state, retrying while the log cannot write (disk full).
+
+        Giving up would drop the alarms, and a restart of this component would re-arm the
+        offline watches from the restart: the alarms wait here instead, in memory, and new
+        readings wait in the inbox (they are in the log already).
+        """
+        backoff = Backoff(base=0.2, cap=5.0)
+        retry = RetryLog(log, f"committing {len(entries)} alarm event(s)")
+        health = self._health
+        while True:
+            try:
+                await self._log.append(entries, state=state)
+            except LogClosedError:
+                raise
+            except LogError as exc:
+                retry.failed(exc)
+                self._health = Health("degraded", f"alarm events not committed: {exc}")
+                await self._clock.sleep(backoff.next_delay())
+                continue
+            if retry.failures:
+                retry.succeeded()
+                self._health = health
+            return

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from edge import events
 from edge.alarms import RuleEngine, active_alarms
 from edge.alarms.store import ALARM_PREFIX
 from edge.config import Alarms
 from edge.entry import Entry
+from edge.errors import LogError
 from edge.log import DurableLog
 from tests.edge.alarm_rig import Rig, at, kinds, wait_for
 
@@ -343,6 +346,44 @@ def test_readings_committed_before_the_engine_first_runs_are_evaluated(tmp_path:
         await rig.settle()
         low = await rig.alarms(LN2, "low")
         assert kinds(low) == ["raised"]
+        await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_alarm_raised_while_the_log_is_full_waits_and_is_committed_once(tmp_path: Path) -> None:
+    """The disk fills up (SQLite's page limit on the log's own connection, with nothing the
+    log may drop to make room): the offline alarm that falls due then is kept and committed
+    as soon as the log can write again, with its original time, exactly once."""
+
+    async def scenario() -> None:
+        rig = await Rig(tmp_path).open()
+        assert rig.log is not None and rig.engine is not None
+        await rig.reading(ULT, -80.0)
+        await rig.advance(100)
+        conn = rig.log._conn  # the writer's connection: the limit applies to its writes
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        kept = Entry(events.READING, "filler.temp", None, rig.clock.time(), {"value": 1.0}, True)
+        for size in (50, 1):  # kept entries (like alarms) are never dropped to make room
+            with pytest.raises(LogError):
+                for _ in range(10_000):
+                    await rig.log.append([kept] * size)
+        rig.clock.advance(25)  # t=125: the offline alarm fell due at t=120
+        await wait_for(lambda: rig.engine is not None and not rig.engine.health().ready)
+        assert await rig.alarms(ULT, "offline") == []
+        assert rig.task is not None and not rig.task.done(), "the engine must not give up"
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        for _ in range(100):  # the retry's backoff sleeps on the manual clock
+            if await rig.alarms(ULT, "offline"):
+                break
+            rig.clock.advance(1)
+            await asyncio.sleep(0.01)
+        await rig.settle()
+        offline = await rig.alarms(ULT, "offline")
+        assert kinds(offline) == ["raised"]
+        assert offline[0].received == rig.start + 125  # when it fell due, not when committed
+        assert offline[0].data["since"] == at(rig, 0)
+        assert rig.engine.health().ready
         await rig.stop()
 
     asyncio.run(scenario())

@@ -178,11 +178,19 @@ def wait_silenced_offline(stack: Stack, journal: Journal) -> None:
         return
     start = time.monotonic()
     timeout = 2 * parse_duration(stack.options.offline_after) + 60
-    wait_for(
-        lambda: offline_alarms(stack, sensor)[0] > 0,
-        timeout,
-        f"{sensor} offline alarm (the edge must receive it before its dropout starts)",
-    )
+    try:
+        wait_for(
+            lambda: offline_alarms(stack, sensor)[0] > 0,
+            timeout,
+            f"{sensor} offline alarm (the edge must receive it before its dropout starts)",
+        )
+    except TimeoutError as exc:
+        clues = [
+            line
+            for line in stack.edge.tail(1_000_000).splitlines()
+            if sensor in line or "failed" in line or "start #" in line
+        ]
+        raise TimeoutError(f"{exc}; edge log:\n" + "\n".join(clues[-40:])) from None
     journal.notes.append(
         f"{sensor}: offline raised before the edge restart "
         f"(waited {time.monotonic() - start:.0f}s for it)"

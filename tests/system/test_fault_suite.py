@@ -34,12 +34,13 @@ def _options(long_form: bool, hours: float) -> tuple[StackOptions, Timing, int]:
             silenced=SILENCED,
         )
         return options, Timing(hold=60.0, pause=60.0, flow=2000), 10_000
-    # F12 goes silent 8 s (simulated 8 min) after the simulator starts, once the edge has
-    # seen it, for 40 s: 30 s to raise `offline` (the edge restart waits for it) and 10 s of
-    # margin for a loaded machine, then its next reading clears it.
+    # F12 goes silent 12 s (simulated 12 min) after the simulator starts, once the edge has
+    # seen it (a loaded machine may take seconds to start the edge), for 45 s: 30 s to raise
+    # `offline` (the edge restart waits for it) and 15 s of margin, then its next reading
+    # clears it.
     options = StackOptions(
         offline_after="30s",
-        scenario=[*_door_openings(40, 8, 12), "dropout:F12@8m:40m"],
+        scenario=[*_door_openings(40, 8, 12), "dropout:F12@12m:45m"],
         silenced=SILENCED,
     )
     return options, Timing(hold=4.0, pause=5.0, flow=60), 1
