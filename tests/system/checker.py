@@ -251,7 +251,24 @@ def check(
     # above it, central may already hold an event the publisher has not appended yet.
     published_upto = sync_cursor(edge_log, "redis") if edge_log is not None else None
     _check_stream(report, redis_url, central_ids, synced_upto, published_upto)
+    if report.stream_problems and edge_log is not None:
+        report.stream_problems.insert(
+            0,
+            f"(cursors when checked: sync {synced_upto}, redis {published_upto}; now: "
+            f"sync {sync_cursor(edge_log)}, redis {sync_cursor(edge_log, 'redis')}; "
+            f"stream holds {len(stream_ids(redis_url))} of the gateway's events now; "
+            f"edge log tail: {_log_tail(edge_log)})",
+        )
     return report
+
+
+def _log_tail(edge_log: Path, count: int = 4) -> list[tuple[int, str, str | None]]:
+    """The last entries of the edge's log (seq, type, subject), for a failure's report."""
+    with sqlite3.connect(f"file:{edge_log}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT seq, type, subject FROM entries ORDER BY seq DESC LIMIT ?", (count,)
+        ).fetchall()
+    return [(int(seq), str(type_), subject) for seq, type_, subject in rows]
 
 
 def _check_untimed(
