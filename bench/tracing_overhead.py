@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,7 +95,7 @@ def run_mode(mode: str, readings: int, redis_port: int, endpoint: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--readings", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--child", choices=("on", "off"))
     parser.add_argument("--redis-port", type=int, default=0)
     args = parser.parse_args()
@@ -115,19 +116,24 @@ def main() -> None:
                 rates[mode].append(run_mode(mode, args.readings, redis.port, otlp.endpoint))
         spans = len(otlp.snapshot())
     best = {mode: max(values) for mode, values in rates.items()}
+    pairs = sorted(on / off for off, on in zip(rates["off"], rates["on"], strict=True))
+    paired = (1 - statistics.median(pairs)) * 100
     cost = (1 - best["on"] / best["off"]) * 100
     body = f"""\
 Readings from the pipeline through the durable log onto the Redis stream ({args.readings:,}
-per round, batches of {BATCH}), best of {args.rounds} interleaved rounds, each mode in its own
-process. "on" exports every span to a local OTLP/HTTP receiver ({spans:,} spans received).
+per round, batches of {BATCH}), {args.rounds} rounds, each an "off" run then an "on" run, each
+run in its own process. "on" exports every span to a local OTLP/HTTP receiver with the SDK's
+defaults ({spans:,} spans received; the receiver only stores the requests while the runs
+go, as a collector on another machine would cost the edge nothing).
 
 | tracing | readings/s (best) | all rounds |
 |---|---:|---|
 | off (baseline) | {best["off"]:,.0f} | {", ".join(f"{r:,.0f}" for r in rates["off"])} |
 | on | {best["on"]:,.0f} | {", ".join(f"{r:,.0f}" for r in rates["on"])} |
 
-Tracing costs **{cost:.1f}%** of throughput (target < 5%): spans are per batch, not per
-reading."""
+Tracing costs **{paired:.1f}%** of throughput (median of the rounds' on/off ratios; best
+against best: {cost:.1f}%; target < 5%). Spans are per batch, not per reading (about one
+per 100 readings here), and each costs ~10-30 µs of CPU with its export."""
     print(body)
     record("Tracing overhead", body)
 

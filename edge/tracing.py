@@ -13,18 +13,19 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from opentelemetry import context, trace
+from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _MAX_LINKS = 32
 _enabled = False
+_tracer: trace.Tracer | None = None
 
 
 def configure(service_name: str) -> bool:
     """Install an OTLP/HTTP exporter if the environment asks for one; True when on."""
-    global _enabled
+    global _enabled, _tracer
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
@@ -40,7 +41,7 @@ def configure(service_name: str) -> bool:
     provider = TracerProvider(resource=Resource.create({"service.name": name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    _enabled = True
+    _enabled, _tracer = True, None
     return True
 
 
@@ -57,7 +58,11 @@ def shutdown() -> None:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("tracseq")
+    """The one tracer (made once: `get_tracer` costs more than a span)."""
+    global _tracer
+    if _tracer is None:
+        _tracer = trace.get_tracer("tracseq")
+    return _tracer
 
 
 def traceparent_of(span: Span) -> str | None:
@@ -66,10 +71,6 @@ def traceparent_of(span: Span) -> str | None:
     if not ctx.is_valid:
         return None
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
-
-
-def current_traceparent() -> str | None:
-    return traceparent_of(trace.get_current_span())
 
 
 def span_context(traceparent: str | None) -> SpanContext | None:
@@ -105,14 +106,10 @@ def batch_span(
             parents.append(ctx)
             if len(parents) > _MAX_LINKS:
                 break
-    parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(parents[0])) if parents else None
+    # The parent goes to start_span directly (no attach/detach of a context for it); the
+    # span itself becomes current, so spans opened inside the block are its children.
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(parents[0])) if parents else None
     links = [Link(ctx) for ctx in parents[1:]]
-    token = context.attach(parent_ctx) if parent_ctx is not None else None
-    try:
-        with tracer().start_as_current_span(
-            name, kind=kind, links=links, attributes=attributes
-        ) as span:
-            yield span
-    finally:
-        if token is not None:
-            context.detach(token)
+    span = tracer().start_span(name, parent, kind, attributes, links)
+    with trace.use_span(span, end_on_exit=True):
+        yield span

@@ -1,4 +1,7 @@
-"""A tiny real OTLP/HTTP trace receiver for tests: collects the spans services export."""
+"""A tiny real OTLP/HTTP trace receiver for tests: collects the spans services export.
+
+Requests are kept as received and decoded when spans are asked for, so the receiver costs
+little CPU while a benchmark runs beside it (it stands in for a collector elsewhere)."""
 
 from __future__ import annotations
 
@@ -24,15 +27,15 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self._undecoded: list[bytes] = []
         self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                request = trace_service_pb2.ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                receiver._add(request)
+                with receiver._lock:
+                    receiver._undecoded.append(body)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.end_headers()
@@ -49,7 +52,9 @@ class OtlpReceiver:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
+    def _decode(self, body: bytes) -> list[ReceivedSpan]:
+        request = trace_service_pb2.ExportTraceServiceRequest()
+        request.ParseFromString(body)
         found = []
         for resource_spans in request.resource_spans:
             service = next(
@@ -72,11 +77,13 @@ class OtlpReceiver:
                             tuple(link.span_id.hex() for link in span.links),
                         )
                     )
-        with self._lock:
-            self.spans.extend(found)
+        return found
 
     def snapshot(self) -> list[ReceivedSpan]:
         with self._lock:
+            bodies, self._undecoded = self._undecoded, []
+            for body in bodies:
+                self.spans.extend(self._decode(body))
             return list(self.spans)
 
     def __enter__(self) -> OtlpReceiver:
