@@ -1,6 +1,7 @@
 """`tracseq-edge central ...`: run the service, or create gateway tokens and API keys.
 
     tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] [--retention 400d]
+                         [--sse-keepalive 15s]
     tracseq-edge central token create GATEWAY [--analytics] [--db URL]
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
     tracseq-edge central token|apikey list [--db URL]
@@ -71,6 +72,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         type=int,
         default=64,
         help="concurrent ingest requests before answering 503 (default 64)",
+    )
+    parser.add_argument(
+        "--sse-keepalive",
+        default="15s",
+        help="keepalive event on an idle live stream this often; the dashboard calls a stream "
+        "silent for 2.5 times this dead and reconnects (default 15s)",
     )
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
@@ -147,6 +154,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise ValueError("--max-body: must be at least 1KiB")
     if args.max_inflight < 1:
         raise ValueError("--max-inflight: must be at least 1")
+    try:
+        sse_keepalive = parse_duration(args.sse_keepalive)
+    except ValueError as exc:
+        raise ValueError(f"--sse-keepalive: {exc}") from None
+    if not 0.1 <= sse_keepalive <= 3600:
+        raise ValueError("--sse-keepalive: must be between 100ms and 1h (e.g. 15s)")
     retention = _retention(args.retention, args.db)
     return Settings(
         db_url=args.db,
@@ -156,6 +169,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_body=max_body,
         max_inflight=args.max_inflight,
         retention=retention,
+        sse_keepalive=sse_keepalive,
     )
 
 

@@ -203,7 +203,7 @@ def routes(services: Services) -> list[Route]:
     async def stream(request: Request) -> Response:
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         return StreamingResponse(
-            services.hub.follow(last),
+            services.hub.follow(last, services.settings.sse_keepalive),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from central.storage import DEFAULT_URL
+from central.stream import HEARTBEAT_SECONDS
 
 DEFAULT_LISTEN = "127.0.0.1:8095"
 
@@ -18,4 +19,5 @@ class Settings:
     max_body: int = 8 * 1024 * 1024  # bytes, before and after decompression
     max_inflight: int = 64  # concurrent ingest requests before shedding with 503
     stream_buffer: int = 10_000  # live events kept for Last-Event-ID resume
+    sse_keepalive: float = HEARTBEAT_SECONDS  # seconds between keepalives on an idle stream
     retention: float | None = None  # seconds of readings kept (None: all)

@@ -6,8 +6,12 @@ instance, or the id the shared feed gave it (central/livefeed.py), the same on e
 instance. A client that reconnects with `Last-Event-ID` -- to this instance or, with the
 shared feed, any other -- gets everything it missed while that is still buffered; when it
 is not (the buffer moved on, central restarted, the feed had a gap) it gets an
-`event: reset` and reloads its state from the query API. Heartbeat comments keep proxies
-from closing an idle connection and let the client notice a dead one.
+`event: reset` and reloads its state from the query API.
+
+While nothing else goes out, an `event: keepalive` (data `{"every_s": <interval>}`, no `id`,
+so it leaves Last-Event-ID alone) is sent every `--sse-keepalive` (15 s): proxies do not
+close the idle connection, and the page -- which never sees SSE comments -- can tell a
+silently dead connection (NAT entry dropped, laptop asleep) from a quiet one and reconnect.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import orjson
 
-HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_SECONDS = 15.0  # default of `tracseq-edge central --sse-keepalive`
 
 
 class Hub:
@@ -91,15 +95,18 @@ class Hub:
     async def follow(
         self, last_event_id: str | None, heartbeat: float = HEARTBEAT_SECONDS
     ) -> AsyncIterator[bytes]:
-        """SSE frames from after `last_event_id`, forever, with heartbeat comments."""
+        """SSE frames from after `last_event_id`, forever, with a keepalive event whenever
+        nothing else went out for `heartbeat` seconds (and one first: it tells the interval)."""
+        keepalive = _keepalive(heartbeat)
         waiter = asyncio.Event()
         self._waiters.add(waiter)
         try:
+            yield keepalive
             while not self._live.is_set():  # nothing to promise until the feed listens
                 try:
                     await asyncio.wait_for(self._live.wait(), heartbeat)
                 except TimeoutError:
-                    yield b": waiting for the live feed\n\n"
+                    yield b": waiting for the live feed\n\n" + keepalive
             generation = self._generation
             after = self.resume_point(last_event_id)
             yield b": connected\n\n"
@@ -120,7 +127,7 @@ class Hub:
                 try:
                     await asyncio.wait_for(waiter.wait(), heartbeat)
                 except TimeoutError:
-                    yield b": heartbeat\n\n"
+                    yield keepalive
         finally:
             self._waiters.discard(waiter)
 
@@ -144,6 +151,11 @@ class Hub:
             return []
         start = max(0, after + 1 - self._buffer[0][0])
         return [self._buffer[i] for i in range(start, len(self._buffer))]
+
+
+def _keepalive(every: float) -> bytes:
+    """The keepalive frame: named (EventSource hands it to the page), without an `id`."""
+    return b"event: keepalive\ndata: %s\n\n" % orjson.dumps({"every_s": every})
 
 
 def _frame(event_id: str, event: dict[str, Any]) -> bytes:

@@ -100,42 +100,74 @@ const TYPES = [
 
 // Live events over SSE. The browser resumes with Last-Event-ID after a drop; `onReset`
 // runs when the server could not resume (restart, gap too old): reload state from the API.
+// A connection can also die silently (a NAT or proxy forgot it, the laptop slept): no
+// close reaches the browser. The server sends `keepalive` every `every_s` while idle, so
+// silence for 2.5 times that means the connection is dead: show it, reconnect, resume.
 export function live(onEvent, onReset) {
   const status = document.getElementById("live");
   const set = (state, text) => {
-    if (!status) return;
+    if (!status || status.dataset.state === state) return;
     status.dataset.state = state;
     status.textContent = text;
   };
+  const lost = () => set("lost", "○ connection lost — reconnecting…");
   let source = null;
   let lastId = "";
   let retry = 1000;
+  let every = 15; // seconds between keepalives; the server tells it in each one
+  let heard = Date.now();
+  let pending = null; // the timer of a scheduled reconnect
+  const heardFrom = () => {
+    heard = Date.now();
+    set("ok", "● live");
+  };
+  // Close this connection and open another after the backoff delay.
+  const reconnect = () => {
+    source?.close();
+    source = null;
+    lost();
+    clearTimeout(pending);
+    pending = setTimeout(open, retry);
+    retry = Math.min(retry * 2, 30000);
+  };
   const open = () => {
+    pending = null;
+    heard = Date.now(); // the new connection gets the whole silence allowance
     const query = lastId ? `?last_event_id=${encodeURIComponent(lastId)}` : "";
-    source = new EventSource(`/api/v1/stream${query}`);
-    source.onopen = () => {
+    const current = new EventSource(`/api/v1/stream${query}`);
+    source = current;
+    current.onopen = () => {
       retry = 1000;
-      set("ok", "● live");
+      heardFrom();
     };
-    source.onerror = () => {
-      set("lost", "○ connection lost — reconnecting…");
-      if (source.readyState === EventSource.CLOSED) {
-        // The server refused (restart, 503, signed out): back off, then try again.
-        setTimeout(open, retry);
-        retry = Math.min(retry * 2, 30000);
-      }
+    current.onerror = () => {
+      if (current !== source) return;
+      lost();
+      // The server refused (restart, 503, signed out): back off, then try again.
+      // Otherwise the browser is reconnecting by itself.
+      if (current.readyState === EventSource.CLOSED) reconnect();
     };
-    source.addEventListener("reset", (m) => {
+    current.addEventListener("keepalive", (m) => {
+      const said = Number(JSON.parse(m.data).every_s);
+      if (said > 0) every = said;
+      heardFrom();
+    });
+    current.addEventListener("reset", (m) => {
+      heardFrom();
       lastId = m.lastEventId;
       onReset?.();
     });
     for (const type of TYPES) {
-      source.addEventListener(type, (m) => {
+      current.addEventListener(type, (m) => {
+        heardFrom();
         lastId = m.lastEventId;
         onEvent(type, JSON.parse(m.data));
       });
     }
   };
+  setInterval(() => {
+    if (source && Date.now() - heard > 2.5 * every * 1000) reconnect();
+  }, 1000);
   set("connecting", "connecting…");
   open();
 }
