@@ -11,6 +11,7 @@ import asyncio
 import os
 from typing import Protocol
 
+from edge.heap import freeze_startup_heap
 from edge.systemd import notify, watchdog_interval
 
 
@@ -20,13 +21,16 @@ class _Server(Protocol):
 
 
 async def supervise(server: _Server, poll: float = 0.05) -> None:
-    """READY=1 once the server listens, watchdog pings while it runs, STOPPING=1 at the end."""
-    if not os.environ.get("NOTIFY_SOCKET"):
-        return
+    """READY=1 once the server listens, watchdog pings while it runs, STOPPING=1 at the end.
+
+    Once listening, the start-up heap is frozen (edge.heap), with or without systemd."""
     while not server.started:
         if server.should_exit:
             return
         await asyncio.sleep(poll)
+    freeze_startup_heap()
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return
     notify("READY=1\nSTATUS=listening")
     interval = watchdog_interval()
     loop = asyncio.get_running_loop()

@@ -23,6 +23,7 @@ from edge.clock import Clock, SystemClock
 from edge.config import Config, load_config
 from edge.daemon_http import LogCollector, build_app
 from edge.errors import ConfigError, StartupError
+from edge.heap import freeze_startup_heap
 from edge.http_server import HttpServer
 from edge.log import DurableLog
 from edge.pipeline import Pipeline
@@ -106,6 +107,7 @@ class Daemon:
         output_task = asyncio.create_task(outputs.run(), name="outputs")
         intake_task = asyncio.create_task(intake.run(), name="intake")
         await self._start_gateway_events()
+        freeze_startup_heap()
         notify("READY=1\nSTATUS=running")
         log.info(
             "gateway %s running: %d sensor(s), http://%s:%d",

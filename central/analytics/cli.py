@@ -24,6 +24,7 @@ from central.analytics.settings import Judgement, Settings, default_instance
 from edge import tracing
 from edge.cli_args import ArgumentParser, duration_arg
 from edge.clock import SystemClock
+from edge.heap import freeze_startup_heap
 from edge.logging_setup import setup_logging
 from edge.systemd import notify, watchdog_interval, watchdog_loop
 
@@ -192,6 +193,7 @@ async def _run(
             tasks.append(group.create_task(forwarder.run()))
         # systemd Type=notify: ready once listening (the socket is bound); watchdog pings
         # from this loop, so a hung loop is restarted.
+        freeze_startup_heap()
         notify("READY=1\nSTATUS=running")
         interval = watchdog_interval()
         if interval is not None:
