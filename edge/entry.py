@@ -21,7 +21,7 @@ class Entry:
     received: float
     data: dict[str, Any]
     keep: bool = False  # True: never dropped by the size cap (alarms)
-    trace: str | None = None  # traceparent of the span that received it (tracing on)
+    trace: str | None = None  # traceparent of its intake span: first entry of a batch only
 
 
 @dataclass(slots=True, frozen=True)

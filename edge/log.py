@@ -314,8 +314,14 @@ class DurableLog:
             return
         next_before = self._next_seq
         try:
-            if tracing.enabled():
-                traces = (e.trace for op in batch for e in op.entries)
+            # Only an intake batch's first entry carries its trace (edge.pipeline); a commit
+            # of untraced entries or cursor moves alone gets no span (no orphan traces).
+            traces = (
+                [op.entries[0].trace for op in batch if op.entries and op.entries[0].trace]
+                if tracing.enabled()
+                else []
+            )
+            if traces:
                 with tracing.batch_span("edge.log.commit", traces):
                     self._write(batch)
             else:

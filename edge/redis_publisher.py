@@ -199,7 +199,7 @@ class RedisPublisher:
         if not entries:
             return None
         with tracing.batch_span(
-            "edge.redis.xadd", (e.trace for e in entries), kind=SpanKind.PRODUCER
+            "edge.redis.xadd", [e.trace for e in entries if e.trace], kind=SpanKind.PRODUCER
         ) as span:
             # Consumers continue the trace from this span (the entry's `traceparent`).
             traceparent = tracing.traceparent_of(span)
