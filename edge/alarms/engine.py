@@ -76,6 +76,10 @@ class RuleEngine:
         self._checkpointed = 0
         self._checkpoint_at = 0.0
         self._busy = False
+        self._retry_at: float | None = None  # a failed commit is retried from then on
+        self._commit_backoff = Backoff(base=0.2, cap=5.0)
+        self._commit_retry = RetryLog(log, "committing alarm events")
+        self._health_before = Health("connected")
 
     # --- what others see ---------------------------------------------------------------
 
@@ -192,6 +196,8 @@ class RuleEngine:
                 if getter is None:
                     getter = asyncio.create_task(inbox.get())
                 due = self._timers[0][0] if self._timers else None
+                if self._retry_at is not None and (due is None or self._retry_at < due):
+                    due = self._retry_at
                 if due != sleeper_at:
                     if sleeper is not None:
                         sleeper.cancel()
@@ -367,46 +373,46 @@ class RuleEngine:
         log.warning("alarm cleared %s %s after %.0fs", sensor_id, name, duration)
 
     async def _flush(self, *, force: bool = False) -> None:
-        """Commit alarm events with their state and the checkpoint, in one transaction."""
-        behind = self.evaluated_seq > self._checkpointed
+        """Commit alarm events with their state and the checkpoint, in one transaction.
+
+        When the log cannot write (disk full) nothing is dropped and nothing restarts: the
+        events and state stay pending, the engine goes on evaluating and firing timers (so
+        an alarm is raised, and logged, when it falls due), and the commit of everything
+        pending is retried with backoff. A restart would re-arm the offline watches."""
         now = self._clock.monotonic()
+        if self._retry_at is not None and now < self._retry_at and not force:
+            return
+        behind = self.evaluated_seq > self._checkpointed
         periodic = behind and now - self._checkpoint_at >= self._checkpoint_every
         if not (self._entries or self._state or periodic or (force and behind)):
             return
         state = dict(self._state)
         state[store.CHECKPOINT] = str(self.evaluated_seq).encode()
-        entries, raised = self._entries, self._raised
-        await self._append_until_committed(entries, state)
-        self._entries, self._raised, self._state = [], [], {}
-        self._checkpointed, self._checkpoint_at = self.evaluated_seq, now
+        entries, raised, evaluated = list(self._entries), list(self._raised), self.evaluated_seq
+        try:
+            await self._log.append(entries, state=state)
+        except LogClosedError:
+            raise
+        except LogError as exc:
+            self._commit_retry.failed(exc)
+            self._retry_at = self._clock.monotonic() + self._commit_backoff.next_delay()
+            if self._health.state != "degraded":
+                self._health_before = self._health
+            pending = f"{len(entries)} alarm event(s)" if entries else "alarm state"
+            self._health = Health("degraded", f"{pending} not committed: {exc}")
+            return
+        # Only this task appends to them, and not while it waited for the commit.
+        del self._entries[: len(entries)], self._raised[: len(raised)]
+        for key in state.keys() & self._state.keys():
+            if self._state[key] == state[key]:
+                del self._state[key]
+        self._checkpointed, self._checkpoint_at = evaluated, now
+        if self._retry_at is not None:
+            self._retry_at = None
+            self._commit_backoff.reset()
+            self._commit_retry.succeeded()
+            self._health = self._health_before
         for name in raised:
             ALARMS_RAISED.labels(rule=name).inc()
         self.raised_total += len(raised)
         ALARMS_ACTIVE.set(len(self._alarms))
-
-    async def _append_until_committed(
-        self, entries: list[Entry], state: dict[str, bytes | None]
-    ) -> None:
-        """Commit alarm events and state, retrying while the log cannot write (disk full).
-
-        Giving up would drop the alarms, and a restart of this component would re-arm the
-        offline watches from the restart: the alarms wait here instead, in memory, and new
-        readings wait in the inbox (they are in the log already).
-        """
-        backoff = Backoff(base=0.2, cap=5.0)
-        retry = RetryLog(log, f"committing {len(entries)} alarm event(s)")
-        health = self._health
-        while True:
-            try:
-                await self._log.append(entries, state=state)
-            except LogClosedError:
-                raise
-            except LogError as exc:
-                retry.failed(exc)
-                self._health = Health("degraded", f"alarm events not committed: {exc}")
-                await self._clock.sleep(backoff.next_delay())
-                continue
-            if retry.failures:
-                retry.succeeded()
-                self._health = health
-            return

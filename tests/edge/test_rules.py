@@ -353,8 +353,9 @@ def test_readings_committed_before_the_engine_first_runs_are_evaluated(tmp_path:
 
 def test_alarm_raised_while_the_log_is_full_waits_and_is_committed_once(tmp_path: Path) -> None:
     """The disk fills up (SQLite's page limit on the log's own connection, with nothing the
-    log may drop to make room): the offline alarm that falls due then is kept and committed
-    as soon as the log can write again, with its original time, exactly once."""
+    log may drop to make room): the offline alarm that falls due then is raised on time
+    (active, logged), kept, and committed as soon as the log can write again, with the time
+    it fell due, exactly once."""
 
     async def scenario() -> None:
         rig = await Rig(tmp_path).open()
@@ -372,6 +373,8 @@ def test_alarm_raised_while_the_log_is_full_waits_and_is_committed_once(tmp_path
         await wait_for(lambda: rig.engine is not None and not rig.engine.health().ready)
         assert await rig.alarms(ULT, "offline") == []
         assert rig.task is not None and not rig.task.done(), "the engine must not give up"
+        engine = rig.engine
+        await wait_for(lambda: ULT in [a.sensor for a in engine.active_alarms()])
         conn.execute("PRAGMA max_page_count = 1073741823")
         for _ in range(100):  # the retry's backoff sleeps on the manual clock
             if await rig.alarms(ULT, "offline"):

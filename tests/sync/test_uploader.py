@@ -147,7 +147,10 @@ def test_a_400_naming_no_event_is_kept_and_retried_never_quarantined(
                 health = uploader.health()
                 assert health.state == "degraded"
                 assert "body is not JSON" in (health.detail or "")
-                assert _sample("tracseq_sync_batches_total", result="refused") >= refused + 20
+                # central counts its answer before the uploader has read it
+                await until(
+                    lambda: _sample("tracseq_sync_batches_total", result="refused") >= refused + 20
+                )
                 central.refusing = None
                 await until(lambda: log.cursor("sync") == 100)
                 assert uploader.health().state == "connected"
