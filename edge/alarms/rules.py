@@ -97,12 +97,19 @@ class _Delayed(Rule):
         self.delay = delay
         self.pending: Pending | None = None
         self.active_since = None
+        self.latest: float | None = None  # the newest reading time evaluated
 
     def _check(self, sample: Sample) -> tuple[bool, bool, float]:
         """(condition holds, alarm may clear, the value to report)."""
         raise NotImplementedError
 
     def on_sample(self, sample: Sample) -> Transition | None:
+        if self.latest is not None and sample.time < self.latest:
+            # A late reading (an MQTT message redelivered behind newer ones after a failed
+            # commit) is history: it neither raises a second alarm for an excursion already
+            # judged nor clears an alarm raised on a newer reading.
+            return None
+        self.latest = sample.time
         holds, clears, value = self._check(sample)
         if self.active_since is not None:
             if not clears:
@@ -203,8 +210,7 @@ class RateRule(_Delayed):
 
     def _check(self, sample: Sample) -> tuple[bool, bool, float]:
         points = self._points
-        if not points or sample.time > points[-1][0]:  # out-of-order readings are skipped
-            points.append((sample.time, sample.value))
+        points.append((sample.time, sample.value))  # in time order: late ones never get here
         while points[0][0] < points[-1][0] - self.window:
             points.popleft()
         slope = self.slope()

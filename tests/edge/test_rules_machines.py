@@ -76,3 +76,20 @@ def test_rate_rule_needs_three_readings_across_half_the_window() -> None:
     raised = rule.on_sample(rules.Sample(-50, 150, 150, 150))
     assert isinstance(raised, rules.Raise)
     assert raised.value >= 1.0
+
+
+def test_late_readings_neither_raise_again_nor_clear_a_newer_alarm() -> None:
+    """One door opening, one alarm, whatever order redelivery commits its readings in."""
+    cfg = config.HighRule.model_validate({"above": -70, "for": "0s", "clear_below": -72})
+    rule = rules.HighRule(cfg)
+
+    def sample(t: float, value: float) -> rules.Transition | None:
+        return rule.on_sample(rules.Sample(value, t, 100 + t, 100 + t))
+
+    assert sample(0, -80) is None
+    assert isinstance(sample(10, -65), rules.Raise)
+    assert isinstance(sample(20, -79), rules.Clear)
+    assert sample(5, -66) is None, "a late warm reading of the same opening: no second alarm"
+    assert isinstance(sample(30, -65), rules.Raise)
+    assert sample(25, -79) is None, "a late cold reading does not clear the newer alarm"
+    assert rule.active_since == 30

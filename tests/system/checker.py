@@ -144,15 +144,17 @@ def expected_high_alarms(
 
     The rule is replayed in the edge's seq order, as the engine evaluates it (docs/events.md
     `## Alarms`): an MQTT message whose commit failed (disk full) is redelivered after newer
-    ones were committed, and the rule sees it then. Central's readings are checked against
-    the record separately (exactly once by identity), so this is the record's values in the
-    order the edge committed them.
+    ones were committed, and the rule skips it then (older than a reading it has seen).
+    Central's readings are checked against the record separately (exactly once by
+    identity), so this is the record's values in the order the edge committed them.
     """
     ids: set[str] = set()
     raised: dict[str, str] = {}
+    latest: dict[str, float] = {}
     for sensor, time_s, value, _ in sorted(rows, key=lambda r: r[3]):
-        if not sensor.startswith("ult-"):
+        if not sensor.startswith("ult-") or time_s < latest.get(sensor, time_s):
             continue
+        latest[sensor] = time_s
         if not raised.get(sensor) and value > HIGH_ABOVE:
             raised[sensor] = f"{GATEWAY}:{sensor}:high:{round(time_s * 1000)}"
             ids.add(raised[sensor])
