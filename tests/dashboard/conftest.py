@@ -141,20 +141,29 @@ def seed(site: Site) -> None:
     site.send(events)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Site]:
-    """A central on SQLite with the fleet seeded and three people."""
-    workdir = tmp_path_factory.mktemp("dashboard")
-    with fresh_db("sqlite", workdir, postgres_url) as db:
+@contextlib.contextmanager
+def seeded_site(
+    workdir: Path, backend: str, postgres_url: str, *central_args: str, gateway: str = GATEWAY
+) -> Iterator[Site]:
+    """A central on a fresh `backend` database with the fleet seeded and three people."""
+    with fresh_db(backend, workdir, postgres_url) as db:
         make_people(db, workdir)
-        with start_central(db, "sqlite", workdir, "--offline-after", "1h") as central:
-            s = Site(central, central.token(GATEWAY), workdir)
+        with start_central(db, backend, workdir, *central_args) as central:
+            s = Site(central, central.token(gateway), workdir)
             seed(s)
             try:
                 yield s
             finally:
                 for client, _ in s.sessions.values():
                     client.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Site]:
+    """A central on SQLite with the fleet seeded and three people."""
+    workdir = tmp_path_factory.mktemp("dashboard")
+    with seeded_site(workdir, "sqlite", postgres_url, "--offline-after", "1h") as s:
+        yield s
 
 
 def insert_million(

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.central.conftest import fresh_db, start_central
 from tests.dashboard.blackhole import BlackHoleProxy
 from tests.dashboard.browser import browser
-from tests.dashboard.conftest import GATEWAY, Site, make_people, seed
+from tests.dashboard.conftest import Site, seeded_site
 
 __all__ = ["browser"]
 
@@ -27,17 +26,9 @@ SENSOR = "ult-F14.temp"
 def site(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Site]:
     """The seeded dashboard site, with a keepalive every second on the live stream."""
     workdir = tmp_path_factory.mktemp("dead-connection")
-    with fresh_db("sqlite", workdir, postgres_url) as db:
-        make_people(db, workdir)
-        argv = ("--offline-after", "1h", "--sse-keepalive", "1s")
-        with start_central(db, "sqlite", workdir, *argv) as central:
-            s = Site(central, central.token(GATEWAY), workdir)
-            seed(s)
-            try:
-                yield s
-            finally:
-                for client, _ in s.sessions.values():
-                    client.close()
+    argv = ("--offline-after", "1h", "--sse-keepalive", "1s")
+    with seeded_site(workdir, "sqlite", postgres_url, *argv) as s:
+        yield s
 
 
 @pytest.fixture

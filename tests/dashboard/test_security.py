@@ -12,8 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.central.conftest import BACKENDS, Central, fresh_db, run_cli, start_central
-from tests.dashboard.conftest import PASSWORD, SQLI_ID, XSS_ID, Site, make_people, seed
+from tests.central.conftest import BACKENDS, Central, run_cli
+from tests.dashboard.conftest import PASSWORD, SQLI_ID, XSS_ID, Site, seeded_site
 
 XSS_COMMENT = '<script>window.__xss=1</script><img src=x onerror="alert(1)">'
 SQLI_COMMENT = "ok'); DELETE FROM alarm_acks; --"
@@ -24,16 +24,8 @@ def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres_url: str
 ) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp(f"dash-sec-{request.param}")
-    with fresh_db(request.param, workdir, postgres_url) as db:
-        make_people(db, workdir)
-        with start_central(db, request.param, workdir) as central:
-            s = Site(central, central.token("lab3-edge-01"), workdir)
-            seed(s)
-            try:
-                yield s
-            finally:
-                for client, _ in s.sessions.values():
-                    client.close()
+    with seeded_site(workdir, request.param, postgres_url) as s:
+        yield s
 
 
 def anonymous(site: Site) -> httpx.Client:
