@@ -79,7 +79,7 @@ class RuleEngine:
         self._retry_at: float | None = None  # a failed commit is retried from then on
         self._commit_backoff = Backoff(base=0.2, cap=5.0)
         self._commit_retry = RetryLog(log, "committing alarm events")
-        self._health_before = Health("connected")
+        self._commit_error: str | None = None  # why pending events are not committed yet
 
     # --- what others see ---------------------------------------------------------------
 
@@ -89,8 +89,10 @@ class RuleEngine:
 
     def health(self) -> Health:
         count = len(self._alarms)
-        detail = f"{count} active alarm(s)" if self._health.state == "connected" else ""
         counters = {"active_alarms": count, "raised": self.raised_total}
+        if self._commit_error is not None:
+            return Health("degraded", self._commit_error, counters)
+        detail = f"{count} active alarm(s)" if self._health.state == "connected" else ""
         return Health(self._health.state, detail or self._health.detail, counters)
 
     @property
@@ -396,10 +398,8 @@ class RuleEngine:
         except LogError as exc:
             self._commit_retry.failed(exc)
             self._retry_at = self._clock.monotonic() + self._commit_backoff.next_delay()
-            if self._health.state != "degraded":
-                self._health_before = self._health
             pending = f"{len(entries)} alarm event(s)" if entries else "alarm state"
-            self._health = Health("degraded", f"{pending} not committed: {exc}")
+            self._commit_error = f"{pending} not committed: {exc}"
             return
         # Only this task appends to them, and not while it waited for the commit.
         del self._entries[: len(entries)], self._raised[: len(raised)]
@@ -411,7 +411,7 @@ class RuleEngine:
             self._retry_at = None
             self._commit_backoff.reset()
             self._commit_retry.succeeded()
-            self._health = self._health_before
+            self._commit_error = None
         for name in raised:
             ALARMS_RAISED.labels(rule=name).inc()
         self.raised_total += len(raised)

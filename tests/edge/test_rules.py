@@ -390,3 +390,33 @@ def test_alarm_raised_while_the_log_is_full_waits_and_is_committed_once(tmp_path
         await rig.stop()
 
     asyncio.run(scenario())
+
+
+def test_engine_started_on_a_full_log_is_degraded_then_ready(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        rig = Rig(tmp_path)
+        rig.log = DurableLog.open(tmp_path / "log.db", cursors=("redis", "sync"))
+        conn = rig.log._conn
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        kept = Entry(events.READING, "filler.temp", None, rig.clock.time(), {"value": 1.0}, True)
+        for size in (50, 1):
+            with pytest.raises(LogError):
+                for _ in range(10_000):
+                    await rig.log.append([kept] * size)
+        with pytest.raises(LogError):  # the state table's pages too (the checkpoint's)
+            for i in range(10_000):
+                await rig.log.put_state(f"filler:{i}", b"x" * 64)
+        engine = rig.engine = RuleEngine(rig.config, rig.log, rig.clock)
+        rig.task = asyncio.create_task(engine.run())
+        await wait_for(lambda: "not committed" in (engine.health().detail or ""), timeout=2)
+        assert engine.health().state == "degraded"
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        for _ in range(100):  # the retry's backoff sleeps on the manual clock
+            if engine.health().ready:
+                break
+            rig.clock.advance(1)
+            await asyncio.sleep(0.01)
+        assert engine.health().ready, engine.health()
+        await rig.stop()
+
+    asyncio.run(scenario())
