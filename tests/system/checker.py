@@ -287,13 +287,13 @@ def _check_untimed(
     for sensor, items in sorted(by_sensor.items()):
         values = stored.get(sensor, [])
         offset = CALIBRATION_OFFSET.get(sensor, 0.0)
-        tolerated: Counter[str] = Counter()
-        unexplained = 0
         spans = dict(windows)
         if sensor != "ln2-dewar-1.level":
             spans["failed Modbus polls"] = modbus_windows
+        reasons = [_why_missing(item.sent, spans) for item in items]
+        matched: list[int] = []  # index in items of each stored value, in order
+        unexplained = 0
         i = 0
-        matched_any = False
         for value in values:
             j = i
             while j < len(items) and abs(items[j].value + offset - value) > 1e-3:
@@ -302,22 +302,47 @@ def _check_untimed(
                 report.untimed_unexplained.append(f"{sensor}: stored {value} never sent")
                 unexplained += 1
                 continue
-            for skipped in items[i:j]:
-                if not matched_any:
-                    continue  # before the first stored one: the gateway was not reading yet
-                reason = _why_missing(skipped.sent, spans)
-                if reason:
-                    tolerated[reason] += 1
-                else:
-                    unexplained += 1
-                    report.untimed_unexplained.append(
-                        f"{sensor}: value {skipped.value} sent at {skipped.sent:.3f} missing"
-                    )
-            matched_any = True
+            matched.append(j)
             i = j + 1
+        _prefer_explained_gaps(matched, items, reasons)
+        tolerated: Counter[str] = Counter()
+        taken = set(matched)
+        # Before the first stored value the gateway was not reading yet; after the last,
+        # what was sent is still on its way.
+        for index in range(matched[0] if matched else 0, matched[-1] if matched else 0):
+            if index in taken:
+                continue
+            reason = reasons[index]
+            if reason:
+                tolerated[reason] += 1
+            else:
+                unexplained += 1
+                report.untimed_unexplained.append(
+                    f"{sensor}: value {items[index].value} sent at {items[index].sent:.3f} missing"
+                )
         if not values:
             report.untimed_unexplained.append(f"{sensor}: nothing stored")
         report.untimed[sensor] = (len(items), len(values), tolerated, unexplained)
+
+
+def _prefer_explained_gaps(
+    matched: list[int], items: list[Sent], reasons: list[str | None]
+) -> None:
+    """Move a match onto a later twin when that turns an unexplained gap into an explained
+    one. Values repeat (4.3 °C, 4.3 °C): matching each stored value to the first equal
+    sent one, a value stored just after a window is taken for its twin inside the window,
+    and the real one is reported missing. Moving the match from a sent value inside a
+    window (explained if lost) to its later twin, with no other match in between, keeps the
+    order and never hides a loss."""
+    for n, p in enumerate(matched):
+        if reasons[p] is None:
+            continue
+        upto = matched[n + 1] if n + 1 < len(matched) else len(items)
+        for k in range(p + 1, upto):
+            if reasons[k] is None:
+                if abs(items[k].value - items[p].value) <= 1e-3:
+                    matched[n] = k
+                break
 
 
 def _check_alarms(

@@ -7,11 +7,14 @@ schedule with the issue's durations (SIGSTOP 60 s, ...) for hours (`pytest --lon
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 import redis
@@ -134,8 +137,25 @@ def fill_disk(stack: Stack, timing: Timing, journal: Journal) -> None:
         assert stack.edge.alive(), stack.edge.tail()
     finally:
         ballast.unlink()
-        journal.disk_full_windows.append((start, time.time() + 2.0))
+        freed = time.time()
+        # Readings the edge received until its first commit after the space came back may
+        # be lost (Modbus polls, serial lines: documented); the window lasts until then.
+        before = _last_seq(stack.data_dir / "log.db")
+        try:
+            wait_for(lambda: _last_seq(stack.data_dir / "log.db") > before, 60, "a commit")
+        finally:
+            journal.disk_full_windows.append((start, max(freed + 2.0, time.time() + 1.0)))
     wait_flow(stack, timing, "disk full")
+
+
+def _last_seq(log_db: Path) -> int:
+    """The newest committed seq in the edge's log (read-only; 0 while unreadable)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{log_db}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT max(seq) FROM entries").fetchone()
+    except sqlite3.Error:
+        return 0
+    return int(row[0] or 0)
 
 
 def step_clock(stack: Stack, timing: Timing, journal: Journal) -> None:

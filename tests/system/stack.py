@@ -151,6 +151,9 @@ def tmpfs(directory: Path, size: str) -> Iterator[bool]:
         yield mounted
     finally:
         if mounted:
+            # What the edge held at the end outlives the mount, for a failure's diagnosis.
+            kept = directory.with_name(directory.name + "-at-end")
+            shutil.copytree(directory, kept, dirs_exist_ok=True, ignore_dangling_symlinks=True)
             subprocess.run(["umount", "-l", str(directory)], capture_output=True)
 
 
