@@ -187,8 +187,8 @@ much per reading. Spans are per batch: intake, log commit (child of the first tr
 batch, links to up to 32 others) and XADD; each costs ~10-30 µs of CPU with its export
 plus the garbage it leaves. A gateway that must trace at high rates with small batches
 can sample with the standard `OTEL_TRACES_SAMPLER` variables (docs/install.md). This shared
-machine moves such figures by a few percent between runs (earlier runs the same day gave
-3-8% at 100 per batch)."""
+machine moves such figures by a few percent from run to run (a cost can even come out
+below zero): compare runs, not one figure."""
     print(body)
     record("Tracing overhead", body)
 
