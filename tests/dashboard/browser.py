@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -36,6 +37,13 @@ IMG = (
 def browser(site: Site) -> Iterator[Browser]:
     """After `site`: Playwright's sync API runs an event loop in this thread, and the
     set-up's in-process CLI calls use asyncio.run()."""
+    with chromium() as b:
+        yield b
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's headless Chromium under Playwright, closed afterwards."""
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
         pytest.fail("chromium missing: run `make test` (scripts/ensure-packages installs it)")
     with sync_playwright() as p:

@@ -24,10 +24,10 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.central.conftest import Central, start_central
-from tests.dashboard.browser import ARGS, CHROMIUM
+from tests.dashboard.browser import chromium
 from tests.dashboard.conftest import PASSWORD, make_people
 from tests.edge.daemon_proc import DaemonProc, start_daemon
 from tests.servers import Server, mosquitto, wait_until
@@ -154,12 +154,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _signed_in(browser: Browser, stack: Stack, name: str) -> BrowserContext:
