@@ -13,10 +13,14 @@ FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 RUN pip install --no-cache-dir build==1.2.2
 COPY pyproject.toml README.md ./
+COPY runtime ./runtime
+COPY edgeconfig ./edgeconfig
 COPY edge ./edge
 COPY drivers ./drivers
 COPY sync ./sync
 COPY central ./central
+COPY analytics ./analytics
+COPY sim ./sim
 COPY --from=assets /dashboard/vendor ./central/dashboard/static/vendor
 RUN python -m build --wheel --outdir /dist
 

@@ -23,13 +23,13 @@ from typing import Any
 import redis.asyncio as aredis
 
 from bench.report import record
-from edge import events
 from edge.alarms import RuleEngine
-from edge.clock import SystemClock
-from edge.config import Config
 from edge.entry import Entry, Stored
 from edge.log import DurableLog
 from edge.redis_publisher import RedisPublisher
+from edgeconfig import Config
+from runtime import events
+from runtime.clock import SystemClock
 from tests.servers import redis_server
 
 DELAY = 0.2  # seconds: the `for` of the measured rule

@@ -3,7 +3,7 @@
 loopback), with the same load in the same run.
 
 The baseline, in the same run: a bare consumer that only does XREADGROUP, parses each entry
-with edge.events and XACKs the batch (the least any consumer-group design can do).
+with runtime.events and XACKs the batch (the least any consumer-group design can do).
 Target (issue 6): >= 20,000 events/s for one instance.
 Run: .venv/bin/python -m bench.analytics_throughput [--sensors N] [--readings N]
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from redis import Redis
 
 from bench.report import record
-from edge.events import parse_stream_fields
+from runtime.events import parse_stream_fields
 from tests.analytics.scenario import FREEZER_ALARMS, T0, Gateway, compressor_failure, publish
 from tests.servers import free_port, redis_server
 

@@ -32,7 +32,7 @@ import orjson
 from bench.report import record
 from central.storage.dialect import Dialect
 from central.storage.records import ReadingRow
-from edge import events as ev
+from runtime import events as ev
 from tests.central.conftest import fresh_db, run_cli, start_central
 
 POSTGRES = os.environ.get("TRACSEQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

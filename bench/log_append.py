@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from bench.report import record
-from edge import events
 from edge.entry import Entry
 from edge.log import DurableLog
 from edge.sqlite import connect
+from runtime import events
 
 
 def make(n: int, start: float) -> list[Entry]:

@@ -35,10 +35,10 @@ from paho.mqtt.properties import Properties
 
 from bench.report import record
 from drivers.mqtt import RECEIVE_MAXIMUM, MqttDriver
-from edge.clock import SystemClock
-from edge.config import Mqtt, Sensor
 from edge.log import DurableLog
 from edge.pipeline import Pipeline
+from edgeconfig import Mqtt, Sensor
+from runtime.clock import SystemClock
 
 TOPIC = "lab3/ult/{freezer}/telemetry"
 FREEZERS = 50

@@ -30,11 +30,11 @@ from typing import Any
 import redis.asyncio as aredis
 
 from bench.report import record
-from edge.clock import SystemClock
-from edge.config import Config
 from edge.entry import Entry
 from edge.log import DurableLog
 from edge.redis_publisher import RedisPublisher
+from edgeconfig import Config
+from runtime.clock import SystemClock
 from tests.servers import redis_server
 
 GATEWAY = "bench-edge-01"

@@ -36,7 +36,7 @@ import psycopg
 
 from bench.report import record
 from central.auth import digest, gateway_source, new_secret
-from edge import events as ev
+from runtime import events as ev
 from tests.central.conftest import fresh_db, start_central
 
 POSTGRES = os.environ.get("TRACSEQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

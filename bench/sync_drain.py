@@ -26,11 +26,11 @@ import httpx
 from prometheus_client import REGISTRY
 
 from bench.report import record
-from edge import events
-from edge.clock import SystemClock
-from edge.config import Config, Gateway, Sync
 from edge.entry import Entry
 from edge.log import DurableLog
+from edgeconfig import Config, Gateway, Sync
+from runtime import events
+from runtime.clock import SystemClock
 from sync.batches import encode
 from sync.uploader import IN_FLIGHT, Uploader
 from tests.sync.real_central import Central, central, fresh_database

@@ -39,13 +39,13 @@ async def measure(
     from opentelemetry import trace
 
     from drivers.base import Reading
-    from edge import tracing
-    from edge.clock import SystemClock
-    from edge.config import Config
-    from edge.heap import freeze_startup_heap
     from edge.log import DurableLog
     from edge.pipeline import Pipeline
     from edge.redis_publisher import RedisPublisher
+    from edgeconfig import Config
+    from runtime import tracing
+    from runtime.clock import SystemClock
+    from runtime.heap import freeze_startup_heap
 
     if tracing.configure("tracseq-bench"):
         # A daemon pays its exporter's first-use costs (lazy imports, the HTTP connection)
@@ -75,7 +75,7 @@ async def measure(
     publisher = RedisPublisher(config, log, SystemClock())
     task = asyncio.create_task(publisher.run())
     start_time = 1_800_000_000.0
-    freeze_startup_heap()  # as every service does once it is ready (edge.heap)
+    freeze_startup_heap()  # as every service does once it is ready (runtime.heap)
     began, cpu_began = time.perf_counter(), time.process_time()
     for offset in range(0, readings, batch_size):
         batch = [
@@ -153,7 +153,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.readings, args.batch, args.redis_port)
         return
-    from edge.local_servers import redis_server
+    from sim.local_servers import redis_server
     from tests.ops.otlp_receiver import OtlpReceiver
 
     with (

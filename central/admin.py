@@ -24,7 +24,7 @@ from starlette.routing import Route
 from central import access
 from central.auth import ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
 from central.passwords import PasswordRejected, check_name, hash_password_async
-from edge.events import format_time
+from runtime.events import format_time
 
 if TYPE_CHECKING:
     from central.app import Services

@@ -31,7 +31,7 @@ from central.settings import Settings
 from central.storage import SqlStorage, open_storage, partitions
 from central.stream import Hub
 from central.watchdog import Watchdog
-from edge.backoff import Backoff, RetryLog
+from runtime.backoff import Backoff, RetryLog
 
 log = logging.getLogger("tracseq.central")
 

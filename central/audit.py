@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from edge.events import format_time
+from runtime.events import format_time
 
 GENESIS = "0" * 64
 CSV_FIELDS = ("id", "at", "actor", "action", "target", "old_value", "new_value", "hash", "problem")

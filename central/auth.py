@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from central.storage import SqlStorage
 from central.storage.records import Principal
-from edge.events import ANALYTICS_SOURCE_PREFIX, EDGE_SOURCE_PREFIX
+from runtime.events import ANALYTICS_SOURCE_PREFIX, EDGE_SOURCE_PREFIX
 
 ROLES = ("viewer", "operator", "admin")
 TOKEN_PREFIX = "tsg_"

@@ -26,10 +26,10 @@ from typing import Any
 from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
 from central.settings import DEFAULT_LISTEN, Settings
 from central.storage import DEFAULT_URL, StorageError, check_url, open_storage
-from edge import tracing
-from edge.cli_args import ArgumentParser
-from edge.durations import parse_duration, parse_size
-from edge.logging_setup import setup_logging
+from runtime import tracing
+from runtime.cli_args import ArgumentParser
+from runtime.durations import parse_duration, parse_size
+from runtime.logging_setup import setup_logging
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1

@@ -26,10 +26,10 @@ from central.storage import SqlStorage
 from central.storage.records import Batch, EventRow, ReadingRow
 from central.stream import Hub
 from central.watchdog import offline_event
-from edge import events as ev
-from edge import tracing
-from edge.backoff import RetryLog
-from edge.errors import EnvelopeError
+from runtime import events as ev
+from runtime import tracing
+from runtime.backoff import RetryLog
+from runtime.errors import EnvelopeError
 
 log = logging.getLogger("tracseq.central.ingest")
 

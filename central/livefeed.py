@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from central.stream import Hub
-from edge.backoff import Backoff, RetryLog
+from runtime.backoff import Backoff, RetryLog
 
 log = logging.getLogger("tracseq.central.livefeed")
 

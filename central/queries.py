@@ -20,8 +20,8 @@ from starlette.routing import Route
 
 from central import access, reports
 from central.report_csv import report_csv
-from edge.durations import parse_duration
-from edge.events import MAX_TIME, MIN_TIME, format_time, parse_time
+from runtime.durations import parse_duration
+from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
 
 if TYPE_CHECKING:
     from central.app import Services

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from central.audit import safe_cell
 from central.reports import DELTA_H, Report
-from edge.events import format_time
+from runtime.events import format_time
 
 
 def report_csv(

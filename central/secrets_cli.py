@@ -28,8 +28,8 @@ from central.auth import CACHE_SECONDS
 from central.storage import DEFAULT_URL, SqlStorage, StorageError, open_storage
 from central.storage.records import Revocation
 from central.user_cli import os_user
-from edge.cli_args import ArgumentParser
-from edge.events import format_time
+from runtime.cli_args import ArgumentParser
+from runtime.events import format_time
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 MIN_ID = 8  # hex digits: enough to be unique among any realistic number of tokens

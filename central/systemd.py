@@ -11,8 +11,8 @@ import asyncio
 import os
 from typing import Protocol
 
-from edge.heap import freeze_startup_heap
-from edge.systemd import notify, watchdog_interval
+from runtime.heap import freeze_startup_heap
+from runtime.systemd import notify, watchdog_interval
 
 
 class _Server(Protocol):
@@ -23,7 +23,7 @@ class _Server(Protocol):
 async def supervise(server: _Server, poll: float = 0.05) -> None:
     """READY=1 once the server listens, watchdog pings while it runs, STOPPING=1 at the end.
 
-    Once listening, the start-up heap is frozen (edge.heap), with or without systemd."""
+    Once listening, the start-up heap is frozen (runtime.heap), with or without systemd."""
     while not server.started:
         if server.should_exit:
             return

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from central.auth import ROLES
 from central.passwords import PasswordRejected, check_name, hash_password
 from central.storage import DEFAULT_URL, SqlStorage, StorageError, open_storage
-from edge.cli_args import ArgumentParser
+from runtime.cli_args import ArgumentParser
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 

@@ -19,8 +19,8 @@ from typing import Any
 from central.metrics import Metrics
 from central.storage import SqlStorage
 from central.stream import Hub
-from edge.backoff import RetryLog
-from edge.events import ALARM_RAISED, CloudEvent
+from runtime.backoff import RetryLog
+from runtime.events import ALARM_RAISED, CloudEvent
 
 log = logging.getLogger("tracseq.central.watchdog")
 SOURCE = "tracseq-central"

@@ -8,11 +8,11 @@ Adding a protocol means adding one module that implements `Driver`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from edge.config import Sensor
-from edge.entry import Reject
+from edgeconfig import Sensor
+from runtime.health import Health
 
 # Called once the batch is committed (True) or could not be (False); runs in the log's
 # writer thread: hand work back to the event loop with loop.call_soon_threadsafe.
@@ -32,6 +32,16 @@ class Reading:
     extra: dict[str, Any] | None = None  # e.g. {"dup": True} for an MQTT redelivery
 
 
+@dataclass(slots=True, frozen=True)
+class Reject:
+    """Input that could not become a reading, kept with the reason (the rejects table)."""
+
+    source: str  # topic, connection/unit/register, serial port
+    reason: str
+    payload: bytes
+    received: float
+
+
 class ReadingSink(Protocol):
     """Where drivers put what they decode (implemented by edge.pipeline.Pipeline)."""
 
@@ -47,22 +57,6 @@ class ReadingSink(Protocol):
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
         """Normalise, commit and return once on disk (raises LogError if it could not)."""
         ...
-
-
-State = Literal["starting", "connected", "disconnected", "degraded", "stopped"]
-
-
-@dataclass(slots=True)
-class Health:
-    """A component's state for /readyz: ready when connected."""
-
-    state: State = "starting"
-    detail: str = ""
-    counters: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def ready(self) -> bool:
-        return self.state == "connected"
 
 
 class Driver(Protocol):

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Literal
 
-from drivers.base import Reading
+from drivers.base import Reading, Reject
 from drivers.payload import epoch, text_value
-from edge.config import Sensor, SerialSource
-from edge.entry import Reject
+from edgeconfig import Sensor, SerialSource
 
 Result = Literal["ok", "no_match", "bad_value", "bad_encoding", "too_long", "partial", "empty"]
 

@@ -3,7 +3,7 @@
 One task per connection polls every block (see `drivers.registers.plan`) when it is due,
 one request at a time: an RS-485 bus carries one frame at a time, and a TCP gateway in
 front of a bus serialises anyway. A unit that times out, answers with a bad frame (CRC) or
-a device-level exception is marked down and backs off on its own (`edge.backoff.Backoff`):
+a device-level exception is marked down and backs off on its own (`runtime.backoff.Backoff`):
 the other units on the bus lose at most one timeout per backed-off attempt. An exception
 that names the request (illegal function, address or value) backs off only that block; a
 block that spans unmapped addresses is split into one request per sensor. A unit that does
@@ -25,12 +25,12 @@ from prometheus_client import Counter, Gauge
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
-from drivers.base import Health, Reading, ReadingSink
+from drivers.base import Reading, ReadingSink, Reject
 from drivers.registers import Block, decode, plan, source_of, split
-from edge.backoff import Backoff, RetryLog
-from edge.clock import Clock
-from edge.config import Modbus, Sensor
-from edge.entry import Reject
+from edgeconfig import Modbus, Sensor
+from runtime.backoff import Backoff, RetryLog
+from runtime.clock import Clock
+from runtime.health import Health
 
 log = logging.getLogger("tracseq.drivers.modbus")
 

@@ -30,13 +30,14 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import Counter, Gauge
 
-from drivers.base import Health, ReadingSink, State
+from drivers.base import ReadingSink
 from drivers.mqtt_client import Connection, LeanClient, path_or_none, refusal_hint
 from drivers.payload import MAX_PAYLOAD, Decoded, Router, decode
-from edge.backoff import Backoff, RetryLog
-from edge.clock import Clock
-from edge.config import Mqtt, Sensor, read_secret
-from edge.errors import ConfigError, ConfigIssue
+from edgeconfig import Mqtt, Sensor, read_secret
+from runtime.backoff import Backoff, RetryLog
+from runtime.clock import Clock
+from runtime.errors import ConfigError, ConfigIssue
+from runtime.health import Health, State
 
 log = logging.getLogger("tracseq.drivers.mqtt")
 

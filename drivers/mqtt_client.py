@@ -18,7 +18,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge.config import Mqtt
+from edgeconfig import Mqtt
 
 # topic (raw bytes), payload, packet id, dup, qos
 Deliver = Callable[[bytes, bytes, int, bool, int], None]

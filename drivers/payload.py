@@ -17,9 +17,8 @@ from typing import Any
 
 import orjson
 
-from drivers.base import Reading
-from edge.config import MqttSource, Sensor
-from edge.entry import Reject
+from drivers.base import Reading, Reject
+from edgeconfig import MqttSource, Sensor
 
 MAX_PAYLOAD = 64 * 1024  # bytes; bigger payloads are rejected, keeping their first bytes
 KEPT_OF_HUGE = 1024  # bytes of an oversized payload kept in the rejects table

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from edge.config import ModbusSource, RegisterType, Sensor
+from edgeconfig import ModbusSource, RegisterType, Sensor
 
 Order = Literal["big", "little"]
 Table = Literal["coil", "discrete", "input", "holding"]

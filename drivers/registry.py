@@ -11,8 +11,8 @@ import importlib
 from typing import Any
 
 from drivers.base import Driver
-from edge.clock import Clock
-from edge.config import Config
+from edgeconfig import Config
+from runtime.clock import Clock
 
 _CLASSES = {
     "mqtt": ("drivers.mqtt", "MqttDriver"),

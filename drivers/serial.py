@@ -16,11 +16,12 @@ from typing import Any
 import serial_asyncio_fast
 from prometheus_client import Counter, Gauge
 
-from drivers.base import Health, ReadingSink
+from drivers.base import ReadingSink
 from drivers.lines import Line, LineDecoder, LineSplitter
-from edge.backoff import Backoff, RetryLog
-from edge.clock import Clock
-from edge.config import Sensor, Serial
+from edgeconfig import Sensor, Serial
+from runtime.backoff import Backoff, RetryLog
+from runtime.clock import Clock
+from runtime.health import Health
 
 log = logging.getLogger("tracseq.drivers.serial")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from edge.config import Config, ModbusSource, MqttSource, SerialSource, load_config
-from edge.durations import format_duration
-from edge.errors import ConfigError
+from edgeconfig import Config, ModbusSource, MqttSource, SerialSource, load_config
+from runtime.durations import format_duration
+from runtime.errors import ConfigError
 
 
 def run_check(path: str) -> int:

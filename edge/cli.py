@@ -13,9 +13,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from edge.cli_args import ArgumentParser
-from edge.errors import ConfigError, TracseqError
-from edge.logging_setup import setup_logging
+from runtime.cli_args import ArgumentParser
+from runtime.errors import ConfigError, TracseqError
+from runtime.logging_setup import setup_logging
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
@@ -23,10 +23,10 @@ EXIT_CONFIG = 2
 
 # command -> module with `main(argv: list[str]) -> int`, imported only when used.
 DELEGATED = {
-    "simulate": "drivers.sim.cli",
+    "simulate": "sim.cli",
     "central": "central.cli",
-    "analytics": "central.analytics.cli",
-    "demo": "edge.demo",
+    "analytics": "analytics.cli",
+    "demo": "sim.demo",
 }
 
 

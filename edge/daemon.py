@@ -16,19 +16,21 @@ import logging
 import signal
 from dataclasses import dataclass
 
-from drivers.base import Driver, Health
+from drivers.base import Driver
 from drivers.registry import build_drivers
-from edge import tracing
-from edge.clock import Clock, SystemClock
-from edge.config import Config, load_config
 from edge.daemon_http import LogCollector, build_app
-from edge.errors import ConfigError, StartupError
-from edge.heap import freeze_startup_heap
-from edge.http_server import HttpServer
+from edge.errors import StartupError
 from edge.log import DurableLog
 from edge.pipeline import Pipeline
 from edge.supervisor import Component, FunctionComponent, Supervisor
-from edge.systemd import notify, watchdog_interval, watchdog_loop
+from edgeconfig import Config, load_config
+from runtime import tracing
+from runtime.clock import Clock, SystemClock
+from runtime.errors import ConfigError
+from runtime.health import Health
+from runtime.heap import freeze_startup_heap
+from runtime.http_server import HttpServer
+from runtime.systemd import notify, watchdog_interval, watchdog_loop
 
 log = logging.getLogger("tracseq.edge.daemon")
 

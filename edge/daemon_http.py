@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from drivers.base import Health
 from edge.log import DurableLog
+from runtime.health import Health
 
 
 def build_app(

@@ -1,4 +1,4 @@
-"""What flows into and out of the durable log: entries, stored events and rejects."""
+"""What flows into and out of the durable log: entries and stored events (rejects: drivers.base)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from edge import events
+from runtime import events
 
 
 @dataclass(slots=True)
@@ -57,13 +57,3 @@ class Stored:
     def from_row(cls, row: tuple[Any, ...]) -> Stored:
         seq, type_, subject, time, received, data, trace = row
         return cls(seq, type_, subject, time, received, orjson.loads(data), trace)
-
-
-@dataclass(slots=True, frozen=True)
-class Reject:
-    """Input that could not become a reading, kept with the reason (the rejects table)."""
-
-    source: str  # topic, connection/unit/register, serial port
-    reason: str
-    payload: bytes
-    received: float

@@ -24,13 +24,13 @@ from typing import Any
 
 import orjson
 
-from drivers.base import Health, State
-from edge import events
-from edge.clock import Clock
-from edge.config import Config, Sensor
 from edge.entry import Entry, Stored
 from edge.errors import LogClosedError
 from edge.log import DurableLog
+from edgeconfig import Config, Sensor
+from runtime import events
+from runtime.clock import Clock
+from runtime.health import Health, State
 
 log = logging.getLogger("tracseq.edge.gateway_events")
 

@@ -27,12 +27,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from edge import events
-from edge.config import Config, read_secret
-from edge.entry import Entry, Reject
-from edge.errors import EnvelopeError, LogError
+from drivers.base import Reject
+from edge.entry import Entry
+from edge.errors import LogError
 from edge.log import DurableLog
 from edge.pipeline import REJECTS
+from edgeconfig import Config, read_secret
+from runtime import events
+from runtime.errors import EnvelopeError
 
 log = logging.getLogger("tracseq.edge.intake")
 

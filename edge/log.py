@@ -29,10 +29,12 @@ from typing import Any
 
 import orjson
 
-from edge import schema, tracing
-from edge.entry import Entry, Reject, Stored
+from drivers.base import Reject
+from edge import schema
+from edge.entry import Entry, Stored
 from edge.errors import LogClosedError, LogError
 from edge.sqlite import connect
+from runtime import tracing
 
 log = logging.getLogger("tracseq.edge.log")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from drivers.base import Reading
-from edge import events
-from edge.entry import Entry, Reject
+from drivers.base import Reading, Reject
+from edge.entry import Entry
+from runtime import events
 
 MAX_FUTURE_S = 300.0
 EARLIEST_TIME = 1_577_836_800.0  # 2020-01-01T00:00:00Z

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter
 
-from drivers.base import Committed, Reading
-from edge import tracing
-from edge.config import ModbusSource, MqttSource
-from edge.entry import Entry, Reject
+from drivers.base import Committed, Reading, Reject
+from edge.entry import Entry
 from edge.errors import LogError
 from edge.log import DurableLog
 from edge.normalize import normalize
+from edgeconfig import ModbusSource, MqttSource
+from runtime import tracing
 
 log = logging.getLogger("tracseq.edge.pipeline")
 

@@ -36,15 +36,15 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from drivers.base import Health, State
-from edge import tracing
-from edge.backoff import Backoff, RetryLog
-from edge.clock import Clock
-from edge.config import Config
 from edge.entry import Stored
 from edge.errors import DeliveryError
 from edge.log import DurableLog
 from edge.metrics import LOG_PENDING
+from edgeconfig import Config
+from runtime import tracing
+from runtime.backoff import Backoff, RetryLog
+from runtime.clock import Clock
+from runtime.health import Health, State
 
 log = logging.getLogger("tracseq.edge.redis")
 

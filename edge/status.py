@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from edge import events
-from edge.config import load_config
 from edge.rules import active_alarms
+from edgeconfig import load_config
+from runtime import events
 
 
 def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict[str, Any]:

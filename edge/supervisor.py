@@ -14,10 +14,10 @@ from typing import Protocol
 
 from prometheus_client import Counter
 
-from drivers.base import Health
-from edge.backoff import Backoff
-from edge.clock import Clock
-from edge.errors import TracseqError
+from runtime.backoff import Backoff
+from runtime.clock import Clock
+from runtime.errors import TracseqError
+from runtime.health import Health
 
 log = logging.getLogger("tracseq.edge.supervisor")
 

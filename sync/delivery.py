@@ -22,10 +22,10 @@ from typing import TypeVar
 
 from opentelemetry.trace import SpanKind
 
-from drivers.base import Health
-from edge import tracing
-from edge.backoff import Backoff, RetryLog
-from edge.clock import Clock
+from runtime import tracing
+from runtime.backoff import Backoff, RetryLog
+from runtime.clock import Clock
+from runtime.health import Health
 from sync import metrics
 from sync.batches import Batch
 from sync.http import Answer, CentralClient

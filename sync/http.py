@@ -18,8 +18,8 @@ from typing import Literal
 import httpx
 import orjson
 
-from edge import events
-from edge.config import Sync
+from edgeconfig import Sync
+from runtime import events
 
 INGEST_PATH = "/api/v1/ingest"
 MAX_RETRY_AFTER = 600.0  # never let a server park us for longer than this

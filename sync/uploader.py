@@ -14,13 +14,13 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from drivers.base import Health
-from edge.backoff import Backoff
-from edge.clock import Clock
-from edge.config import Config, Sync
 from edge.entry import Stored
 from edge.log import DurableLog
 from edge.metrics import LOG_PENDING
+from edgeconfig import Config, Sync
+from runtime.backoff import Backoff
+from runtime.clock import Clock
+from runtime.health import Health
 from sync import metrics
 from sync.batches import Batch, encode
 from sync.delivery import Delivery, SyncState

@@ -1,10 +1,10 @@
-"""Real servers for tests (see edge/local_servers.py) and waiting for conditions."""
+"""Real servers for tests (see sim/local_servers.py) and waiting for conditions."""
 
 from __future__ import annotations
 
 import time
 
-from edge.local_servers import (
+from sim.local_servers import (
     Server,
     _binary,
     free_port,

@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from edge.backoff import RetryLog
+from runtime.backoff import RetryLog
 
 log = logging.getLogger("tracseq.central.partitions")
 

@@ -17,7 +17,7 @@ from central.storage import people, read, write
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
 from central.storage.runner import Pool
-from edge.errors import TracseqError
+from runtime.errors import TracseqError
 
 T = TypeVar("T")
 

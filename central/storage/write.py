@@ -14,7 +14,7 @@ import orjson
 
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
-from edge import events as ev
+from runtime import events as ev
 
 OFFLINE_RULE = "gateway_offline"
 

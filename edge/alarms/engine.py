@@ -20,16 +20,16 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from drivers.base import Health
-from edge import events
 from edge.alarms import rules, store
 from edge.alarms.sensors import SensorIndex
-from edge.backoff import Backoff, RetryLog
-from edge.clock import Clock
-from edge.config import Config, Sensor
 from edge.entry import Entry, Stored
 from edge.errors import LogClosedError, LogError
 from edge.log import DurableLog
+from edgeconfig import Config, Sensor
+from runtime import events
+from runtime.backoff import Backoff, RetryLog
+from runtime.clock import Clock
+from runtime.health import Health
 
 log = logging.getLogger("tracseq.edge.alarms")
 

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from edge import config
+import edgeconfig as config
 
 
 @dataclass(slots=True, frozen=True)

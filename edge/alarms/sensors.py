@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from edge.config import Sensor
+from edgeconfig import Sensor
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from edge import events
+from runtime import events
 
 log = logging.getLogger("tracseq.edge.alarms")
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from central.analytics.consumer import Processor
-from central.analytics.settings import Settings
-from edge.events import CloudEvent, parse_stream_fields
+from analytics.consumer import Processor
+from analytics.settings import Settings
+from runtime.events import CloudEvent, parse_stream_fields
 from tests.servers import Server
 
 

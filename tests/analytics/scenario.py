@@ -10,7 +10,7 @@ from typing import Any
 
 from redis import Redis
 
-from edge.events import GATEWAY_HEARTBEAT, READING, SENSOR_DESCRIBED, CloudEvent, edge_event
+from runtime.events import GATEWAY_HEARTBEAT, READING, SENSOR_DESCRIBED, CloudEvent, edge_event
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 FREEZER_ALARMS = {

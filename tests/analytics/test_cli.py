@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from central.analytics.cli import main
-from edge.events import ANALYTICS_PREDICTION
+from analytics.cli import main
+from runtime.events import ANALYTICS_PREDICTION
 from tests.analytics.conftest import outputs
 from tests.analytics.scenario import (
     FREEZER_ALARMS,

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from redis import Redis
 
-from central.analytics.consumer import Processor
-from edge.events import ANALYTICS_PREDICTION, ANALYTICS_SENSOR_FAULT, ANALYTICS_STATUS
+from analytics.consumer import Processor
+from runtime.events import ANALYTICS_PREDICTION, ANALYTICS_SENSOR_FAULT, ANALYTICS_STATUS
 from tests.analytics.conftest import drain, outputs
 from tests.analytics.scenario import (
     FREEZER_ALARMS,

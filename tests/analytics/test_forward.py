@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from central.analytics.consumer import Processor
-from central.analytics.forward import Forwarder
-from central.analytics.settings import Settings
+from analytics.consumer import Processor
+from analytics.forward import Forwarder
+from analytics.settings import Settings
 from tests.analytics.conftest import drain, outputs
 from tests.analytics.scenario import FREEZER_ALARMS, Gateway, compressor_failure, freezer, publish
 from tests.analytics.test_recovery import wait_for

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from central.analytics.judge import Judge, SensorState
-from central.analytics.settings import Judgement
-from edge.events import (
+from analytics.judge import Judge, SensorState
+from analytics.settings import Judgement
+from runtime.events import (
     ANALYTICS_PREDICTION,
     ANALYTICS_SENSOR_FAULT,
     ANALYTICS_STATUS,

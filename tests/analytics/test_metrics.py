@@ -7,8 +7,8 @@ from collections.abc import Callable
 from prometheus_client import generate_latest
 from redis import Redis
 
-from central.analytics.consumer import Processor
-from central.analytics.metrics import Metrics
+from analytics.consumer import Processor
+from analytics.metrics import Metrics
 from tests.analytics.conftest import drain
 from tests.analytics.scenario import FREEZER_ALARMS, Gateway, freezer, publish
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from redis import Redis
 
-from central.analytics.consumer import Processor
+from analytics.consumer import Processor
 from tests.analytics.scenario import FREEZER_ALARMS, Gateway, freezer, publish
 from tests.servers import Server
 

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from central import cli
-from edge import events as ev
+from runtime import events as ev
 from tests.servers import Server, free_port
 
 CLI = [sys.executable, "-m", "edge", "central"]

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from edge import events as ev
+from runtime import events as ev
 from tests.central.conftest import Central, event, gateway_name, reading, run_cli
 
 START = time.time() - 3600

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from edge import events as ev
+from runtime import events as ev
 from tests.central.conftest import Central, event, gateway_name, reading
 from tests.servers import wait_until
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from edge import events as ev
+from runtime import events as ev
 from tests.central.conftest import Central, event, fresh_db, reading, run_cli, start_central
 
 PASSWORD = "correct horse battery"

@@ -14,13 +14,12 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from drivers.base import Committed, Reading, ReadingSink
+from drivers.base import Committed, Reading, ReadingSink, Reject
 from drivers.mqtt import MqttDriver
-from edge.clock import SystemClock
-from edge.config import Mqtt, Sensor, load_config
-from edge.entry import Reject
 from edge.log import DurableLog
 from edge.pipeline import Pipeline
+from edgeconfig import Mqtt, Sensor, load_config
+from runtime.clock import SystemClock
 from tests.conftest import CONTRACT_EXAMPLE
 
 

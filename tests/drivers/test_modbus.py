@@ -17,9 +17,9 @@ from prometheus_client import REGISTRY
 
 from drivers.modbus import ModbusDriver
 from drivers.registers import encode
-from edge.backoff import Backoff
-from edge.clock import SystemClock
-from edge.config import Config, parse_config
+from edgeconfig import Config, parse_config
+from runtime.backoff import Backoff
+from runtime.clock import SystemClock
 from tests.drivers.modbus_peer import ModbusPeer
 from tests.drivers.pipeline_log import Committed, committed_log, eventually, running
 from tests.servers import free_port

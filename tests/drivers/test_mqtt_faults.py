@@ -13,9 +13,9 @@ import orjson
 import paho.mqtt.client as paho
 from prometheus_client import REGISTRY
 
-from drivers.base import Committed, Health, Reading
-from edge.entry import Reject
+from drivers.base import Committed, Reading, Reject
 from edge.pipeline import Pipeline
+from runtime.health import Health
 from tests import servers
 from tests.drivers.mqtt_support import (
     contract_sensors,
@@ -123,9 +123,9 @@ def test_broker_down_at_start_is_retried_and_shown_in_health(tmp_path: Path) -> 
 
     async def scenario() -> None:
         from drivers.mqtt import MqttDriver
-        from edge.clock import SystemClock
         from edge.log import DurableLog
         from edge.pipeline import Pipeline
+        from runtime.clock import SystemClock
 
         log = DurableLog.open(tmp_path / "log.sqlite")
         driver = MqttDriver("lab-broker", settings(port), contract_sensors(), SystemClock())

@@ -13,7 +13,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import Mqtt
+from edgeconfig import Mqtt
 from tests import servers
 from tests.drivers.mqtt_support import contract_sensors, running, until
 
@@ -126,9 +126,9 @@ def test_a_wrong_password_is_retried_and_shown(tls_broker: servers.Server, tmp_p
 
     async def scenario() -> None:
         from drivers.mqtt import MqttDriver
-        from edge.clock import SystemClock
         from edge.log import DurableLog
         from edge.pipeline import Pipeline
+        from runtime.clock import SystemClock
 
         log = DurableLog.open(tmp_path / "log.sqlite")
         mqtt = _settings(tls_broker.port, certs, password)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.payload import Decoded, Router, decode, epoch
-from edge.config import Sensor
+from edgeconfig import Sensor
 from tests.drivers.mqtt_support import contract_sensors
 
 UTC_ZONE = ZoneInfo("UTC")

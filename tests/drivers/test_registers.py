@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.registers import MAX_BITS, MAX_REGISTERS, decode, encode, plan, split
-from edge.config import RegisterType, Sensor, parse_config
+from edgeconfig import RegisterType, Sensor, parse_config
 
 ORDERS = st.sampled_from(["big", "little"])
 _RANGES: dict[str, tuple[int, int]] = {

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from drivers.serial import SerialDriver
-from edge.backoff import Backoff
-from edge.clock import SystemClock
-from edge.config import Config, parse_config
+from edgeconfig import Config, parse_config
+from runtime.backoff import Backoff
+from runtime.clock import SystemClock
 from tests.drivers.pipeline_log import Committed, committed_log, eventually, running
 
 

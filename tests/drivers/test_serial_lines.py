@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.lines import LineDecoder, LineSplitter
-from edge.config import parse_config
-from edge.errors import ConfigError
+from edgeconfig import parse_config
+from runtime.errors import ConfigError
 
 _CONFIG = r"""
 gateway: {id: g}

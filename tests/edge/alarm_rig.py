@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.base import Reading
-from edge import events
 from edge.alarms import RuleEngine
 from edge.alarms.sensors import SensorIndex
-from edge.clock import ManualClock
-from edge.config import Config, load_config
 from edge.entry import Entry, Stored
 from edge.log import DurableLog
 from edge.normalize import normalize
+from edgeconfig import Config, load_config
+from runtime import events
+from runtime.clock import ManualClock
 from tests.conftest import CONTRACT_EXAMPLE
 
 ALARM_TYPES = (events.ALARM_RAISED, events.ALARM_CLEARED)

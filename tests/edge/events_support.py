@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.base import Health
-from edge import events
-from edge.config import Config
 from edge.entry import Entry
+from edgeconfig import Config
+from runtime import events
+from runtime.health import Health
 
 GATEWAY = "lab3-edge-01"
 

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from edge import events
 from edge.entry import Entry
 from edge.log import DurableLog
+from runtime import events
 
 
 async def main(path: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import MqttSource, load_config, parse_config
-from edge.errors import ConfigError
+from edgeconfig import MqttSource, load_config, parse_config
+from runtime.errors import ConfigError
 from tests.conftest import CONTRACT_EXAMPLE
 
 REPO = Path(__file__).resolve().parents[2]

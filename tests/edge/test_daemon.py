@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from edge import events
+from runtime import events
 from tests.edge.daemon_proc import REPO, start_daemon
 from tests.servers import wait_until
 

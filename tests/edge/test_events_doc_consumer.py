@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import redis
 
-from edge.clock import SystemClock
 from edge.gateway_events import GatewayEvents
 from edge.log import DurableLog
 from edge.redis_publisher import RedisPublisher
+from runtime.clock import SystemClock
 from tests.edge.events_support import GATEWAY, eventually, make_config, reading, running
 from tests.servers import Server
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from edge import events
-from edge.clock import ManualClock
-from edge.config import Config, load_config
 from edge.entry import Entry, Stored
 from edge.gateway_events import GatewayEvents, package_version
 from edge.log import DurableLog
+from edgeconfig import Config, load_config
+from runtime import events
+from runtime.clock import ManualClock
 from tests.edge.events_support import eventually, running
 
 CONFIG = """

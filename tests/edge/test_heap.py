@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from edge import heap
+from runtime import heap
 
 
 class Cycle:

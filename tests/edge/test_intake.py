@@ -15,11 +15,11 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
-from edge import events
-from edge.config import Config
-from edge.http_server import HttpServer
 from edge.intake import intake_routes
 from edge.log import DurableLog
+from edgeconfig import Config
+from runtime import events
+from runtime.http_server import HttpServer
 from tests.edge.events_support import GATEWAY, eventually
 from tests.servers import free_port
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from edge import events
-from edge.entry import Entry, Reject, Stored
+from drivers.base import Reject
+from edge.entry import Entry, Stored
 from edge.log import DurableLog
+from runtime import events
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ import logging
 
 import orjson
 
-from edge.logging_setup import JsonFormatter, RepeatFilter
+from runtime.logging_setup import JsonFormatter, RepeatFilter
 
 
 def record(message: str, level: int = logging.ERROR) -> logging.LogRecord:

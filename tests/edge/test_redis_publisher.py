@@ -12,11 +12,11 @@ import pytest
 import redis.asyncio as aredis
 from prometheus_client import REGISTRY, generate_latest
 
-from edge import events
-from edge.clock import SystemClock
 from edge.entry import Entry
 from edge.log import DurableLog
 from edge.redis_publisher import RedisPublisher, marker_key
+from runtime import events
+from runtime.clock import SystemClock
 from tests.edge.events_support import GATEWAY, eventually, make_config, reading, running, state
 from tests.servers import Server
 

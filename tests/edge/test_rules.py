@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from edge import events
 from edge.alarms import RuleEngine, active_alarms
 from edge.alarms.store import ALARM_PREFIX
-from edge.config import Alarms
 from edge.entry import Entry
 from edge.errors import LogError
 from edge.log import DurableLog
+from edgeconfig import Alarms
+from runtime import events
 from tests.edge.alarm_rig import Rig, at, kinds, wait_for
 
 ULT = "ult-F12.temp"

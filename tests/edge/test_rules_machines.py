@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge import config
+import edgeconfig as config
 from edge.alarms import rules
 
 steps = st.lists(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import redis.asyncio as aredis
 
-from edge import events
-from edge.config import Redis
 from edge.redis_publisher import RedisPublisher
+from edgeconfig import Redis
+from runtime import events
 from tests.edge.alarm_rig import Rig, at, wait_for
 from tests.edge.events_support import running
 from tests.servers import Server

@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from drivers.base import Health
-from edge.clock import SystemClock
 from edge.errors import LogError
 from edge.supervisor import Supervisor
+from runtime.clock import SystemClock
+from runtime.health import Health
 
 
 class FailsOnce:

@@ -1,4 +1,4 @@
-"""W3C traceparent parsing (edge.tracing.span_context), as the Trace Context spec reads it,
+"""W3C traceparent parsing (runtime.tracing.span_context), as the Trace Context spec reads it,
 and the parents and links of batch spans."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from edge import tracing
-from edge.tracing import span_context
+from runtime import tracing
+from runtime.tracing import span_context
 
 VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from edge.local_servers import mosquitto, redis_server
+from sim.local_servers import mosquitto, redis_server
 from tests.edge.daemon_proc import REPO, start_daemon
 from tests.servers import free_port, wait_for_port, wait_until
 

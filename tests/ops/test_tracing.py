@@ -13,7 +13,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.local_servers import Server
+from sim.local_servers import Server
 from tests.edge.daemon_proc import REPO, start_daemon
 from tests.ops.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.servers import free_port, wait_for_port, wait_until

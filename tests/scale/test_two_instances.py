@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from edge import events as ev
+from runtime import events as ev
 from tests.central.conftest import event, gateway_name, reading
 from tests.scale.conftest import Pair, Stream
 from tests.servers import wait_until

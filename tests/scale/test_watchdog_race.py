@@ -10,7 +10,7 @@ import psycopg
 from central.storage import write
 from central.storage.postgres import PostgresDialect
 from central.storage.records import OfflineAlarm
-from edge import events as ev
+from runtime import events as ev
 from tests.central.conftest import event, gateway_name
 from tests.scale.conftest import Pair
 from tests.servers import wait_until

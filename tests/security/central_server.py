@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
 
     from central.app import create_app
     from central.settings import Settings
-    from edge.logging_setup import setup_logging
+    from runtime.logging_setup import setup_logging
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)

@@ -18,8 +18,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.config import Config, parse_config
-from edge.errors import ConfigError
+from edgeconfig import Config, parse_config
+from runtime.errors import ConfigError
 from tests.conftest import CONTRACT_EXAMPLE
 
 EXAMPLE = CONTRACT_EXAMPLE.read_text()

@@ -1,4 +1,4 @@
-"""Fuzzing the CloudEvents envelope parser: `edge.events.parse` (HTTP ingest, intake) and
+"""Fuzzing the CloudEvents envelope parser: `runtime.events.parse` (HTTP ingest, intake) and
 `parse_stream_fields` (the Redis stream, what analytics reads) raise only EnvelopeError.
 
 Inputs: arbitrary JSON values, valid events with attributes replaced or removed, and
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge import events as ev
-from edge.errors import EnvelopeError
+from runtime import events as ev
+from runtime.errors import EnvelopeError
 
 FUZZ = settings(
     max_examples=300,

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from central.ingest import build_batch
-from edge import events as ev
+from runtime import events as ev
 from tests.security.central_server import RunningCentral, central
 
 FUZZ = settings(

@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.base import Reading
+from drivers.base import Reading, Reject
 from drivers.lines import LineDecoder, LineSplitter
 from drivers.modbus import ModbusDriver
 from drivers.payload import Decoded, Router, decode
 from drivers.registers import plan
-from edge.clock import ManualClock
-from edge.config import Config, Modbus, parse_config
-from edge.entry import Entry, Reject
+from edge.entry import Entry
 from edge.normalize import normalize
+from edgeconfig import Config, Modbus, parse_config
+from runtime.clock import ManualClock
 from tests.conftest import CONTRACT_EXAMPLE
 
 FUZZ = settings(

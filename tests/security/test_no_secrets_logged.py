@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge.local_servers import redis_server
+from sim.local_servers import redis_server
 from tests.security.central_server import central
 from tests.security.test_tls_mqtt import tls_broker
 from tests.security.tls import make_pki

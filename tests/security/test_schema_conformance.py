@@ -27,7 +27,7 @@ import httpx
 import orjson
 import pytest
 
-from edge import events as ev
+from runtime import events as ev
 from tests.central.conftest import event, reading
 from tests.security.central_server import RunningCentral, central
 

@@ -21,10 +21,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.mqtt import MqttDriver
-from edge.clock import SystemClock
-from edge.config import Mqtt
 from edge.log import DurableLog
 from edge.pipeline import Pipeline
+from edgeconfig import Mqtt
+from runtime.clock import SystemClock
 from tests import servers
 from tests.drivers.mqtt_support import contract_sensors, until
 from tests.security.tls import Pki, make_pki

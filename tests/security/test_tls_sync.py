@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import Config
+from edgeconfig import Config
 from sync.uploader import Uploader
 from tests.security.central_server import RunningCentral, central
 from tests.security.tls import Pki, make_pki

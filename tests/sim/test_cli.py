@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.sim.cli import main
+from sim.cli import main
 from tests.servers import free_port, wait_until
 
 OFF = ["--mqtt-url", "none", "--modbus-port", "none", "--pty-dir", "none"]

@@ -15,8 +15,8 @@ import serial
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from drivers.sim import SimOptions, Simulator, parse_event, run_simulator
-from drivers.sim.physics import Room
+from sim import SimOptions, Simulator, parse_event, run_simulator
+from sim.physics import Room
 
 LINE = re.compile(rb"^LVL (?P<value>\d+(\.\d+)?) %$")
 

@@ -15,9 +15,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from drivers.sim import SimOptions, parse_event, run_simulator
-from drivers.sim.fleet import Fleet
-from drivers.sim.payloads import MqttTelemetry, tasmota, vendor, zigbee2mqtt
+from sim import SimOptions, parse_event, run_simulator
+from sim.fleet import Fleet
+from sim.payloads import MqttTelemetry, tasmota, vendor, zigbee2mqtt
 from tests.servers import Server, wait_until
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.sim import Fleet, load_scenario, parse_event
-from edge.errors import ConfigError
+from runtime.errors import ConfigError
+from sim import Fleet, load_scenario, parse_event
 
 
 def _trace(fleet: Fleet, name: str, minutes: int, key: str = "temperature") -> list[float]:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from edge import events
-from edge.backoff import Backoff
-from edge.clock import SystemClock
-from edge.config import Config, Gateway, Sync
 from edge.entry import Entry
 from edge.log import DurableLog
+from edgeconfig import Config, Gateway, Sync
+from runtime import events
+from runtime.backoff import Backoff
+from runtime.clock import SystemClock
 from sync.uploader import Uploader
 from tests.sync.fake_central import FakeCentral
 

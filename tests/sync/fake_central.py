@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from edge import events
-from edge.errors import EnvelopeError
+from runtime import events
+from runtime.errors import EnvelopeError
 from tests.servers import free_port, wait_until
 
 

@@ -8,8 +8,8 @@ import time
 import orjson
 import pytest
 
-from edge import events
 from edge.entry import Stored
+from runtime import events
 from sync.batches import encode
 from sync.http import MAX_RETRY_AFTER, parse_retry_after
 from sync.window import AckWindow

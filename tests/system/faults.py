@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from edge.durations import parse_duration
+from runtime.durations import parse_duration
 from tests.system.procs import wait_for
 from tests.system.stack import GATEWAY, Stack
 

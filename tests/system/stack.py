@@ -3,7 +3,7 @@
 simulator --MQTT/Modbus TCP/RTU pty/serial pty--> edge --Redis--> analytics
                                                   edge --HTTP--> central --proxy--> PostgreSQL
 
-mosquitto and redis-server are private (edge.local_servers, fixed ports so restarts
+mosquitto and redis-server are private (sim.local_servers, fixed ports so restarts
 keep them); central talks to a fresh PostgreSQL database through `TcpProxy`; the edge
 runs under libfaketime (wall clock only) when it is installed, with its data dir on a
 small tmpfs when we are root.
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from edge.local_servers import Server, free_port, mosquitto, redis_server
+from sim.local_servers import Server, free_port, mosquitto, redis_server
 from tests.system.pgproxy import TcpProxy
 from tests.system.procs import REPO, Proc, entry, wait_for
 

@@ -1,0 +1,194 @@
+"""Trend and breach prediction: Theil-Sen on bucket medians, door spikes left out.
+
+Readings are reduced to one median per `bucket` seconds (event time). A bucket that rises or
+falls faster than `spike_rate` units/minute from the last normal bucket opens a *spike* (a
+door opening): spike buckets are left out of the fit until the value is back near where it
+started, or has moved back fast and settled (the door closed), or `spike_max` has passed
+(the new level is accepted). Over the last `window`
+seconds the Theil-Sen slope (median of pairwise slopes, robust to ~29% outliers) is
+extrapolated from the latest bucket to each limit; a breach predicted within `horizon` for
+`confirm` consecutive buckets, with predicted times that agree within the update margin,
+opens an *episode* (one prediction event), later events only
+when the predicted time moves by more than the update margin, and a clear when the trend
+no longer predicts a breach for `confirm` consecutive buckets.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from analytics.limits import Limits
+from analytics.settings import Judgement
+
+
+def theil_sen(points: list[tuple[float, float]]) -> float | None:
+    """The median of the pairwise slopes of (t, v) points; None with fewer than two times."""
+    slopes = []
+    for i, (t1, v1) in enumerate(points):
+        for t2, v2 in points[i + 1 :]:
+            if t2 != t1:
+                slopes.append((v2 - v1) / (t2 - t1))
+    if not slopes:
+        return None
+    return statistics.median(slopes)
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A change of a sensor's prediction: raised, updated or cleared (predicted_at None)."""
+
+    rule: str
+    threshold: float
+    predicted_at: float | None
+    slope_per_h: float
+    action: str  # raised | updated | cleared
+    episode: str
+
+
+@dataclass(slots=True)
+class Trend:
+    """Per-sensor trend state; serialisable with to_dict/from_dict for the checkpoint."""
+
+    open_index: int | None = None
+    open_values: list[float] = field(default_factory=list)
+    # closed buckets in the window: [start time, median, is_spike]
+    buckets: list[list[Any]] = field(default_factory=list)
+    spike_since: float | None = None
+    spike_base: float | None = None
+    spike_size: float = 0.0  # signed: the first spike bucket minus the base
+    spike_receding: bool = False
+    candidate_rule: str | None = None
+    recent: list[float] = field(default_factory=list)  # last predicted times of the candidate
+    disagree: int = 0
+    slope: float | None = None  # units per second, last fit
+    # the open episode: rule, threshold, predicted_at, episode id
+    episode: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Trend:
+        return cls(**{k: raw[k] for k in cls.__slots__ if k in raw})
+
+    def add(
+        self, time: float, value: float, limits: Limits, cfg: Judgement, trigger: str
+    ) -> list[Prediction]:
+        """Add one in-order reading; returns the prediction changes it causes (usually none)."""
+        index = int(time // cfg.bucket)
+        if self.open_index is None or index == self.open_index:
+            self.open_index = index
+            self.open_values.append(value)
+            return []
+        if index < self.open_index:
+            return []  # a late reading for a closed bucket: left out of the trend
+        closed = self._close(cfg)
+        self.open_index = index
+        self.open_values = [value]
+        if closed is None:
+            return []
+        return self._evaluate(closed, limits, cfg, trigger)
+
+    def _close(self, cfg: Judgement) -> list[Any] | None:
+        assert self.open_index is not None
+        start = self.open_index * cfg.bucket
+        median = statistics.median(self.open_values)
+        normal = [b for b in self.buckets if not b[2]]
+        spike = False
+        if self.spike_since is not None:
+            assert self.spike_base is not None
+            prev = self.buckets[-1][1] if self.buckets else median
+            step = (median - prev) / cfg.bucket * 60.0
+            back = abs(median - self.spike_base) <= 0.25 * abs(self.spike_size)
+            settled = self.spike_receding and abs(step) <= cfg.spike_rate
+            if back or settled or start - self.spike_since > cfg.spike_max:
+                self.spike_since = self.spike_base = None
+                self.spike_receding = False
+            else:
+                spike = True
+                # the door closed: a fast move back; the spike ends when that move settles
+                self.spike_receding |= step * self.spike_size < 0 and abs(step) > cfg.spike_rate
+        elif normal:
+            last_t, last_v = normal[-1][0], normal[-1][1]
+            rate = (median - last_v) / max(start - last_t, cfg.bucket) * 60.0
+            if abs(rate) > cfg.spike_rate:
+                self.spike_since, self.spike_base = start, last_v
+                self.spike_size = median - last_v
+                spike = True
+        bucket = [start, median, spike]
+        self.buckets.append(bucket)
+        horizon = start - cfg.window
+        while self.buckets and self.buckets[0][0] <= horizon:
+            self.buckets.pop(0)
+        return None if spike else bucket
+
+    def _evaluate(
+        self, last: list[Any], limits: Limits, cfg: Judgement, trigger: str
+    ) -> list[Prediction]:
+        points = [(b[0], b[1]) for b in self.buckets if not b[2]]
+        if len(points) < 3 or points[-1][0] - points[0][0] < cfg.min_span:
+            self.slope = None
+            return []
+        slope = theil_sen(points)
+        self.slope = slope
+        if slope is None:
+            return []
+        now, level = last[0] + cfg.bucket, last[1]
+        candidate: tuple[str, float, float] | None = None
+        beyond = False
+        for rule, limit, sign in (("high", limits.high, 1.0), ("low", limits.low, -1.0)):
+            if limit is None:
+                continue
+            if (level - limit) * sign >= 0:
+                beyond = True
+            elif slope * sign > 0:
+                eta = (limit - level) / slope
+                if eta <= cfg.horizon and (candidate is None or eta < candidate[2] - now):
+                    candidate = (rule, limit, now + eta)
+        return self._decide(candidate, beyond, now, slope, cfg, trigger)
+
+    def _decide(
+        self,
+        candidate: tuple[str, float, float] | None,
+        beyond: bool,
+        now: float,
+        slope: float,
+        cfg: Judgement,
+        trigger: str,
+    ) -> list[Prediction]:
+        per_h = round(slope * 3600.0, 6)
+        if candidate is None:
+            self.recent = []
+        elif candidate[0] == self.candidate_rule:
+            self.recent = [*self.recent[-(cfg.confirm - 1) :], candidate[2]]
+        else:
+            self.recent = [candidate[2]]
+        self.candidate_rule = candidate[0] if candidate is not None else None
+        stable = len(self.recent) >= cfg.confirm and max(self.recent) - min(self.recent) <= max(
+            cfg.update_min, cfg.update_margin * (self.recent[-1] - now)
+        )
+        self.disagree = 0 if candidate is not None or beyond else self.disagree + 1
+        episode = self.episode
+        if episode is None:
+            if candidate is None or not stable:
+                return []
+            rule, threshold, at = candidate
+            self.episode = {"rule": rule, "threshold": threshold, "at": at, "id": trigger}
+            return [Prediction(rule, threshold, at, per_h, "raised", trigger)]
+        if candidate is not None and candidate[0] == episode["rule"]:
+            at = candidate[2]
+            margin = max(cfg.update_min, cfg.update_margin * max(episode["at"] - now, 0.0))
+            if abs(at - episode["at"]) > margin and stable:
+                episode["at"] = at
+                return [Prediction(episode["rule"], episode["threshold"], at, per_h, "updated",
+                                   episode["id"])]  # fmt: skip
+            return []
+        if self.disagree >= cfg.confirm:
+            self.episode = None
+            return [
+                Prediction(episode["rule"], episode["threshold"], None, per_h, "cleared",
+                           episode["id"])
+            ]  # fmt: skip
+        return []

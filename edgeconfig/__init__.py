@@ -1,0 +1,49 @@
+"""The edge gateway's configuration (`sensors.yaml`): typed models, the YAML reader that
+keeps line numbers, and the checks that name `file:line:col` for every problem.
+
+It sits below the drivers and the daemon: both receive these typed models, never dicts.
+"""
+
+from edgeconfig.base import read_secret
+from edgeconfig.connections import Connection, Modbus, Mqtt, Serial
+from edgeconfig.gateway import Buffer, Gateway, Listen, Redis, Sync
+from edgeconfig.load import load_config, parse_config
+from edgeconfig.model import Config
+from edgeconfig.sensors import (
+    Alarms,
+    Calibration,
+    HighRule,
+    LowRule,
+    OfflineRule,
+    RateRule,
+    Sensor,
+)
+from edgeconfig.sources import ModbusSource, MqttSource, RegisterType, SerialSource, Source
+
+__all__ = [
+    "Alarms",
+    "Buffer",
+    "Calibration",
+    "Config",
+    "Connection",
+    "Gateway",
+    "HighRule",
+    "Listen",
+    "LowRule",
+    "Modbus",
+    "ModbusSource",
+    "Mqtt",
+    "MqttSource",
+    "OfflineRule",
+    "RateRule",
+    "Redis",
+    "RegisterType",
+    "Sensor",
+    "Serial",
+    "SerialSource",
+    "Source",
+    "Sync",
+    "load_config",
+    "parse_config",
+    "read_secret",
+]

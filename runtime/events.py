@@ -1,0 +1,243 @@
+"""The one CloudEvents 1.0 envelope builder and parser (contract: "Events").
+
+Every reading, alarm and gateway event travels in this envelope, on the Redis stream and
+in HTTP sync alike. `id` is `<gateway>:<seq>` for edge events, the de-duplication key
+everywhere. Central and analytics import this module and nothing else from `edge`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from runtime.errors import EnvelopeError
+
+SPECVERSION = "1.0"
+TYPE_PREFIX = "org.tracseq."
+EDGE_SOURCE_PREFIX = "tracseq-edge/"
+ANALYTICS_SOURCE_PREFIX = "tracseq-analytics/"
+CONTENT_TYPE = "application/json"
+BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
+SINGLE_MEDIA_TYPE = "application/cloudevents+json"
+
+READING = "org.tracseq.reading"
+ALARM_RAISED = "org.tracseq.alarm.raised"
+ALARM_CLEARED = "org.tracseq.alarm.cleared"
+GATEWAY_STARTED = "org.tracseq.gateway.started"
+GATEWAY_STOPPED = "org.tracseq.gateway.stopped"
+GATEWAY_HEARTBEAT = "org.tracseq.gateway.heartbeat"
+SENSOR_DESCRIBED = "org.tracseq.sensor.described"
+ANALYTICS_PREDICTION = "org.tracseq.analytics.prediction"
+ANALYTICS_STATUS = "org.tracseq.analytics.status"
+ANALYTICS_SENSOR_FAULT = "org.tracseq.analytics.sensor_fault"
+# Events accepted from other lab services on POST /api/v1/events keep their own type.
+EXTERNAL = "org.tracseq.external"
+
+_ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype")
+_REQUIRED = ("specversion", "id", "source", "type")
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class CloudEvent:
+    """One event in the contract's envelope; `time` is epoch seconds (None when absent)."""
+
+    id: str
+    source: str
+    type: str
+    time: float | None
+    subject: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    traceparent: str | None = None
+
+    @property
+    def gateway(self) -> str | None:
+        """The gateway id of an edge event's source, else None."""
+        if self.source.startswith(EDGE_SOURCE_PREFIX):
+            return self.source[len(EDGE_SOURCE_PREFIX) :]
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The structured-mode JSON object of this event."""
+        out: dict[str, Any] = {
+            "specversion": SPECVERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+        }
+        if self.subject is not None:
+            out["subject"] = self.subject
+        if self.time is not None:
+            out["time"] = format_time(self.time)
+        out["datacontenttype"] = CONTENT_TYPE
+        out["data"] = self.data
+        if self.traceparent is not None:
+            out["traceparent"] = self.traceparent
+        return out
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    def to_stream_fields(self) -> dict[str, str]:
+        """Fields of a Redis stream entry: the attributes plus `data` as a JSON string."""
+        out = {
+            "specversion": SPECVERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+        }
+        if self.subject is not None:
+            out["subject"] = self.subject
+        if self.time is not None:
+            out["time"] = format_time(self.time)
+        out["datacontenttype"] = CONTENT_TYPE
+        out["data"] = orjson.dumps(self.data).decode()
+        if self.traceparent is not None:
+            out["traceparent"] = self.traceparent
+        return out
+
+
+def edge_source(gateway_id: str) -> str:
+    return EDGE_SOURCE_PREFIX + gateway_id
+
+
+def edge_event(
+    gateway_id: str,
+    seq: int,
+    type_: str,
+    *,
+    time: float | None,
+    subject: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> CloudEvent:
+    """An edge event: id `<gateway>:<seq>`, `data.seq` set, source `tracseq-edge/<gateway>`."""
+    payload = {"seq": seq}
+    if data:
+        payload.update(data)
+    return CloudEvent(
+        id=f"{gateway_id}:{seq}",
+        source=EDGE_SOURCE_PREFIX + gateway_id,
+        type=type_,
+        time=time,
+        subject=subject,
+        data=payload,
+    )
+
+
+def format_time(epoch: float) -> str:
+    """RFC 3339 UTC with milliseconds: `2026-11-24T10:00:00.123Z`."""
+    seconds, millis = divmod(round(epoch * 1000), 1000)
+    return f"{_format_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_second(seconds: int) -> str:
+    # strftime is most of format_time's cost; events of one second share this prefix.
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+# The epoch seconds format_time can write: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_TIME = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds of an RFC 3339 time with a zone; raises ValueError otherwise."""
+    if not isinstance(text, str) or not _TIME.match(text):
+        raise ValueError(f"not an RFC 3339 time with a zone: {text!r}")
+    epoch = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    if not MIN_TIME <= epoch <= MAX_TIME:
+        # e.g. 9999-12-31T23:59:59-14:00: stored, it broke every listing that shows it.
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC")
+    return epoch
+
+
+def parse(obj: Any) -> CloudEvent:
+    """Validate one structured-mode event (a decoded JSON object) against the contract."""
+    if not isinstance(obj, dict):
+        raise EnvelopeError("", "an event must be a JSON object")
+    for name in _REQUIRED:
+        if name not in obj:
+            raise EnvelopeError(name, "required attribute missing")
+    for name in _ATTRIBUTES:
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            raise EnvelopeError(name, f"must be a string, got {type(value).__name__}")
+    if obj["specversion"] != SPECVERSION:
+        raise EnvelopeError("specversion", f"must be '1.0', got {obj['specversion']!r}")
+    for name in ("id", "source", "type"):
+        if not obj[name] or len(obj[name]) > 512:
+            raise EnvelopeError(name, "must be a non-empty string of at most 512 characters")
+    if not obj["type"].startswith(TYPE_PREFIX):
+        raise EnvelopeError("type", f"must start with {TYPE_PREFIX!r}")
+    dct = obj.get("datacontenttype")
+    if dct is not None and dct != CONTENT_TYPE:
+        raise EnvelopeError("datacontenttype", f"must be {CONTENT_TYPE!r}")
+    time: float | None = None
+    if obj.get("time") is not None:
+        try:
+            time = parse_time(obj["time"])
+        except ValueError as exc:
+            raise EnvelopeError("time", str(exc)) from None
+    data = obj.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise EnvelopeError("data", "must be a JSON object")
+    _check_finite(data, "data")
+    traceparent = obj.get("traceparent")
+    if traceparent is not None and (
+        not isinstance(traceparent, str) or not _TRACEPARENT.match(traceparent)
+    ):
+        raise EnvelopeError("traceparent", "not a W3C traceparent")
+    return CloudEvent(
+        id=obj["id"],
+        source=obj["source"],
+        type=obj["type"],
+        time=time,
+        subject=obj.get("subject"),
+        data=data,
+        traceparent=traceparent,
+    )
+
+
+def parse_stream_fields(fields: dict[str, str] | dict[bytes, bytes]) -> CloudEvent:
+    """The inverse of `CloudEvent.to_stream_fields` (accepts the bytes redis-py returns)."""
+    try:
+        decoded: dict[str, Any] = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()
+        }
+    except UnicodeDecodeError as exc:  # an entry someone else XADDed to our stream
+        raise EnvelopeError("", f"stream entry is not UTF-8 text: {exc.reason}") from None
+    raw = decoded.get("data")
+    if raw is not None:
+        try:
+            decoded["data"] = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError("data", f"not JSON: {exc}") from None
+    return parse(decoded)
+
+
+MAX_DATA_DEPTH = 32  # nesting of objects and arrays in `data`; deeper is refused
+
+
+def _check_finite(value: Any, path: str, depth: int = 0) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EnvelopeError(path, "must be a finite number")
+    if isinstance(value, dict | list) and depth >= MAX_DATA_DEPTH:
+        # Found by fuzzing: ~1000 levels (orjson allows 1024) overflowed Python's stack.
+        raise EnvelopeError(path, f"nested deeper than {MAX_DATA_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{path}[{index}]", depth + 1)
