@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -24,10 +24,8 @@ from starlette.routing import Route
 from central import access
 from central.auth import ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
 from central.passwords import PasswordRejected, check_name, hash_password_async
+from central.services import Services
 from runtime.events import format_time
-
-if TYPE_CHECKING:
-    from central.app import Services
 
 log = logging.getLogger("tracseq.central.admin")
 _GATEWAY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -51,9 +49,6 @@ def routes(services: Services) -> list[Route]:
                 return access.error(400, str(exc))
             except PasswordRejected as exc:
                 return access.error(400, str(exc))
-            except Exception:
-                log.exception("admin request %s failed", request.url.path)
-                return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
 
         return endpoint
 

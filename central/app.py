@@ -1,6 +1,9 @@
 """The central service's ASGI app: `create_app(settings)` wires storage, auth and routes.
 
-No global state: everything a request needs hangs off the `Services` the factory builds.
+No global state: everything a request needs hangs off the `Services` the factory builds
+(central/services.py). What a route does not handle is answered by the exception handlers
+registered here once (central/exceptions.py): 503 for an unreachable database, 500 and a
+logged traceback for anything else.
 The lifespan migrates the schema (retrying while the database is down: /readyz shows it)
 and runs the gateway-offline watchdog; on PostgreSQL also the live feed shared by all
 instances (central/livefeed.py) and the readings partitions (central/storage/partitions.py).
@@ -13,39 +16,26 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from central import admin, audit_api, dashboard, livefeed, queries, sessions
+from central import admin, audit_api, dashboard, exceptions, livefeed, queries, sessions
 from central.auth import Authenticator
 from central.ingest import Ingest
 from central.metrics import Metrics
 from central.openapi import spec
-from central.ratelimit import LoginLimiter
+from central.services import Services
 from central.settings import Settings
-from central.storage import SqlStorage, open_storage, partitions
-from central.stream import Hub
+from central.storage import SqlStorage, StorageError, open_storage, partitions
 from central.watchdog import Watchdog
 from runtime.backoff import Backoff, RetryLog
 
 log = logging.getLogger("tracseq.central")
-
-
-@dataclass(slots=True)
-class Services:
-    settings: Settings
-    storage: SqlStorage
-    auth: Authenticator
-    metrics: Metrics
-    hub: Hub
-    clock: Callable[[], float]
-    ready: bool = False
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
 
 def create_app(
@@ -79,7 +69,7 @@ def create_app(
     async def readyz(request: Request) -> Response:
         try:
             await asyncio.wait_for(store.ping(), 5.0)
-        except Exception as exc:
+        except (StorageError, TimeoutError) as exc:
             return JSONResponse({"status": "unavailable", "database": str(exc)}, 503)
         if not services.hub.live:
             return JSONResponse({"status": "unavailable", "live": "not listening"}, 503)
@@ -119,7 +109,12 @@ def create_app(
         finally:
             await store.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(exceptions.BugTrap)],
+        exception_handlers=exceptions.HANDLERS,
+    )
     app.state.services = services
     return app
 
@@ -131,7 +126,7 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
     while True:
         try:
             version = await services.storage.migrate()
-        except Exception as exc:
+        except StorageError as exc:  # down, or a newer schema: /readyz says which until fixed
             retry.failed(exc)
             await asyncio.sleep(backoff.next_delay())
             continue

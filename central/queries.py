@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -20,11 +20,9 @@ from starlette.routing import Route
 
 from central import access, reports
 from central.report_csv import report_csv
+from central.services import Services
 from runtime.durations import parse_duration
 from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
-
-if TYPE_CHECKING:
-    from central.app import Services
 
 log = logging.getLogger("tracseq.central.queries")
 
@@ -70,9 +68,6 @@ def routes(services: Services) -> list[Route]:
                 return await handler(request)
             except BadQuery as exc:
                 return _json({"error": str(exc)}, 400)
-            except Exception:
-                log.exception("query %s failed", request.url.path)
-                return _unavailable()
 
         return endpoint
 
@@ -289,10 +284,6 @@ def _times(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(row.get(key), int | float):
             row[key] = format_time(row[key])
     return row
-
-
-def _unavailable() -> Response:
-    return _json({"error": "database unavailable, retry later"}, 503, {"Retry-After": "5"})
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -21,9 +21,7 @@ from starlette.routing import Route
 
 from central import access
 from central.passwords import MAX_LENGTH, verify_password
-
-if TYPE_CHECKING:
-    from central.app import Services
+from central.services import Services
 
 log = logging.getLogger("tracseq.central.sessions")
 
@@ -56,22 +54,18 @@ def routes(services: Services) -> list[Route]:
             return access.error(
                 429, f"too many failed sign-ins; retry in {wait} s", {"Retry-After": str(wait)}
             )
-        try:
-            found = await storage.credentials(name)
-            ok = await verify_password(found[1] if found else None, password)
-            if not ok:
-                limiter.failed(name, remote)
-                await storage.failed_login(name, remote)
-                log.warning("failed sign-in for %r from %s", name, remote)
-                return access.error(401, "wrong user name or password")
-            assert found is not None
-            cookie = secrets.token_urlsafe(32)
-            csrf = secrets.token_urlsafe(32)
-            expires = services.clock() + SESSION_SECONDS
-            await storage.create_session(access.session_digest(cookie), name, csrf, expires, remote)
-        except Exception as exc:
-            log.warning("sign-in failed on the database: %s", exc)
-            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        found = await storage.credentials(name)
+        ok = await verify_password(found[1] if found else None, password)
+        if not ok:
+            limiter.failed(name, remote)
+            await storage.failed_login(name, remote)
+            log.warning("failed sign-in for %r from %s", name, remote)
+            return access.error(401, "wrong user name or password")
+        assert found is not None
+        cookie = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        expires = services.clock() + SESSION_SECONDS
+        await storage.create_session(access.session_digest(cookie), name, csrf, expires, remote)
         limiter.succeeded(name)
         response = _json({"csrf_token": csrf, "username": name, "role": found[0]})
         response.set_cookie(
@@ -98,11 +92,7 @@ def routes(services: Services) -> list[Route]:
             return identity
         if identity.session_hash is None:
             return access.error(400, "not signed in with a session (API keys have none)")
-        try:
-            await storage.end_session(identity.session_hash, identity.principal.name)
-        except Exception as exc:
-            log.warning("sign-out failed on the database: %s", exc)
-            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        await storage.end_session(identity.session_hash, identity.principal.name)
         response = _json({"signed_out": identity.principal.name})
         response.delete_cookie(access.COOKIE, path="/", httponly=True, samesite="lax")
         return response
