@@ -102,7 +102,8 @@ def describe(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "body"
         message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "model_type" or error["type"] == "dict_type":
+        if error["type"] in ("model_type", "dict_type"):
             message = "must be a JSON object"
-        problems.append(f"{where}: {message}")
+        # a rule that names its field itself ("password: at least 10 characters")
+        problems.append(message if message.startswith(f"{where}:") else f"{where}: {message}")
     return "; ".join(problems)
