@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -19,9 +18,8 @@ from starlette.routing import Route
 
 from central import access
 from central.auth import role_allows
-
-if TYPE_CHECKING:
-    from central.app import Services
+from central.services import Services
+from central.storage import StorageUnavailable
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -55,7 +53,7 @@ def page_routes(services: Services) -> list[Route]:
         async def endpoint(request: Request) -> Response:
             try:
                 identity = await access.identify(services, request)
-            except Exception:
+            except StorageUnavailable:  # a page, not JSON: the app's 503 handler answers JSON
                 return HTMLResponse(
                     _error_page("The database is unavailable; retry later."), 503, HEADERS
                 )

@@ -15,15 +15,11 @@ from typing import Any, TypeVar
 from central.audit import AuditEntry
 from central.storage import people, read, write
 from central.storage.dialect import Dialect
+from central.storage.errors import StorageError as StorageError  # re-exported for older imports
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
 from central.storage.runner import Pool
-from runtime.errors import TracseqError
 
 T = TypeVar("T")
-
-
-class StorageError(TracseqError):
-    """The central database cannot be used (unreachable, newer schema, bad URL)."""
 
 
 class SqlStorage:
