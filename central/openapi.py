@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from central import openapi_people
-from central.queries import BLANK, MAX_RAW
+from central.acks import BLANK, MAX_ALARMS
+from central.queries import MAX_RAW
 
 _TIME = {"type": "string", "format": "date-time"}
 _MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}  # null: not (yet) known
@@ -63,6 +64,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "missing or unknown bearer secret",
         403: "the secret may not do this",
         404: "not found (the message names what)",
+        409: "nothing to do in the current state (the message says why)",
         413: "body over the limit (before or after decompression)",
         415: "unsupported Content-Type or Content-Encoding",
         503: "shedding load or database unavailable; see Retry-After",
@@ -205,6 +207,50 @@ def spec() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("Ack")), **_errors(400, 401, 403, 404)},
             }
         },
+        "/api/v1/sensors/{sensor}/ack": {
+            "post": {
+                "summary": "Acknowledge a sensor's alarms with one comment (operator or admin)",
+                "description": "All or none, each audited and announced on the live stream. "
+                "Without `alarm_ids`: the sensor's active alarms not yet acknowledged (409 "
+                "when there is none).",
+                "security": [{"apiKey": []}],
+                "parameters": [_sensor_param()],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["by", "comment"],
+                                "properties": {
+                                    "by": _text(200, "who acknowledges (a session's own name)"),
+                                    "comment": _text(4000, "why; what was done"),
+                                    "alarm_ids": {
+                                        "type": "array",
+                                        "items": {"type": "string", "minLength": 1},
+                                        "minItems": 1,
+                                        "maxItems": MAX_ALARMS,
+                                        "description": "which of the sensor's alarms",
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "sensor": {"type": "string"},
+                                "acks": {"type": "array", "items": _ref("Ack")},
+                            },
+                        }
+                    ),
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            }
+        },
         "/api/v1/reports/sensors/{sensor}": _read(
             "min/max/mean, time above/below the sensor's limits, mean kinetic temperature",
             _ref("Report"),
@@ -279,6 +325,12 @@ def _schemas() -> dict[str, Any]:
             "duration_s": _NUM,
             "state": {"enum": ["active", "cleared"]},
             "acks": {"type": "array", "items": _ref("Ack")},
+            "acknowledged": {"type": "boolean", "description": "at least one ack exists"},
+            "unit": {
+                "type": ["string", "null"],
+                "description": "of value and threshold: the sensor's unit, `<unit>/min` for "
+                "rate rules, `s` (silence) for offline rules",
+            },
         },
     }
     return {
@@ -340,6 +392,7 @@ def _schemas() -> dict[str, Any]:
                         "normal",
                         "alarm",
                         "offline",
+                        "pending",
                         "warning",
                         "critical",
                         "stale",
@@ -347,6 +400,20 @@ def _schemas() -> dict[str, Any]:
                     ]
                 },
                 "active_alarms": {"type": "array", "items": _ref("Alarm")},
+                "pending": {
+                    "type": "array",
+                    "description": "limits the latest value exceeds while no alarm of that "
+                    "rule is active (its `for` delay runs)",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "rule": {"enum": ["high", "low"]},
+                            "threshold": {"type": "number"},
+                            "for_s": {"type": "number"},
+                            "since": _MAYBE_TIME,
+                        },
+                    },
+                },
             },
         },
         "Readings": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import access, reports
+from central import access, acks, reports, twin_status
 from central.report_csv import report_csv
 from runtime.durations import parse_duration
 from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
@@ -31,13 +32,7 @@ log = logging.getLogger("tracseq.central.queries")
 DEFAULT_WINDOW = 86_400.0
 MAX_RAW = 100_000
 MAX_BUCKETS = 20_000
-# What does not count as text in an acknowledgement's `by`/`comment`: white space as Python
-# (str.isspace) and JSON Schema's ECMA-262 regexes see it, so the OpenAPI pattern built from
-# it (central/openapi.py) and this check agree on every string.
-BLANK = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
+PENDING_LOOKBACK = 3600.0  # seconds before a pending delay's end searched for its start
 _TIME_FIELDS = (
     "first_seen",
     "last_seen",
@@ -97,9 +92,22 @@ def routes(services: Services) -> list[Route]:
         now = services.clock()
         rows = await storage.sensors()
         for row in rows:
-            row["status"] = _status(row, now)
+            row["pending"] = await _pending(row)
+            row["status"] = twin_status.status(row, now)
             row["active_alarms"] = [_times(a) for a in row["active_alarms"]]
         return _json({"sensors": [_times(r) for r in rows]})
+
+    async def _pending(row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The limits exceeded while their alarm's delay runs, each with since when."""
+        found = twin_status.breached(row)
+        if found and row["last_time"] is not None:
+            end = row["last_time"]
+            start = end - max(p["for_s"] for p in found) - PENDING_LOOKBACK
+            recent = await storage.readings(row["id"], start, end + 0.001, MAX_RAW)
+            for item in found:
+                began = twin_status.since(recent, item)
+                item["since"] = format_time(began) if began is not None else None
+        return found
 
     async def readings(request: Request) -> Response:
         sensor = request.path_params["sensor"]
@@ -132,38 +140,15 @@ def routes(services: Services) -> list[Route]:
             raise BadQuery(f"state: must be active or all, got {state!r}")
         limit = _int(request, "limit", 1000, 1, 10_000)
         rows = await storage.alarms(state == "active", limit)
+        units = {s["id"]: s["unit"] for s in await storage.sensors()} if rows else {}
         now = services.clock()
         for row in rows:
             if row["duration_s"] is None and row["raised_at"] is not None:
                 row["duration_s"] = max(0.0, now - row["raised_at"])
             row["acks"] = [_times(a) for a in row["acks"]]
+            row["acknowledged"] = bool(row["acks"])
+            row["unit"] = _alarm_unit(row["rule"], units.get(row["subject"]))
         return _json({"alarms": [_times(r) for r in rows]})
-
-    async def ack(request: Request) -> Response:
-        alarm_id = request.path_params["alarm_id"]
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise BadQuery(f"body is not JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise BadQuery('body must be {"by": ..., "comment": ...}')
-        principal = request.state.principal
-        if principal.kind == "user":  # a signed-in person acknowledges in their own name
-            body["by"] = principal.name
-        for name, most in (("by", 200), ("comment", 4000)):
-            value = body.get(name)
-            if not isinstance(value, str) or not value.strip(BLANK):
-                raise BadQuery(f"{name}: required, a non-empty string")
-            if len(value) > most:
-                raise BadQuery(f"{name}: at most {most} characters")
-        actor = access.actor(principal)
-        by, comment = body["by"].strip(), body["comment"].strip()
-        ack_id = await storage.ack(alarm_id, by, comment, actor)
-        if ack_id is None:
-            return _json({"error": f"no alarm {alarm_id!r}"}, 404)
-        return _json(
-            {"id": ack_id, "alarm_id": alarm_id, "by": by, "comment": comment, "actor": actor}
-        )
 
     async def report(request: Request) -> Response:
         sensor = request.path_params["sensor"]
@@ -213,26 +198,30 @@ def routes(services: Services) -> list[Route]:
         Route("/api/v1/sensors", guarded("viewer", sensors)),
         Route("/api/v1/sensors/{sensor}/readings", guarded("viewer", readings)),
         Route("/api/v1/alarms", guarded("viewer", alarms)),
-        Route("/api/v1/alarms/{alarm_id}/ack", guarded("operator", ack), methods=["POST"]),
+        Route(
+            "/api/v1/alarms/{alarm_id}/ack",
+            guarded("operator", partial(acks.alarm, services)),
+            methods=["POST"],
+        ),
+        Route(
+            "/api/v1/sensors/{sensor}/ack",
+            guarded("operator", partial(acks.sensor, services)),
+            methods=["POST"],
+        ),
         Route("/api/v1/sensors/{sensor}/analytics", guarded("viewer", analytics)),
         Route("/api/v1/reports/sensors/{sensor}", guarded("viewer", report)),
         Route("/api/v1/stream", guarded("viewer", stream)),
     ]
 
 
-def _status(row: dict[str, Any], now: float) -> str:
-    """alarm > offline > analytics status (warning, critical, stale) > normal."""
-    if row["active_alarms"]:
-        return "alarm"
-    if row["last_time"] is None:
-        return "unknown"
-    offline = row["alarms"].get("offline") if isinstance(row["alarms"], dict) else None
-    after = offline.get("after_s") if isinstance(offline, dict) else None
-    if isinstance(after, int | float) and now - row["last_time"] > after:
-        return "offline"
-    if row["analytics_status"] in ("warning", "critical", "stale"):
-        return str(row["analytics_status"])
-    return "normal"
+def _alarm_unit(rule: str, unit: str | None) -> str | None:
+    """The unit of an alarm's value and limit: the sensor's, per minute for rate rules,
+    seconds of silence for offline and gateway_offline alarms."""
+    if rule in ("offline", "gateway_offline"):
+        return "s"
+    if unit is None:
+        return None
+    return f"{unit}/min" if rule == "rate" else unit
 
 
 def _window(request: Request) -> tuple[float, float]:
