@@ -56,7 +56,8 @@ def chromium() -> Iterator[Browser]:
 
 def signed_in(browser: Browser, site: Site, name: str, **options: object) -> BrowserContext:
     """A browser context with `name`'s session cookie (signed in through the API)."""
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, **options)  # type: ignore[arg-type]
+    options.setdefault("viewport", {"width": 1366, "height": 768})
+    context = browser.new_context(**options)  # type: ignore[arg-type]
     client, _ = site.login(name)
     cookie = client.cookies.get("tracseq_session")
     assert cookie

@@ -66,9 +66,7 @@ def test_new_reading_appears_within_2s_without_reload(admin_page: Page, site: Si
     page = admin_page
     page.evaluate("window.__notReloaded = true")
     site.reading("ult-F12.temp", -71.4)
-    expect(tile(page, "ult-F12.temp").locator(".tile-value")).to_have_text(
-        "-71.4 degC", timeout=2000
-    )
+    expect(tile(page, "ult-F12.temp").locator(".tile-value")).to_have_text("-71.4 °C", timeout=2000)
     assert page.evaluate("window.__notReloaded") is True
 
 
@@ -88,8 +86,8 @@ def test_alarm_is_acknowledged_by_an_operator_and_audited(
     page.goto(site.url + "/alarms")
     expect(page.locator("#live")).to_have_text("● live")
     alarm_id = site.raise_alarm("fridge-2.temp", 9.4, 8.0)
-    card = page.locator(f'article[data-alarm-id="{alarm_id}"]')
-    expect(card).to_be_visible()  # arrived live
+    card = page.locator('#active article[data-subject="fridge-2.temp"]')
+    expect(card.locator(f'li[data-alarm-id="{alarm_id}"]')).to_be_visible()  # arrived live
     comment = "Door left open after restock <b>closed</b>; '; DROP TABLE alarm_acks;--"
     card.get_by_label("Comment").fill(comment)
     card.get_by_role("button", name="Acknowledge").click()
@@ -112,8 +110,8 @@ def test_viewer_has_no_acknowledge_button_and_the_api_refuses(browser: Browser, 
     try:
         page = context.new_page()
         page.goto(site.url + "/alarms")
-        card = page.locator(f'article[data-alarm-id="{alarm_id}"]')
-        expect(card).to_be_visible()
+        card = page.locator('#active article[data-subject="ult-F14.temp"]')
+        expect(card.locator(f'li[data-alarm-id="{alarm_id}"]')).to_be_visible()
         expect(card.get_by_role("button", name="Acknowledge")).to_have_count(0)
         client, csrf = site.login("victor")
         r = client.post(
