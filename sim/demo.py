@@ -4,7 +4,8 @@ Mosquitto and redis-server are used when already running on their default ports,
 started privately in the demo directory; then central (SQLite) with the dashboard, the
 analytics processor, the simulated fleet (with a scripted door opening and compressor
 failure) and the edge daemon on the repository's sensors.yaml adapted to those ports.
-Prints the dashboard URL and a login.
+Prints the dashboard URL and a login, then a line for each alarm raised, acknowledged,
+cleared and notified (sim/demo_alarms.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from sim.demo_alarms import AlarmLog
 from sim.local_servers import free_port, mosquitto, redis_server, wait_for_port
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "sensors.yaml"
@@ -179,12 +181,20 @@ def main(argv: list[str]) -> int:
                 flush=True,
             )
             print("Ctrl-C stops everything.", flush=True)
-            while not stop["now"]:
-                for name, proc in children:
-                    if proc.poll() is not None:
-                        print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
-                        stop["now"] = True
-                time.sleep(0.2)
+            reader = _command(["central", "apikey", "create",
+                               f"demo-terminal-{secrets.token_hex(3)}", "--role", "viewer",
+                               "--db", db])  # fmt: skip
+            alarm_log = AlarmLog(central_url, reader, lambda line: print(line, flush=True))
+            try:
+                while not stop["now"]:
+                    for name, proc in children:
+                        if proc.poll() is not None:
+                            print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
+                            stop["now"] = True
+                    alarm_log.poll()
+                    time.sleep(0.2)
+            finally:
+                alarm_log.close()
     except (RuntimeError, TimeoutError, OSError) as exc:
         print(f"tracseq-edge demo: {exc}", file=sys.stderr)
         return 1
