@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +22,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Screenshots are refreshed into docs/img/ with TRACSEQ_UPDATE_SCREENSHOTS=1 (so an
-# ordinary test run leaves the checkout clean); otherwise they go to a temp dir.
-IMG = (
-    Path(__file__).resolve().parents[2] / "docs" / "img"
-    if os.environ.get("TRACSEQ_UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.mkdtemp(prefix="tracseq-screenshots-"))
-)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The dashboard in real headless Chromium against a real central with real data.
 
-Screenshots of the fleet view, a sensor page and the alarms page go to docs/img/ when
-TRACSEQ_UPDATE_SCREENSHOTS=1 (see tests/dashboard/browser.py).
+The README's screenshots come from the demo, not from these fixtures (their sensor ids
+are SQL and HTML on purpose): `python -m tests.dashboard.screenshots`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.dashboard.browser import IMG, browser, sign_in_with_form, signed_in
+from tests.dashboard.browser import browser, sign_in_with_form, signed_in
 from tests.dashboard.conftest import FLEET, SQLI_ID, XSS_ID, Site, insert_million
 
 __all__ = ["browser"]
@@ -51,7 +51,6 @@ def test_fleet_view_shows_every_sensor_grouped_by_site(admin_page: Page, site: S
     assert page.evaluate("window.__xss") is None
     expect(tile(page, SQLI_ID)).to_have_count(1)
     page.wait_for_function("document.querySelectorAll('.spark polyline').length >= 5")
-    page.screenshot(path=str(IMG / "fleet.png"), full_page=True)
 
 
 def test_search_filters_tiles(admin_page: Page) -> None:
@@ -94,7 +93,6 @@ def test_alarm_is_acknowledged_by_an_operator_and_audited(
     expect(card.locator(".ack-comment")).to_have_text(comment)
     expect(card.locator(".ack-by")).to_have_text("olga")
     assert card.locator("b").count() == 0
-    page.screenshot(path=str(IMG / "alarms.png"), full_page=True)
     page.goto(site.url + "/audit")
     row = page.locator("#audit tbody tr").filter(has_text="alarm.ack").first
     expect(row).to_contain_text("user:olga")
@@ -144,7 +142,6 @@ def test_sensor_page_30_day_chart_over_1m_readings_gets_few_points(
     expect(page.locator("#chart canvas")).to_have_count(1)
     expect(page.locator("#chart-note")).to_contain_text("readings in")
     expect(page.locator("#report")).to_contain_text("Mean kinetic temperature")
-    page.screenshot(path=str(IMG / "sensor.png"), full_page=True)
 
 
 def test_xss_sensor_page_shows_the_id_as_text(admin_page: Page, site: Site) -> None:

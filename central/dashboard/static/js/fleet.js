@@ -162,7 +162,9 @@ function note(s, st) {
   }
   if (st === "alarm" && s.active_alarms?.length) {
     const a = s.active_alarms[0];
-    return h("span", { class: "tile-note" }, `${a.rule} alarm`, since(epoch(a.raised_at), " for "));
+    const p = pendingRules(s)[0]; // another limit exceeded, its delay still running
+    return h("span", { class: "tile-note" }, `${a.rule} alarm`, since(epoch(a.raised_at), " for "),
+      p ? `; ${p.rule} limit ${fmtValue(p.threshold, s.unit)} exceeded, alarm after ${fmtDuration(p.for_s)}` : "");
   }
   return "";
 }
