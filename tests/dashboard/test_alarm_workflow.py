@@ -153,6 +153,8 @@ def test_acknowledged_alarms_look_different_and_sort_after(
     acked = raise_alarm(site, newer, "high", -70.0, -64.0)
     ack_by(site, "ada", acked, "Known: defrost cycle")
     page = open_alarms(olga, site)
+    expect(group(page, older)).to_be_visible()
+    expect(group(page, newer)).to_be_visible()
     subjects = page.locator("#active article").evaluate_all(
         "els => els.map(e => [e.dataset.subject, e.dataset.acknowledged])"
     )
@@ -249,6 +251,8 @@ def test_tap_targets_and_badge_text_on_a_phone(
     ):
         admin.goto(site.url + path)
         expect(admin.locator("#live")).to_have_text("● live")
+        if path == "/users":
+            expect(admin.locator("#users tbody tr")).not_to_have_count(0)
         for h in admin.locator(selector).evaluate_all(
             "els => els.filter(e => e.offsetParent).map(e => e.getBoundingClientRect().height)"
         ):
@@ -306,4 +310,49 @@ def test_favicon_and_the_users_page_goes_live(ada: BrowserContext, site: Site) -
     page.goto(site.url + "/users")
     expect(page.locator("#live")).to_have_text("● live")
     assert not failed
+    page.close()
+
+
+def test_durations_tick_between_events(olga: BrowserContext, site: Site) -> None:
+    sensor = fresh_sensor()
+    page = open_alarms(olga, site)
+    raise_alarm(site, sensor, "high", -70.0, -60.0)
+    ticking = group(page, sensor).locator(".ticking").first
+    expect(ticking).to_contain_text("active for")
+    before = ticking.text_content()
+    expect(ticking).not_to_have_text(before or "", timeout=3000)  # no event in between
+    page.close()
+
+
+def test_sensor_page_on_a_phone_shows_the_history_and_acknowledges(
+    olga: BrowserContext, site: Site, size: str
+) -> None:
+    sensor = "ln2-1.level"
+    rate = raise_alarm(site, sensor, "rate", 2.0, 3.5)
+    page = olga.new_page()
+    page.goto(site.url + f"/sensor?id={sensor}")
+    expect(page.locator("#live")).to_have_text("● live")
+    row = page.locator("#history tbody tr").first
+    expect(row).to_contain_text("3.50 %/min")
+    width = page.evaluate("window.innerWidth")
+    for label in ("Limit", "Acknowledged by"):
+        cell = row.locator(f'td[data-label="{label}"]')
+        box = cell.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, label
+    box = page.locator("#ack-box")
+    box.get_by_label("Comment").fill("Dewar refilled")
+    box.get_by_role("button", name="Acknowledge").click()
+    expect(page.locator("#announce")).to_contain_text(f"on {sensor} as olga")
+    expect(box).to_contain_text("acknowledged by olga")
+    expect(box.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    assert page.evaluate("document.activeElement.id") == "ack-h"
+    client, _ = site.login("olga")
+    alarms = {a["alarm_id"]: a for a in client.get("/api/v1/alarms").json()["alarms"]}
+    assert alarms[rate]["acknowledged"]
+    for path in ("/audit", f"/sensor?id={sensor}", "/"):
+        page.goto(site.url + path)
+        expect(page.locator("#live")).to_have_text("● live")
+        page.wait_for_load_state("networkidle")
+        sideways = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert sideways <= 0, f"{path} scrolls sideways by {sideways} px"
     page.close()

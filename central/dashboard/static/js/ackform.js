@@ -1,7 +1,8 @@
 // The acknowledgement form of the alarms and sensor pages: a required comment and one
 // button. The caller says what it covers and what to do with the comment; the form keeps
 // its own state (a draft survives every live update around it) and refuses a second
-// submit while one is in flight.
+// submit while one is in flight. `submit(comment)` sends it and may return a function to
+// run after the sent comment was cleared.
 import { h } from "./common.js";
 
 let seq = 0;
@@ -30,8 +31,11 @@ export function ackForm(labelText, submit) {
     busy = true;
     button.disabled = true;
     try {
-      await submit(comment.value);
+      // `submit` stores the acknowledgement and returns what to do once the draft is
+      // gone (redraw, move the focus): a redraw must not see the sent text as a draft.
+      const then = await submit(comment.value);
       comment.value = "";
+      then?.();
     } catch (e) {
       error.textContent = e.message;
       comment.focus();

@@ -266,15 +266,19 @@ async function acknowledge(subject, comment) {
     body: { comment, alarm_ids: ids },
   });
   r.acks.forEach(applyAck);
-  render();
-  done(groups.get(subject)?.head, `Acknowledged ${ids.length} alarm${ids.length === 1 ? "" : "s"} on ${subject} as ${me.name}.`);
+  return () => {
+    render();
+    done(groups.get(subject)?.head, `Acknowledged ${ids.length} alarm${ids.length === 1 ? "" : "s"} on ${subject} as ${me.name}.`);
+  };
 }
 
 async function acknowledgeOne(alarmId, comment) {
   const ack = await api(`/api/v1/alarms/${encodeURIComponent(alarmId)}/ack`, { method: "POST", body: { comment } });
   applyAck(ack);
-  render();
-  done(pastCards.get(alarmId)?.el.querySelector("h3"), `Acknowledged the alarm as ${me.name}.`);
+  return () => {
+    render();
+    done(pastCards.get(alarmId)?.el.querySelector("h3"), `Acknowledged the alarm as ${me.name}.`);
+  };
 }
 
 // After acknowledging: the focus goes to the card's heading (now "acknowledged by …"),

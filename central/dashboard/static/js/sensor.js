@@ -103,9 +103,11 @@ function paintAck() {
     ack = ackForm(`Comment (acknowledging as ${me.name})`, async (comment) => {
       const ids = alarms.filter((a) => a.state === "active" && !a.acknowledged).map((a) => a.alarm_id);
       await api(`/api/v1/sensors/${enc}/ack`, { method: "POST", body: { comment, alarm_ids: ids } });
-      await loadAlarms();
-      document.getElementById("ack-h").focus();
-      announce(`Acknowledged ${ids.length} alarm${ids.length === 1 ? "" : "s"} on ${id} as ${me.name}.`);
+      return async () => {
+        await loadAlarms().catch(() => {});
+        document.getElementById("ack-h").focus();
+        announce(`Acknowledged ${ids.length} alarm${ids.length === 1 ? "" : "s"} on ${id} as ${me.name}.`);
+      };
     });
     box.append(ack.form);
   } else if (!open.length && ack && !ack.comment.value.trim()) {
