@@ -356,3 +356,29 @@ def test_sensor_page_on_a_phone_shows_the_history_and_acknowledges(
         sideways = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert sideways <= 0, f"{path} scrolls sideways by {sideways} px"
     page.close()
+
+
+def _luminance(rgb: str) -> float:
+    parts = [int(float(p)) / 255 for p in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in parts]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_the_focus_ring_stands_out_3_to_1(olga: BrowserContext, site: Site) -> None:
+    page = olga.new_page()
+    page.goto(site.url + "/")
+    expect(page.locator("#live")).to_have_text("● live")
+    # Keyboard focus (focus-visible) on a link in the dark header and a field on the page.
+    for selector, backdrop in (("header nav a", "header.top"), ("#q", "html")):
+        page.locator(selector).first.focus()
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")
+        ring = page.locator(selector).first.evaluate("e => getComputedStyle(e).outlineColor")
+        behind = page.locator(backdrop).evaluate("e => getComputedStyle(e).backgroundColor")
+        assert _contrast(ring, behind) >= 3, f"{selector}: ring {ring} on {behind}"
+    page.close()
