@@ -252,8 +252,8 @@ function onEvent(type, event) {
     reloadGateways();
   } else if (type.startsWith("org.tracseq.gateway.")) {
     reloadGateways();
-  } else {
-    reloadSensors();
+  } else if (type !== "org.tracseq.alarm.acknowledged") {
+    reloadSensors(); // an acknowledgement changes no status (the banner follows it)
   }
 }
 
