@@ -43,6 +43,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "missing or unknown bearer secret",
         403: "the secret may not do this",
         404: "not found (the message names what)",
+        409: "nothing to do in the current state (the message says why)",
         413: "body over the limit (before or after decompression); not read further",
         415: "unsupported Content-Type or Content-Encoding",
         503: "shedding load or database unavailable; see Retry-After",
@@ -150,6 +151,21 @@ def spec() -> dict[str, Any]:
                 ],
                 "requestBody": schemas.request_body(schemas.AckRequest),
                 "responses": {"200": _json(_ref("Ack")), **_errors(400, 401, 403, 404, 413, 503)},
+            }
+        },
+        "/api/v1/sensors/{sensor}/ack": {
+            "post": {
+                "summary": "Acknowledge a sensor's alarms with one comment (operator or admin)",
+                "description": "All or none, each audited and announced on the live stream. "
+                "Without `alarm_ids`: the sensor's active alarms not yet acknowledged (409 "
+                "when there is none).",
+                "security": [{"apiKey": []}],
+                "parameters": [_sensor_param()],
+                "requestBody": schemas.request_body(schemas.SensorAckRequest),
+                "responses": {
+                    "200": _json(_ref("SensorAcks")),
+                    **_errors(400, 401, 403, 404, 409, 413, 503),
+                },
             }
         },
         "/api/v1/reports/sensors/{sensor}": _read(

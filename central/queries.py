@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -18,10 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import access, reports
-from central.body import read_json, validate
+from central import access, acks, reports, twin_status
 from central.report_csv import report_csv
-from central.schemas import AckRequest
 from central.services import Services
 from runtime.durations import parse_duration
 from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
@@ -31,6 +30,7 @@ log = logging.getLogger("tracseq.central.queries")
 DEFAULT_WINDOW = 86_400.0
 MAX_RAW = 100_000
 MAX_BUCKETS = 20_000
+PENDING_LOOKBACK = 3600.0  # seconds before a pending delay's end searched for its start
 _TIME_FIELDS = (
     "first_seen",
     "last_seen",
@@ -58,7 +58,16 @@ def routes(services: Services) -> list[Route]:
         Route("/api/v1/sensors", q.guarded("viewer", q.sensors)),
         Route("/api/v1/sensors/{sensor}/readings", q.guarded("viewer", q.readings)),
         Route("/api/v1/alarms", q.guarded("viewer", q.alarms)),
-        Route("/api/v1/alarms/{alarm_id}/ack", q.guarded("operator", q.ack), methods=["POST"]),
+        Route(
+            "/api/v1/alarms/{alarm_id}/ack",
+            q.guarded("operator", partial(acks.alarm, services)),
+            methods=["POST"],
+        ),
+        Route(
+            "/api/v1/sensors/{sensor}/ack",
+            q.guarded("operator", partial(acks.sensor, services)),
+            methods=["POST"],
+        ),
         Route("/api/v1/sensors/{sensor}/analytics", q.guarded("viewer", q.analytics)),
         Route("/api/v1/reports/sensors/{sensor}", q.guarded("viewer", q.report)),
         Route("/api/v1/stream", q.guarded("viewer", q.stream)),
@@ -105,9 +114,22 @@ class Queries:
         now = self.services.clock()
         rows = await self.storage.sensors()
         for row in rows:
-            row["status"] = _status(row, now)
+            row["pending"] = await self._pending(row)
+            row["status"] = twin_status.status(row, now)
             row["active_alarms"] = [_times(a) for a in row["active_alarms"]]
         return _json({"sensors": [_times(r) for r in rows]})
+
+    async def _pending(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The limits exceeded while their alarm's delay runs, each with since when."""
+        found = twin_status.breached(row)
+        if found and row["last_time"] is not None:
+            end = row["last_time"]
+            start = end - max(p["for_s"] for p in found) - PENDING_LOOKBACK
+            recent = await self.storage.readings(row["id"], start, end + 0.001, MAX_RAW)
+            for item in found:
+                began = twin_status.since(recent, item)
+                item["since"] = format_time(began) if began is not None else None
+        return found
 
     async def readings(self, request: Request) -> Response:
         sensor = request.path_params["sensor"]
@@ -140,28 +162,15 @@ class Queries:
             raise BadQuery(f"state: must be active or all, got {state!r}")
         limit = _int(request, "limit", 1000, 1, 10_000)
         rows = await self.storage.alarms(state == "active", limit)
+        units = {s["id"]: s["unit"] for s in await self.storage.sensors()} if rows else {}
         now = self.services.clock()
         for row in rows:
             if row["duration_s"] is None and row["raised_at"] is not None:
                 row["duration_s"] = max(0.0, now - row["raised_at"])
             row["acks"] = [_times(a) for a in row["acks"]]
+            row["acknowledged"] = bool(row["acks"])
+            row["unit"] = _alarm_unit(row["rule"], units.get(row["subject"]))
         return _json({"alarms": [_times(r) for r in rows]})
-
-    async def ack(self, request: Request) -> Response:
-        alarm_id = request.path_params["alarm_id"]
-        body = await read_json(request)
-        principal = request.state.principal
-        if principal.kind == "user" and isinstance(body, dict):  # in their own name
-            body["by"] = principal.name
-        sent = validate(AckRequest, body)
-        actor = access.actor(principal)
-        by, comment = sent.by.strip(), sent.comment.strip()
-        ack_id = await self.storage.ack(alarm_id, by, comment, actor)
-        if ack_id is None:
-            return _json({"error": f"no alarm {alarm_id!r}"}, 404)
-        return _json(
-            {"id": ack_id, "alarm_id": alarm_id, "by": by, "comment": comment, "actor": actor}
-        )
 
     async def report(self, request: Request) -> Response:
         sensor = request.path_params["sensor"]
@@ -209,19 +218,14 @@ class Queries:
         )
 
 
-def _status(row: dict[str, Any], now: float) -> str:
-    """alarm > offline > analytics status (warning, critical, stale) > normal."""
-    if row["active_alarms"]:
-        return "alarm"
-    if row["last_time"] is None:
-        return "unknown"
-    offline = row["alarms"].get("offline") if isinstance(row["alarms"], dict) else None
-    after = offline.get("after_s") if isinstance(offline, dict) else None
-    if isinstance(after, int | float) and now - row["last_time"] > after:
-        return "offline"
-    if row["analytics_status"] in ("warning", "critical", "stale"):
-        return str(row["analytics_status"])
-    return "normal"
+def _alarm_unit(rule: str, unit: str | None) -> str | None:
+    """The unit of an alarm's value and limit: the sensor's, per minute for rate rules,
+    seconds of silence for offline and gateway_offline alarms."""
+    if rule in ("offline", "gateway_offline"):
+        return "s"
+    if unit is None:
+        return None
+    return f"{unit}/min" if rule == "rate" else unit
 
 
 def _window(request: Request) -> tuple[float, float]:

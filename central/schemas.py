@@ -94,6 +94,20 @@ class AckRequest(Request):
     comment: Comment
 
 
+MAX_ACK_ALARMS = 100  # alarm ids in one sensor acknowledgement
+AlarmIds = Annotated[
+    list[Annotated[str, Field(min_length=1)]],
+    Field(min_length=1, max_length=MAX_ACK_ALARMS, description="which of the sensor's alarms"),
+]
+
+
+class SensorAckRequest(AckRequest):
+    """One acknowledgement for a sensor's alarms: `alarm_ids`, or by default its active
+    alarms nobody acknowledged yet."""
+
+    alarm_ids: AlarmIds | None = None
+
+
 class UserCreate(Request):
     name: UserName
     role: Role
@@ -194,6 +208,24 @@ class Alarm(Response):
     duration_s: float | None = None
     state: Literal["active", "cleared"] = "active"
     acks: list[Ack] = []
+    acknowledged: bool = Field(False, description="at least one acknowledgement exists")
+    unit: str | None = Field(
+        None,
+        description="of value and threshold: the sensor's unit, `<unit>/min` for rate rules, "
+        "`s` (silence) for offline rules",
+    )
+
+
+class Pending(Response):
+    rule: Literal["high", "low"] = "high"
+    threshold: float = 0.0
+    for_s: float = 0.0
+    since: MaybeTime = None
+
+
+class SensorAcks(Response):
+    sensor: str = ""
+    acks: list[Ack] = []
 
 
 class Sensor(Response):
@@ -210,10 +242,15 @@ class Sensor(Response):
     last_time: MaybeTime = None
     last_seq: int | None = None
     analytics_status: str | None = None
-    status: Literal["normal", "alarm", "offline", "warning", "critical", "stale", "unknown"] = (
-        "unknown"
-    )
+    status: Literal[
+        "normal", "alarm", "offline", "pending", "warning", "critical", "stale", "unknown"
+    ] = "unknown"
     active_alarms: list[Alarm] = []
+    pending: list[Pending] = Field(
+        [],
+        description="limits the latest value exceeds while no alarm of that rule is active "
+        "(its `for` delay runs)",
+    )
 
 
 class RawReading(Response):
@@ -328,6 +365,7 @@ RESPONSES: tuple[type[Response], ...] = (
     Readings,
     Alarms,
     Ack,
+    SensorAcks,
     Report,
     Session,
     Users,

@@ -111,6 +111,26 @@ class SqlStorage:
             partial(people.ack, alarm_id=alarm_id, by=by, comment=comment, actor=actor, now=now)
         )
 
+    async def ack_all(
+        self, alarm_ids: list[str], by: str, comment: str, actor: str, subject: str | None = None
+    ) -> tuple[float, list[tuple[int, str, str | None]]] | None:
+        """Acknowledge alarms with one comment (one transaction, audited): the time stored
+        and (ack id, alarm id, subject) per alarm; None when an alarm does not exist (or,
+        with `subject`, is not that sensor's)."""
+        now = self._clock()
+        stored = await self._write(
+            partial(
+                people.ack_all,
+                alarm_ids=alarm_ids,
+                by=by,
+                comment=comment,
+                actor=actor,
+                now=now,
+                subject=subject,
+            )
+        )
+        return None if stored is None else (now, stored)
+
     # --- people and the audit trail (central/storage/people.py) -------------------------
 
     async def create_user(self, name: str, role: str, password_hash: str, actor: str) -> bool:

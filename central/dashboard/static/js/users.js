@@ -1,5 +1,5 @@
 // Users and gateway tokens (admins only; the API checks the role again).
-import { api, h, me, showError } from "./common.js";
+import { api, h, live, me, showError } from "./common.js";
 
 const body = document.querySelector("#users tbody");
 const msg = document.getElementById("users-msg");
@@ -24,9 +24,9 @@ function row(u) {
   toggle.addEventListener("click", () => change(u.name, { disabled: !u.disabled }, `${u.name} ${u.disabled ? "enabled" : "disabled"}`));
   return h("tr", {},
     h("th", { scope: "row" }, u.name),
-    h("td", {}, select),
-    h("td", {}, u.disabled ? "disabled" : "active"),
-    h("td", {}, save, " ", toggle),
+    h("td", { "data-label": "Role" }, select),
+    h("td", { "data-label": "State" }, u.disabled ? "disabled" : "active"),
+    h("td", { "data-label": "Actions" }, save, " ", toggle),
   );
 }
 
@@ -72,3 +72,6 @@ document.getElementById("new-token").addEventListener("submit", async (event) =>
 });
 
 load();
+// The stream carries no user changes; it is opened for the connection indicator (the
+// header would say "connecting…" forever otherwise) and the alarm banner.
+live(() => {}, load);
