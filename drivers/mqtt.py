@@ -57,6 +57,19 @@ log = logging.getLogger("tracseq.drivers.mqtt")
 MESSAGES = Counter("tracseq_mqtt_messages", "MQTT messages received", ["connection"])
 CONNECTED = Gauge("tracseq_mqtt_connected", "1 while connected to the broker", ["connection"])
 RECONNECTS = Counter("tracseq_mqtt_reconnects", "Connections lost and retried", ["connection"])
+SKIPPED = Counter(
+    "tracseq_mqtt_skipped", "Messages a sensor's when: conditions left out", ["connection"]
+)
+UNAVAILABLE = Counter(
+    "tracseq_mqtt_unavailable",
+    "Messages in which a sensor said it has no value (no_value_states)",
+    ["connection"],
+)
+SENSOR_UNAVAILABLE = Gauge(
+    "tracseq_mqtt_sensor_unavailable",
+    "1 while a sensor's latest message said it has no value (no_value_states)",
+    ["sensor"],
+)
 
 RECEIVE_MAXIMUM = 1000  # unacknowledged PUBLISHes the broker may send us (MQTT 5)
 SESSION_EXPIRY_S = 7 * 86400  # how long the broker keeps our session while we are away
@@ -93,7 +106,15 @@ class MqttDriver:
         self.max_payload = MAX_PAYLOAD
         self._state: State = "starting"
         self._detail = ""
-        self._counters = {"messages": 0, "rejects": 0, "reconnects": 0, "unacked": 0}
+        self._counters = {
+            "messages": 0,
+            "rejects": 0,
+            "reconnects": 0,
+            "unacked": 0,
+            "skipped": 0,
+            "unavailable": 0,
+        }
+        self._unavailable: set[str] = set()  # sensors whose latest message had no value
         self._conn: Connection | None = None
         self._sink: ReadingSink | None = None
         self._batch: list[tuple[bytes, bytes, int, bool, int]] = []
@@ -107,7 +128,13 @@ class MqttDriver:
     # --- the Driver interface ----------------------------------------------------------
 
     def health(self) -> Health:
-        return Health(self._state, self._detail, dict(self._counters))
+        counters = {**self._counters, "sensors_unavailable": len(self._unavailable)}
+        detail = self._detail
+        if self._unavailable:  # shown in /readyz: which sensors say they have no value
+            shown = ", ".join(sorted(self._unavailable)[:5])
+            more = len(self._unavailable) - 5
+            detail += f"; no value from {shown}" + (f" and {more} more" if more > 0 else "")
+        return Health(self._state, detail, counters)
 
     async def run(self, sink: ReadingSink) -> None:
         """Connect, consume and reconnect with backoff until cancelled."""
@@ -422,6 +449,8 @@ class MqttDriver:
         self._messages.inc(count)
         self._counters["messages"] += count
         self._counters["rejects"] += len(out.rejects)
+        if out.skipped or out.unavailable or self._unavailable:
+            self._count_no_values(out)
         self._counters["unacked"] += len(mids)
         assert self._sink is not None
         self._sink.submit(out.readings, out.rejects, self._committer(conn, mids))
@@ -450,6 +479,25 @@ class MqttDriver:
         ack = conn.client.ack
         for mid in mids:
             ack(mid, 1)
+
+    def _count_no_values(self, out: Decoded) -> None:
+        """Skipped messages and sensors that said they have no value (see drivers.payload)."""
+        if out.skipped:
+            self._counters["skipped"] += out.skipped
+            SKIPPED.labels(connection=self.name).inc(out.skipped)
+        if out.unavailable:
+            self._counters["unavailable"] += len(out.unavailable)
+            UNAVAILABLE.labels(connection=self.name).inc(len(out.unavailable))
+            for sensor_id in out.unavailable:
+                if sensor_id not in self._unavailable:
+                    self._unavailable.add(sensor_id)
+                    SENSOR_UNAVAILABLE.labels(sensor=sensor_id).set(1)
+                    log.warning("MQTT %s: sensor %s says it has no value", self.name, sensor_id)
+        for reading in out.readings if self._unavailable else ():
+            if reading.sensor_id in self._unavailable:
+                self._unavailable.discard(reading.sensor_id)
+                SENSOR_UNAVAILABLE.labels(sensor=reading.sensor_id).set(0)
+                log.info("MQTT %s: sensor %s has a value again", self.name, reading.sensor_id)
 
     # --- small things ------------------------------------------------------------------
 

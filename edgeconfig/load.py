@@ -26,6 +26,7 @@ from edgeconfig.model import Config
 from edgeconfig.sensors import Sensor
 from edgeconfig.sources import ModbusSource, MqttSource, SerialSource
 from edgeconfig.yaml_source import YamlDocument, load_yaml
+from runtime import units
 from runtime.errors import ConfigError, ConfigIssue
 
 # --- loading -------------------------------------------------------------------------
@@ -227,6 +228,14 @@ def _cross_check(data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
                         "(topic: MQTT, register: Modbus, match: serial)",
                     )
                 )
+        out.extend(_unit_check(sensor, source, where, doc))
+        if source.get("when") and source.get("value") is None:
+            out.append(
+                doc.issue(
+                    (*where, "source", "when"),
+                    "when needs source.value (conditions look into a JSON payload)",
+                )
+            )
         if isinstance(sensor_id, str) and PLACEHOLDER.search(sensor_id):
             topic = source.get("topic")
             if not isinstance(topic, str):
@@ -249,6 +258,46 @@ def _cross_check(data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
             and bounds[0] >= bounds[1]
         ):
             out.append(doc.issue((*where, "range"), "range must be [low, high] with low < high"))
+    return out
+
+
+def _unit_check(
+    sensor: dict[str, Any], source: dict[str, Any], where: tuple[str | int, ...], doc: YamlDocument
+) -> list[ConfigIssue]:
+    """A wire unit must convert to the sensor's unit (only temperatures convert)."""
+    unit = sensor.get("unit")
+    if not isinstance(unit, str):
+        return []
+    out: list[ConfigIssue] = []
+    wire = source.get("wire_unit")
+    if (
+        isinstance(wire, str)
+        and units.canonical(wire) is not None
+        and units.convert(0.0, wire, unit) is None
+    ):
+        out.append(
+            doc.issue(
+                (*where, "source", "wire_unit"),
+                f"cannot convert {wire} to the sensor's unit {unit} "
+                f"(wire_unit converts temperatures: {units.KNOWN})",
+            )
+        )
+    if source.get("wire_unit_path") is not None:
+        if source.get("value") is None:
+            out.append(
+                doc.issue(
+                    (*where, "source", "wire_unit_path"),
+                    "wire_unit_path needs source.value (the payload is then JSON)",
+                )
+            )
+        if units.canonical(unit) is None:
+            out.append(
+                doc.issue(
+                    (*where, "source", "wire_unit_path"),
+                    f"the sensor's unit {unit} is not a temperature ({units.KNOWN}): "
+                    "nothing to convert",
+                )
+            )
     return out
 
 
