@@ -31,6 +31,10 @@ from runtime.errors import ConfigError, ConfigIssue
 
 # --- loading -------------------------------------------------------------------------
 
+# Config fields the loader fills in, never keys of a file.
+INTERNAL_KEYS = frozenset({"source_file", "config_hash"})
+EXTENSION_PREFIX = "x-"  # top-level keys the loader ignores: a place for anchors
+
 
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve a config file; raises ConfigError listing every problem."""
@@ -62,9 +66,17 @@ def parse_config(text: str, file: str, *, base_dir: Path) -> Config:
         raise ConfigError(issues)
     if not isinstance(doc.data, dict):  # also a document that is only `null` or `~`
         raise ConfigError([*issues, doc.issue((), "the top level must be a mapping")])
+    for key in sorted(INTERNAL_KEYS & doc.data.keys()):
+        issues.append(doc.issue((key,), _unknown_key((key,), doc), key=True))
+    # Top-level `x-...` keys hold YAML anchors for shared defaults (as in Compose files).
+    data = {
+        k: v
+        for k, v in doc.data.items()
+        if k not in INTERNAL_KEYS and not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))
+    }
     config: Config | None = None
     try:
-        config = Config.model_validate(doc.data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, doc))
     issues.extend(_cross_check(doc.data, doc))
@@ -112,7 +124,7 @@ def _unknown_key(loc: tuple[int | str, ...], doc: YamlDocument) -> str:
     model = _model_at(loc[:-1], doc)
     hint = ""
     if model is not None:
-        names = [f.alias or n for n, f in model.model_fields.items()]
+        names = [f.alias or n for n, f in model.model_fields.items() if n not in INTERNAL_KEYS]
         close = difflib.get_close_matches(key, names, n=1)
         if close:
             hint = f" (did you mean '{close[0]}'?)"
