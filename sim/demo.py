@@ -9,7 +9,6 @@ Prints the dashboard URL and a login.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import secrets
@@ -21,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from runtime.cli_args import ArgumentParser
 from sim.local_servers import free_port, mosquitto, redis_server, wait_for_port
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "sensors.yaml"
@@ -87,7 +87,7 @@ def write_config(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tracseq-edge demo", description=__doc__)
+    parser = ArgumentParser(prog="tracseq-edge demo", description=__doc__)
     parser.add_argument(
         "--dir", default="demo-data", help="working directory (default ./demo-data)"
     )
