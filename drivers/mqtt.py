@@ -14,8 +14,9 @@ it is read, so throughput is the broker's window (our Receive Maximum) over comm
 
 Brokers that speak only MQTT 3.1.1 (amqtt, older mosquitto, many PLC and cloud brokers):
 with `protocol: auto` (the default) a version-5 CONNECT refused as "unsupported protocol
-version", or closed without any CONNACK, is retried at once as 3.1.1, which this driver
-then keeps using; `protocol: "3.1.1"` skips the attempt. 3.1.1 keeps the persistent session
+version", closed without any CONNACK or unanswered for AUTO_ANSWER_S is retried at once as
+3.1.1, which this driver keeps using once a session is up; `protocol: "3.1.1"` skips the
+attempt. 3.1.1 keeps the persistent session
 (clean session off), the manual acks after commit and the lean receive path; it has no
 Receive Maximum, so the broker's own in-flight limit is the window.
 """
