@@ -23,8 +23,7 @@ from runtime import events as ev
 
 Mode = Literal["batched", "structured", "binary"]
 ACCEPTED = (
-    f"{ev.BATCH_MEDIA_TYPE}, {ev.SINGLE_MEDIA_TYPE} "
-    "or binary mode (ce-* headers with a JSON body)"
+    f"{ev.BATCH_MEDIA_TYPE}, {ev.SINGLE_MEDIA_TYPE} or binary mode (ce-* headers with a JSON body)"
 )
 
 
