@@ -89,6 +89,9 @@ def spec() -> dict[str, Any]:
         "/api/v1/ingest": {
             "post": {
                 "summary": "Store a batch of CloudEvents from a gateway (idempotent on event id)",
+                "description": "Also one event in structured mode "
+                "(application/cloudevents+json) or in binary mode (ce-* headers, the event's "
+                "JSON data as the body), with the same checks.",
                 "security": [{"gatewayToken": []}],
                 "parameters": [
                     {"name": "Content-Encoding", "in": "header", "schema": {"enum": ["gzip"]}}
@@ -98,7 +101,8 @@ def spec() -> dict[str, Any]:
                     "content": {
                         "application/cloudevents-batch+json": {
                             "schema": {"type": "array", "items": _ref("CloudEvent")}
-                        }
+                        },
+                        "application/cloudevents+json": {"schema": _ref("CloudEvent")},
                     },
                 },
                 "responses": {

@@ -10,7 +10,6 @@ cleared and notified (sim/demo_alarms.py).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import secrets
@@ -22,6 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from runtime.cli_args import ArgumentParser
 from sim.demo_alarms import AlarmLog
 from sim.local_servers import free_port, mosquitto, redis_server, wait_for_port
 
@@ -89,7 +89,7 @@ def write_config(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tracseq-edge demo", description=__doc__)
+    parser = ArgumentParser(prog="tracseq-edge demo", description=__doc__)
     parser.add_argument(
         "--dir", default="demo-data", help="working directory (default ./demo-data)"
     )
