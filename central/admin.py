@@ -1,8 +1,11 @@
 """Admin API: people (`/api/v1/users`) and gateway tokens (`/api/v1/tokens`); role admin.
 
-    GET   /api/v1/users                 -> {"users": [{name, role, created, updated, disabled}]}
-    POST  /api/v1/users                 {"name", "role", "password"} -> 201 | 409 exists
-    PATCH /api/v1/users/{name}          {"role"?, "password"?, "disabled"?} -> 200 | 404
+    GET   /api/v1/users                 -> {"users": [{name, role, email, phone, created,
+                                            updated, disabled}]}
+    POST  /api/v1/users                 {"name", "role", "password", "email"?, "phone"?}
+                                        -> 201 | 409 exists
+    PATCH /api/v1/users/{name}          {"role"?, "password"?, "disabled"?, "email"?, "phone"?}
+                                        -> 200 | 404 (email/phone null clears it)
     POST  /api/v1/tokens                {"gateway", "analytics"?} -> 201 {"source", "token"}
 
 Every change is audited with old and new value (never a password or a secret). Admins
@@ -23,6 +26,7 @@ from starlette.routing import Route
 
 from central import access
 from central.auth import ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
+from central.notify.contacts import check_email, check_phone
 from central.passwords import PasswordRejected, check_name, hash_password_async
 from runtime.events import format_time
 
@@ -74,10 +78,11 @@ def routes(services: Services) -> list[Route]:
             raise _Bad(f"role: one of {', '.join(ROLES)}")
         if not isinstance(password, str):
             raise _Bad("password: required")
+        contact = _contact(body)
         hashed = await hash_password_async(password)
-        if not await storage.create_user(name, role, hashed, actor):
+        if not await storage.create_user(name, role, hashed, actor, **contact):
             return access.error(409, f"a user named {name!r} exists already")
-        return _json({"name": name, "role": role}, 201)
+        return _json({"name": name, "role": role, **contact}, 201)
 
     async def user(request: Request, actor: str) -> Response:
         name = request.path_params["name"]
@@ -95,8 +100,10 @@ def routes(services: Services) -> list[Route]:
             if not isinstance(body["password"], str):
                 raise _Bad("password: a string")
             changes["password_hash"] = await hash_password_async(body["password"])
+        if "email" in body or "phone" in body:
+            changes["contact"] = _contact(body)
         if not changes:
-            raise _Bad("nothing to change: send role, password and/or disabled")
+            raise _Bad("nothing to change: send role, password, disabled, email and/or phone")
         demoting = changes.get("role", "admin") != "admin" or changes.get("disabled") is True
         if actor == f"user:{name}" and demoting:
             raise _Bad("you cannot demote or disable yourself; ask another admin")
@@ -122,6 +129,25 @@ def routes(services: Services) -> list[Route]:
         Route("/api/v1/users/{name}", admin(user), methods=["PATCH"]),
         Route("/api/v1/tokens", admin(tokens), methods=["POST"]),
     ]
+
+
+def _contact(body: dict[str, Any]) -> dict[str, str | None]:
+    """`email` / `phone` as sent (null or "" clears one), checked."""
+    out: dict[str, str | None] = {}
+    for key, check in (("email", check_email), ("phone", check_phone)):
+        if key not in body:
+            continue
+        value = body[key]
+        if value is None or value == "":
+            out[key] = None
+        elif not isinstance(value, str):
+            raise _Bad(f"{key}: a string or null")
+        else:
+            try:
+                out[key] = check(value.strip())
+            except ValueError as exc:
+                raise _Bad(str(exc)) from None
+    return out
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 No global state: everything a request needs hangs off the `Services` the factory builds.
 The lifespan migrates the schema (retrying while the database is down: /readyz shows it)
-and runs the gateway-offline watchdog; on PostgreSQL also the live feed shared by all
+and runs the gateway-offline watchdog, the notification sender (central/notify/) and the
+`--heartbeat-url` dead man's switch; on PostgreSQL also the live feed shared by all
 instances (central/livefeed.py) and the readings partitions (central/storage/partitions.py).
 """
 
@@ -14,6 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -25,6 +27,9 @@ from central import admin, audit_api, dashboard, livefeed, queries, sessions
 from central.auth import Authenticator
 from central.ingest import Ingest
 from central.metrics import Metrics
+from central.notify import api as notify_api
+from central.notify import heartbeat
+from central.notify.service import Notify
 from central.openapi import spec
 from central.ratelimit import LoginLimiter
 from central.settings import Settings
@@ -46,6 +51,7 @@ class Services:
     clock: Callable[[], float]
     ready: bool = False
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    notify: Notify | None = None
 
 
 def create_app(
@@ -62,6 +68,9 @@ def create_app(
         metrics=Metrics(),
         hub=livefeed.hub_for(settings.db_url, settings.stream_buffer),
         clock=clock,
+    )
+    services.notify = Notify(
+        store, settings.notifications, services.metrics.registry, clock, poll=settings.notify_poll
     )
     ingest = Ingest(
         store,
@@ -103,6 +112,7 @@ def create_app(
         *sessions.routes(services),
         *admin.routes(services),
         *audit_api.routes(services),
+        *notify_api.routes(services),
         *dashboard.routes(services),  # last: mounted at "/"
     ]
 
@@ -139,8 +149,27 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
         log.info("database %s ready (schema v%d)", services.storage.describe, version)
         services.ready = True
         break
+    settings = services.settings
     async with asyncio.TaskGroup() as group:
         if services.storage.backend == "postgresql":
-            settings = services.settings
             group.create_task(partitions.run(settings.db_url, settings.retention, services.clock))
+        if services.notify is not None:
+            group.create_task(services.notify.run())
+        if settings.heartbeat_url:
+            group.create_task(
+                heartbeat.run(
+                    settings.heartbeat_url, partial(_healthy, services), settings.heartbeat_interval
+                )
+            )
         await watchdog.run()
+
+
+async def _healthy(services: Services) -> bool:
+    """For the heartbeat: the database answers and notifications are being sent."""
+    if services.notify is not None and not services.notify.running:
+        return False
+    try:
+        await asyncio.wait_for(services.storage.ping(), 5.0)
+    except Exception:
+        return False
+    return True

@@ -65,10 +65,13 @@ def paths() -> dict[str, Any]:
     session = _obj(["username", "role"], username=_STR, role=_ROLE, csrf_token=csrf)
     time = {"type": "string", "format": "date-time"}
     maybe_time = {"type": ["string", "null"], "format": "date-time"}  # null: never / not
+    contact = {"type": ["string", "null"], "maxLength": 254}  # null / "" clears it
     user = _obj(
         ["name", "role"],
         name=_STR,
         role=_ROLE,
+        email=contact,
+        phone=contact,
         created=time,
         updated=maybe_time,
         disabled=maybe_time,
@@ -147,19 +150,33 @@ def paths() -> dict[str, Any]:
                 "summary": "Create a person's account (admin; audited)",
                 "security": _SEC,
                 "requestBody": _body(
-                    _obj(["name", "role", "password"], name=_NAME, role=_ROLE, password=_PASSWORD)
+                    _obj(
+                        ["name", "role", "password"],
+                        name=_NAME,
+                        role=_ROLE,
+                        password=_PASSWORD,
+                        email=contact,
+                        phone=contact,
+                    )
                 ),
                 "responses": _resp("created", 201, 400, 401, 403, 409),
             },
         },
         "/api/v1/users/{name}": {
             "patch": {
-                "summary": "Change role, password or disabled (admin; audited)",
+                "summary": "Change role, password, disabled, email or phone (admin; audited)",
                 "security": _SEC,
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": _STR}],
                 "requestBody": _body(
                     {
-                        **_obj([], role=_ROLE, password=_PASSWORD, disabled={"type": "boolean"}),
+                        **_obj(
+                            [],
+                            role=_ROLE,
+                            password=_PASSWORD,
+                            disabled={"type": "boolean"},
+                            email=contact,
+                            phone=contact,
+                        ),
                         "minProperties": 1,
                     }
                 ),

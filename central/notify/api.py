@@ -1,0 +1,100 @@
+"""The notifications API (contract: "Notifications (central)").
+
+GET  /api/v1/notifications?alarm_id=&limit=   viewer -> {"notifications": [...]}
+POST /api/v1/notifications/test               admin (CSRF) {"channel", "to": [...]}
+     -> 200 {"id", "state", "error"} (502 when the channel refused it), audited
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from central import access
+from central.notify import outbox
+from central.notify.errors import SendError
+from runtime.events import format_time
+
+if TYPE_CHECKING:
+    from central.app import Services
+
+log = logging.getLogger("tracseq.central.notify")
+MAX_LIMIT = 1000
+_TIMES = ("created_at", "due_at", "sent_at")
+
+
+def routes(services: Services) -> list[Route]:
+    async def listing(request: Request) -> Response:
+        identity = await access.check(services, request, "viewer")
+        if isinstance(identity, Response):
+            return identity
+        alarm_id = request.query_params.get("alarm_id") or None
+        try:
+            limit = int(request.query_params.get("limit", "100"))
+        except ValueError:
+            return access.error(400, "limit: an integer from 1 to 1000")
+        if not 1 <= limit <= MAX_LIMIT:
+            return access.error(400, "limit: an integer from 1 to 1000")
+        try:
+            rows = await services.storage.run_read(
+                partial(outbox.listing, alarm_id=alarm_id, limit=limit)
+            )
+        except Exception:
+            log.exception("listing notifications failed")
+            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        for row in rows:
+            for key in _TIMES:
+                if row[key] is not None:
+                    row[key] = format_time(row[key])
+        pending = [r for r in rows if r["state"] == "pending"]
+        return _json({"notifications": rows, "pending": len(pending)})
+
+    async def test(request: Request) -> Response:
+        identity = await access.check(services, request, "admin")
+        if isinstance(identity, Response):
+            return identity
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            return access.error(400, f"body is not JSON: {exc}")
+        channel = body.get("channel") if isinstance(body, dict) else None
+        to = body.get("to", []) if isinstance(body, dict) else None
+        if not isinstance(channel, str):
+            return access.error(400, "channel: required (a channel name of the notifications file)")
+        if not isinstance(to, list) or not all(isinstance(t, str) for t in to):
+            return access.error(400, "to: a list of addresses")
+        actor = access.actor(identity.principal)
+        notify = services.notify
+        if notify is None or channel not in notify.holder.config.channels:
+            return access.error(400, f"channel: unknown channel {channel!r}")
+        try:
+            outcome = await notify.sender.send_test(channel, to, actor)
+            await services.storage.audit(
+                actor,
+                "notification.test",
+                channel,
+                None,
+                {"to": to, "state": outcome.state, "error": outcome.error},
+            )
+        except SendError as exc:
+            return access.error(400, str(exc))
+        except Exception:
+            log.exception("test notification failed")
+            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        status = 200 if outcome.state == "sent" else 502
+        return _json({"id": outcome.id, "state": outcome.state, "error": outcome.error}, status)
+
+    return [
+        Route("/api/v1/notifications", listing, methods=["GET"]),
+        Route("/api/v1/notifications/test", test, methods=["POST"]),
+    ]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")

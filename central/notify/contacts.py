@@ -1,0 +1,20 @@
+"""Users' contact details (`email`, `phone`): checked where they enter (API, CLI)."""
+
+from __future__ import annotations
+
+import re
+
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,30}$")
+
+
+def check_email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError(f"email: {value[:60]!r} is not an e-mail address (e.g. ada@lab.example)")
+    return value
+
+
+def check_phone(value: str) -> str:
+    if not _PHONE.fullmatch(value):
+        raise ValueError(f"phone: {value[:40]!r} is not a phone number (e.g. +46 70 123 45 67)")
+    return value

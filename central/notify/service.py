@@ -1,0 +1,77 @@
+"""Notifications as central runs them: the config holder, the sender, SIGHUP reloads.
+
+`Notify.run()` is one task of central's lifespan TaskGroup (started once the schema is
+migrated): it runs the sender and waits for SIGHUP, on which it reloads the file and writes
+an audit entry (`notifications.reload`, with the outcome) either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from central.notify.reload import NotifyHolder, Reloaded
+from central.notify.sender import NotifyMetrics, Sender
+from central.storage import SqlStorage
+
+log = logging.getLogger("tracseq.central.notify")
+
+
+class Notify:
+    def __init__(
+        self,
+        storage: SqlStorage,
+        path: Path | None,
+        registry: CollectorRegistry,
+        clock: Callable[[], float],
+        *,
+        poll: float = 0.25,
+    ) -> None:
+        self.holder = NotifyHolder.load(path)  # ConfigError: the caller exits 2
+        self.metrics = NotifyMetrics(registry)
+        self.sender = Sender(storage, self.holder, self.metrics, clock, poll=poll)
+        self._storage = storage
+        self._hup = asyncio.Event()
+        self.running = False
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        installed = False
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self._hup.set)  # main thread only
+            installed = True
+        self.running = True
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.sender.run())
+                group.create_task(self._reloads())
+        finally:
+            self.running = False
+            if installed:
+                loop.remove_signal_handler(signal.SIGHUP)
+
+    async def _reloads(self) -> None:
+        while True:
+            await self._hup.wait()
+            self._hup.clear()
+            await self.reload("system:sighup")
+
+    async def reload(self, actor: str) -> Reloaded:
+        """Reload the file (keeping the running config if it is invalid), audited."""
+        result = await asyncio.to_thread(self.holder.reload)
+        new: dict[str, object] = {"ok": result.ok, "policies": result.policies}
+        if result.error is not None:
+            new["error"] = result.error
+        try:
+            await self._storage.audit(
+                actor, "notifications.reload", str(self.holder.path or ""), None, new
+            )
+        except Exception as exc:
+            log.warning("cannot audit the notifications reload: %s", exc)
+        return result
