@@ -1,0 +1,92 @@
+"""A local SMTP catcher (aiosmtpd): accepts every message, keeps it, writes it to a folder.
+
+The demo starts one so a newcomer sees the compressor failure arrive as an e-mail (each
+message is a `.eml` file in the folder the demo prints, readable with any mail program or
+`less`); the tests use it as a real SMTP server they can stop and start again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True, slots=True)
+class Caught:
+    sender: str
+    recipients: tuple[str, ...]
+    message: Message
+    received: float
+
+    @property
+    def subject(self) -> str:
+        return str(self.message.get("Subject", ""))
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_payload(decode=True)
+        if isinstance(part, bytes):
+            return part.decode("utf-8", "replace")
+        return str(self.message.get_payload())
+
+
+@dataclass
+class _Handler:
+    folder: Path | None
+    caught: list[Caught] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        raw = envelope.original_content or envelope.content
+        data = raw if isinstance(raw, bytes) else str(raw).encode()
+        item = Caught(
+            str(envelope.mail_from),
+            tuple(str(r) for r in envelope.rcpt_tos),
+            message_from_bytes(data),
+            time.time(),
+        )
+        with self.lock:
+            self.caught.append(item)
+            count = len(self.caught)
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / f"{count:05d}.eml").write_bytes(data)
+        return "250 Message accepted for delivery"
+
+
+class MailCatcher:
+    """An SMTP server on 127.0.0.1:`port` that can be stopped and started again."""
+
+    def __init__(self, port: int, folder: Path | None = None) -> None:
+        self.port = port
+        self._handler = _Handler(folder)
+        self._controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[Caught]:
+        with self._handler.lock:
+            return list(self._handler.caught)
+
+    def start(self) -> MailCatcher:
+        controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
+        controller.start()
+        self._controller = controller
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> MailCatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
