@@ -209,9 +209,7 @@ def update_user(
     None for an unknown user. Each change is audited; changing the password or disabling
     ends the user's sessions."""
     with d.transaction(conn):
-        row = d.one(
-            conn, "SELECT role, disabled, email, phone FROM users WHERE name = ?", (name,)
-        )
+        row = d.one(conn, "SELECT role, disabled, email, phone FROM users WHERE name = ?", (name,))
         if row is None:
             return None
         old_role, was_disabled = str(row[0]), row[1] is not None

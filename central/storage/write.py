@@ -156,7 +156,8 @@ def _notify(conn: Any, d: Dialect, event: EventRow, now: float) -> None:
         outbox.enqueue(conn, d, data["alarm_id"], "raised", now)
     elif event.type == ev.ALARM_CLEARED:
         outbox.enqueue(conn, d, data["alarm_id"], "cleared", now)
-    elif event.type == ev.ANALYTICS_PREDICTION:
+    elif event.type == ev.ANALYTICS_PREDICTION and data.get("action", "raised") == "raised":
+        # An early warning is told once, when it is raised; its updates and end are not.
         detail = {**data, "time": event.time, "source": event.source}
         outbox.enqueue(conn, d, f"prediction:{event.id}", "prediction", now, detail)
 

@@ -51,17 +51,25 @@ class HookReceiver:
 
 def _handler(receiver: HookReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length", "0")))
             sent = self.headers.get("X-TracSeq-Signature", "")
             signed = False
             if receiver.secret is not None:
-                want = "sha256=" + hmac.new(receiver.secret.encode(), raw, hashlib.sha256).hexdigest()
+                want = (
+                    "sha256=" + hmac.new(receiver.secret.encode(), raw, hashlib.sha256).hexdigest()
+                )
                 signed = hmac.compare_digest(sent, want)
             with receiver.lock:
                 receiver.received.append(
                     Hook(self.path, dict(self.headers), orjson.loads(raw), signed)
                 )
+            self.send_response(200)
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            with receiver.lock:
+                receiver.received.append(Hook(self.path, dict(self.headers), {}, False))
             self.send_response(200)
             self.end_headers()
 
@@ -107,7 +115,7 @@ def basic_config(
     extra_channels: str = "",
 ) -> str:
     chat = (
-        f"  chat:\n    webhook: {{url: \"{hook_url}/hook\", format: json, "
+        f'  chat:\n    webhook: {{url: "{hook_url}/hook", format: json, '
         "secret_file: hook.secret}\n"
         if hook_url
         else ""

@@ -52,7 +52,7 @@ ESCALATING = (
     "        notify: [{channel: mail, to: [ada]}]\n"
     "        repeat: 1s\n"
     "      - after: 2s\n"
-    "        notify: [{channel: mail, to: [\"boss@lab.example\"]}]\n"
+    '        notify: [{channel: mail, to: ["boss@lab.example"]}]\n'
 )
 
 
