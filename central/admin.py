@@ -144,7 +144,7 @@ def _contact(body: dict[str, Any]) -> dict[str, str | None]:
             raise _Bad(f"{key}: a string or null")
         else:
             try:
-                out[key] = check(value.strip())
+                out[key] = check(value)
             except ValueError as exc:
                 raise _Bad(str(exc)) from None
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from central import passwords
+from central.notify import contacts
 
 _STR = {"type": "string"}
 _ROLE = {"enum": ["viewer", "operator", "admin"]}
@@ -66,12 +67,14 @@ def paths() -> dict[str, Any]:
     time = {"type": "string", "format": "date-time"}
     maybe_time = {"type": ["string", "null"], "format": "date-time"}  # null: never / not
     contact = {"type": ["string", "null"], "maxLength": 254}  # null / "" clears it
+    email = {**contact, "pattern": f"^$|{contacts.EMAIL_PATTERN}"}
+    phone = {**contact, "pattern": f"^$|{contacts.PHONE_PATTERN}"}
     user = _obj(
         ["name", "role"],
         name=_STR,
         role=_ROLE,
-        email=contact,
-        phone=contact,
+        email=email,
+        phone=phone,
         created=time,
         updated=maybe_time,
         disabled=maybe_time,
@@ -155,8 +158,8 @@ def paths() -> dict[str, Any]:
                         name=_NAME,
                         role=_ROLE,
                         password=_PASSWORD,
-                        email=contact,
-                        phone=contact,
+                        email=email,
+                        phone=phone,
                     )
                 ),
                 "responses": _resp("created", 201, 400, 401, 403, 409),
@@ -174,8 +177,8 @@ def paths() -> dict[str, Any]:
                             role=_ROLE,
                             password=_PASSWORD,
                             disabled={"type": "boolean"},
-                            email=contact,
-                            phone=contact,
+                            email=email,
+                            phone=phone,
                         ),
                         "minProperties": 1,
                     }

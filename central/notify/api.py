@@ -72,7 +72,7 @@ def routes(services: Services) -> list[Route]:
         actor = access.actor(identity.principal)
         notify = services.notify
         if notify is None or channel not in notify.holder.config.channels:
-            return access.error(400, f"channel: unknown channel {channel!r}")
+            return access.error(404, f"channel: no channel {channel!r} in the notifications file")
         try:
             outcome = await notify.sender.send_test(channel, to, actor)
             await services.storage.audit(
@@ -82,8 +82,8 @@ def routes(services: Services) -> list[Route]:
                 None,
                 {"to": to, "state": outcome.state, "error": outcome.error},
             )
-        except SendError as exc:
-            return access.error(400, str(exc))
+        except SendError as exc:  # the channel went away in a reload meanwhile
+            return access.error(404, str(exc))
         except Exception:
             log.exception("test notification failed")
             return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 
-_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,30}$")
+# Written so Python and JSON Schema (ECMA-262) read them alike: the OpenAPI description
+# (central/notify/openapi.py) uses the same patterns, "" meaning "clear it".
+_ATOM = r'[^@\x00-\x20<>,;"\x7f]+'
+EMAIL_PATTERN = rf"^{_ATOM}@{_ATOM}\.{_ATOM}$"
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()./-]{2,30}$"
+_EMAIL = re.compile(EMAIL_PATTERN)
+_PHONE = re.compile(PHONE_PATTERN)
 
 
 def check_email(value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from runtime.events import (
     ALARM_CLEARED,
@@ -65,7 +66,7 @@ class Message:
 
 
 def ack_link(base_url: str, alarm_id: str) -> str:
-    return f"{base_url.rstrip('/')}/alarms?ack={alarm_id}"
+    return f"{base_url.rstrip('/')}/alarms?ack={quote(alarm_id, safe=':@')}"
 
 
 def when(epoch: float | None) -> str:
@@ -95,9 +96,10 @@ def _line(alarm: AlarmInfo, event: str) -> str:
             f"at {when(alarm.predicted_at)} (now {_number(alarm.value, alarm.unit)})"
         )
     else:
+        unit = f"{alarm.unit}/min" if alarm.rule == "rate" and alarm.unit else alarm.unit
         detail = (
-            f"{alarm.rule}: value {_number(alarm.value, alarm.unit)}, "
-            f"limit {_number(alarm.threshold, alarm.unit)}, since {when(alarm.since)}"
+            f"{alarm.rule}: value {_number(alarm.value, unit)}, "
+            f"limit {_number(alarm.threshold, unit)}, since {when(alarm.since)}"
         )
     if event == "cleared" and alarm.cleared_at is not None:
         detail += f", cleared {when(alarm.cleared_at)}"

@@ -92,6 +92,7 @@ def paths() -> dict[str, Any]:
                         "description": "sent",
                         "content": {"application/json": {"schema": outcome}},
                     },
+                    "404": {"description": "no such channel in the notifications file"},
                     "502": {
                         "description": "the channel refused it (the error says why)",
                         "content": {"application/json": {"schema": outcome}},

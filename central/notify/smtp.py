@@ -24,7 +24,8 @@ def email(config: Smtp, to: list[str], message: Message, notification_id: int) -
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     mail["Message-ID"] = make_msgid(domain="tracseq.local")
     mail["X-TracSeq-Notification"] = str(notification_id)
-    mail.set_content(message.text)
+    # Plain ASCII stays readable as it is (a saved .eml, a terminal); other text is encoded.
+    mail.set_content(message.text, cte="7bit" if message.text.isascii() else "quoted-printable")
     return mail
 
 
