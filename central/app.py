@@ -119,6 +119,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         watchdog = Watchdog(store, services.metrics, services.hub, settings.offline_after, clock)
+        release = services.notify.catch_sighup() if services.notify is not None else None
         try:
             async with asyncio.TaskGroup() as group:
                 task = group.create_task(_serve_background(services, watchdog))
@@ -127,6 +128,8 @@ def create_app(
                 task.cancel()
                 feed.cancel()
         finally:
+            if release is not None:
+                release()
             await store.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -14,6 +14,7 @@ from central.notify.config import NotifyConfig
 from central.notify.messages import AlarmInfo
 from central.notify.policy import on_duty
 from central.storage.dialect import Dialect
+from runtime.events import parse_time
 
 
 def load(conn: Any, d: Dialect, alarm_ids: list[str]) -> list[AlarmInfo]:
@@ -92,8 +93,6 @@ def _number(value: Any) -> float | None:
 
 
 def _time(value: Any) -> float | None:
-    from runtime.events import parse_time
-
     if isinstance(value, int | float):
         return float(value)
     try:

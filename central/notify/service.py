@@ -8,7 +8,6 @@ an audit entry (`notifications.reload`, with the outcome) either way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -40,12 +39,22 @@ class Notify:
         self._hup = asyncio.Event()
         self.running = False
 
-    async def run(self) -> None:
+    def catch_sighup(self) -> Callable[[], None]:
+        """Catch SIGHUP for the whole lifespan (from before the database is reachable, so an
+        early SIGHUP is a reload once the sender runs, never the default: terminate).
+        Returns the function that lets go of it."""
         loop = asyncio.get_running_loop()
-        installed = False
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        try:
             loop.add_signal_handler(signal.SIGHUP, self._hup.set)  # main thread only
-            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            return lambda: None
+
+        def release() -> None:
+            loop.remove_signal_handler(signal.SIGHUP)
+
+        return release
+
+    async def run(self) -> None:
         self.running = True
         try:
             async with asyncio.TaskGroup() as group:
@@ -53,8 +62,6 @@ class Notify:
                 group.create_task(self._reloads())
         finally:
             self.running = False
-            if installed:
-                loop.remove_signal_handler(signal.SIGHUP)
 
     async def _reloads(self) -> None:
         while True:
@@ -64,6 +71,9 @@ class Notify:
 
     async def reload(self, actor: str) -> Reloaded:
         """Reload the file (keeping the running config if it is invalid), audited."""
+        if self.holder.path is None:
+            log.info("SIGHUP: no --notifications file to reload")
+            return Reloaded(True, 0)
         result = await asyncio.to_thread(self.holder.reload)
         new: dict[str, object] = {"ok": result.ok, "policies": result.policies}
         if result.error is not None:
