@@ -96,3 +96,21 @@ def test_viewers_see_the_log_but_no_test_form(browser: Browser, site: Site) -> N
         expect(page.locator("#test-section")).to_be_hidden()
     finally:
         context.close()
+
+
+def test_admins_set_a_users_email_on_the_users_page(browser: Browser, site: Site) -> None:
+    context = signed_in(browser, site, "ada")
+    page = context.new_page()
+    try:
+        page.goto(site.url + "/users")
+        page.get_by_label("E-mail of victor").fill("victor@lab.example")
+        page.get_by_label("Phone of victor").fill("+46 70 000 00 00")
+        row = page.locator("#users tbody tr", has_text="victor")
+        row.get_by_role("button", name="Save contact").click()
+        expect(page.locator("#users-msg")).to_have_text("contact of victor saved")
+    finally:
+        context.close()
+    client, _ = site.login("ada")
+    users = client.get("/api/v1/users").json()["users"]
+    victor = next(u for u in users if u["name"] == "victor")
+    assert (victor["email"], victor["phone"]) == ("victor@lab.example", "+46 70 000 00 00")
