@@ -48,6 +48,7 @@ class Smtp(Model):
     password_file: Path | None = None
     sender: str = Field(alias="from")
     timeout: Duration = 30.0
+    ca_file: Path | None = None  # a private CA for starttls/tls (default: the system's)
     password: str | None = Field(None, exclude=True)  # read from password_file at load
 
     @model_validator(mode="after")
@@ -259,6 +260,14 @@ def _read_secrets(
             secret = _secret(base_dir / channel.smtp.password_file, where, doc, issues)
             channel = channel.model_copy(
                 update={"smtp": channel.smtp.model_copy(update={"password": secret})}
+            )
+        if channel.smtp is not None and channel.smtp.ca_file is not None:
+            ca_file = base_dir / channel.smtp.ca_file
+            if not ca_file.is_file():
+                where = ("channels", name, "smtp", "ca_file")
+                issues.append(doc.issue(where, f"cannot read {ca_file}: no such file"))
+            channel = channel.model_copy(
+                update={"smtp": channel.smtp.model_copy(update={"ca_file": ca_file})}
             )
         if channel.webhook is not None and channel.webhook.secret_file is not None:
             where = ("channels", name, "webhook", "secret_file")

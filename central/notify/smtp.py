@@ -43,6 +43,7 @@ async def send(config: Smtp, to: list[str], message: Message, notification_id: i
             username=config.username,
             password=config.password,
             timeout=config.timeout,
+            cert_bundle=None if config.ca_file is None else str(config.ca_file),
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         raise SendError(f"SMTP {config.host}: recipient refused: {exc}", retry=False) from None
