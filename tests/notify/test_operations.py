@@ -179,3 +179,32 @@ def test_users_have_email_and_phone_from_the_cli_and_the_api(tmp_path: Path) -> 
         )
         assert bad.status_code == 400
         assert _audit(central, "user.email")
+
+
+def test_a_reload_keeps_pending_escalations(tmp_path: Path, mail: MailCatcher) -> None:
+    levels = (
+        "      - after: 0s\n"
+        '        notify: [{channel: mail, to: ["first@lab.example"]}]\n'
+        "      - after: 3s\n"
+        '        notify: [{channel: mail, to: ["late@lab.example"]}]\n'
+    )
+    config = write_config(tmp_path, basic_config(mail.port, group_wait="0s", levels=levels))
+    with central_with(tmp_path, config) as central:
+        lab = Lab(central)
+        lab.describe("ult-R.temp")
+        alarm_id = lab.raise_alarm("ult-R.temp")
+        wait_until(
+            lambda: any(
+                r["to"] == ["late@lab.example"] and r["state"] == "pending"
+                for r in notifications(central, alarm_id=alarm_id)
+            ),
+            timeout=10,
+        )
+        # The new file has no second level any more: what was scheduled still goes out.
+        first_level = levels.split("      - after: 3s")[0]
+        config.write_text(basic_config(mail.port, group_wait="0s", levels=first_level))
+        assert central.server.proc is not None
+        central.server.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: _audit(central, "notifications.reload"), timeout=10)
+        assert orjson.loads(_audit(central, "notifications.reload")[0]["new_value"])["ok"]
+        wait_until(lambda: any("late@lab.example" in m.recipients for m in mail.messages), 20)
