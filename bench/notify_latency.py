@@ -241,7 +241,7 @@ per recipient, the last <= group_wait + 10 s after the first raise.
 Central's part is mostly the sender's idle poll (0.25 s) and the SMTP exchange; end to end,
 the edge adds its alarm latency (bench.alarm_latency) and up to one sync interval (1 s).
 With the default `group_wait` (30 s) add that wait to every first message. The sender
-records each message's outcome in its own committed transaction before the next claim (on
+records each message's outcome in its own committed transaction (on
 SQLite with `synchronous=FULL`, an fsync per message): that bounds its throughput to tens
 of messages per second on this disk, far above what grouped alarms need.
 """  # noqa: E501
