@@ -16,6 +16,7 @@ BENCHMARKS = [
     "analytics_throughput",
     "tracing_overhead",
     "scale_out",
+    "records",
     "notify_latency",
     "fuzz",
 ]

@@ -9,6 +9,7 @@
     tracseq-edge central user create NAME --role ROLE --password-file FILE [--email E] [--phone P]
     tracseq-edge central [--notifications FILE] [--heartbeat-url URL]  (notifications, SIGHUP)
     tracseq-edge central notifications check FILE
+    tracseq-edge central backup|restore|verify|archive|unarchive ...   (central/records/cli.py)
 
 Exit codes: 0 ok, 2 bad arguments (a clear message, no traceback), 1 runtime failure.
 A secret is printed once, as the last word of the output; only its digest is stored.
@@ -97,7 +98,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
         "`token list`, `token revoke ID`, `apikey list`, `apikey revoke NAME`, "
-        "`user create NAME --role ROLE --password-file FILE`, `notifications check FILE`"
+        "`user create NAME --role ROLE --password-file FILE`, `notifications check FILE`, "
+        "`backup`, `restore`, `verify`, `archive`, `unarchive` (records protection)"
     )
     return parser
 
@@ -120,6 +122,10 @@ def _secret_parser(kind: str) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args_list = list(argv)
+    if args_list[:1] and args_list[0] in ("backup", "restore", "verify", "archive", "unarchive"):
+        from central.records import cli as records_cli
+
+        return records_cli.main(args_list[0], args_list[1:])
     if args_list[:1] == ["user"]:
         from central import user_cli
 

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from central.auth import Authenticator
 from central.body import BodyError, read_body
 from central.metrics import Metrics
-from central.storage import SqlStorage
+from central.storage import SqlStorage, StorageUnavailable
 from central.storage.records import Batch, EventRow, ReadingRow
 from central.stream import Hub
 from central.watchdog import offline_event
@@ -77,7 +77,7 @@ class Ingest:
     async def _handle(self, request: Request) -> Response:
         try:
             principal = await self._auth.resolve(request)
-        except Exception as exc:  # the database is down: the gateway retries later
+        except StorageUnavailable as exc:  # the gateway retries later
             self._db_retry.failed(exc)
             return _error(503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_DB})
         if principal is None:
@@ -124,7 +124,7 @@ class Ingest:
         try:
             with tracing.batch_span("central.db.write", attributes={"events": len(items)}):
                 result = await self._storage.ingest(batch)
-        except Exception as exc:  # the database is down or busy: the gateway retries later
+        except StorageUnavailable as exc:  # the gateway retries later
             self._db_retry.failed(exc)
             return _error(503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_DB})
         self._db_retry.succeeded()

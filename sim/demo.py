@@ -6,7 +6,8 @@ analytics processor, the simulated fleet (with a scripted door opening and compr
 failure) and the edge daemon on the repository's sensors.yaml adapted to those ports.
 Central gets a notifications file and a local SMTP catcher (sim/mailcatcher.py), so the
 compressor failure arrives as an e-mail: each message is a `.eml` file in `<dir>/mail`.
-Prints the dashboard URL, a login and the mail folder.
+Prints the dashboard URL, a login and the mail folder, then a line for each alarm raised,
+acknowledged, cleared and notified (sim/demo_alarms.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from sim.demo_alarms import AlarmLog
 from sim.local_servers import free_port, mosquitto, redis_server, wait_for_port
 from sim.mailcatcher import MailCatcher
 
@@ -223,18 +225,36 @@ def main(argv: list[str]) -> int:
                 flush=True,
             )
             print("Ctrl-C stops everything.", flush=True)
-            while not stop["now"]:
-                for name, proc in children:
-                    if proc.poll() is not None:
-                        print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
-                        stop["now"] = True
-                time.sleep(0.2)
+            alarm_log = _alarm_log(db, central_url)
+            try:
+                while not stop["now"]:
+                    for name, proc in children:
+                        if proc.poll() is not None:
+                            print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
+                            stop["now"] = True
+                    if alarm_log is not None:
+                        alarm_log.poll()
+                    time.sleep(0.2)
+            finally:
+                if alarm_log is not None:
+                    alarm_log.close()
     except (RuntimeError, TimeoutError, OSError) as exc:
         print(f"tracseq-edge demo: {exc}", file=sys.stderr)
         return 1
     finally:
         _stop_all(children)
     return 0
+
+
+def _alarm_log(db: str, central_url: str) -> AlarmLog | None:
+    """The alarm lines' reader (a viewer API key of its own), or None with a note."""
+    try:
+        key = _command(["central", "apikey", "create", f"demo-terminal-{secrets.token_hex(3)}",
+                        "--role", "viewer", "--db", db])  # fmt: skip
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        print(f"(alarms will not be printed here: {exc})", flush=True)
+        return None
+    return AlarmLog(central_url, key, lambda line: print(line, flush=True))
 
 
 def _create_admin(db: str, secrets_dir: Path) -> tuple[str, str] | None:

@@ -17,12 +17,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from central import access
+from central.body import read_model
 from central.notify import outbox
 from central.notify.errors import SendError
+from central.schemas import NotificationTest
 from runtime.events import format_time
 
 if TYPE_CHECKING:
-    from central.app import Services
+    from central.services import Services
 
 log = logging.getLogger("tracseq.central.notify")
 MAX_LIMIT = 1000
@@ -41,13 +43,10 @@ def routes(services: Services) -> list[Route]:
             return access.error(400, "limit: an integer from 1 to 1000")
         if not 1 <= limit <= MAX_LIMIT:
             return access.error(400, "limit: an integer from 1 to 1000")
-        try:
-            rows = await services.storage.run_read(
-                partial(outbox.listing, alarm_id=alarm_id, limit=limit)
-            )
-        except Exception:
-            log.exception("listing notifications failed")
-            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        # A database that is down is a 503 by the app's handlers (central/exceptions.py).
+        rows = await services.storage.run_read(
+            partial(outbox.listing, alarm_id=alarm_id, limit=limit)
+        )
         for row in rows:
             for key in _TIMES:
                 if row[key] is not None:
@@ -59,16 +58,8 @@ def routes(services: Services) -> list[Route]:
         identity = await access.check(services, request, "admin")
         if isinstance(identity, Response):
             return identity
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            return access.error(400, f"body is not JSON: {exc}")
-        channel = body.get("channel") if isinstance(body, dict) else None
-        to = body.get("to", []) if isinstance(body, dict) else None
-        if not isinstance(channel, str):
-            return access.error(400, "channel: required (a channel name of the notifications file)")
-        if not isinstance(to, list) or not all(isinstance(t, str) for t in to):
-            return access.error(400, "to: a list of addresses")
+        body = await read_model(request, NotificationTest)  # 400/413 by the app's handlers
+        channel, to = body.channel, list(body.to)
         actor = access.actor(identity.principal)
         notify = services.notify
         if notify is None or channel not in notify.holder.config.channels:
@@ -84,9 +75,6 @@ def routes(services: Services) -> list[Route]:
             )
         except SendError as exc:  # the channel went away in a reload meanwhile
             return access.error(404, str(exc))
-        except Exception:
-            log.exception("test notification failed")
-            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
         status = 200 if outcome.state == "sent" else 502
         return _json({"id": outcome.id, "state": outcome.state, "error": outcome.error}, status)
 

@@ -29,7 +29,7 @@ from central.notify.config import NotifyConfig
 from central.notify.errors import SendError
 from central.notify.messages import build
 from central.notify.reload import NotifyHolder
-from central.storage import SqlStorage
+from central.storage import SqlStorage, StorageError
 from central.storage.dialect import Dialect
 from runtime.backoff import Backoff, RetryLog
 
@@ -95,7 +95,7 @@ class Sender:
                 while True:
                     try:
                         busy = await self.round()
-                    except Exception as exc:
+                    except StorageError as exc:  # the database is down or busy: next round
                         self._retry.failed(exc)
                         busy = False
                     else:
@@ -120,8 +120,14 @@ class Sender:
         )
         async with asyncio.TaskGroup() as group:
             for item in claimed:
-                group.create_task(self.deliver(item, config))
+                group.create_task(self._deliver_or_wait(item, config))
         return busy or bool(claimed)
+
+    async def _deliver_or_wait(self, item: outbox.Claimed, config: NotifyConfig) -> None:
+        try:
+            await self.deliver(item, config)
+        except StorageError as exc:  # the claim's lease runs out; then it is sent again
+            self._retry.failed(exc)
 
     async def deliver(self, item: outbox.Claimed, config: NotifyConfig) -> Outcome:
         """Send one claimed notification and record the attempt."""

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from central.notify.reload import NotifyHolder, Reloaded
 from central.notify.sender import NotifyMetrics, Sender
-from central.storage import SqlStorage
+from central.storage import SqlStorage, StorageError
 
 log = logging.getLogger("tracseq.central.notify")
 
@@ -82,6 +82,6 @@ class Notify:
             await self._storage.audit(
                 actor, "notifications.reload", str(self.holder.path or ""), None, new
             )
-        except Exception as exc:
+        except StorageError as exc:  # the reload stands; only its record failed
             log.warning("cannot audit the notifications reload: %s", exc)
         return result

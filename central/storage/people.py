@@ -76,6 +76,42 @@ def ack(
     return ack_id
 
 
+def ack_all(
+    conn: Any,
+    d: Dialect,
+    alarm_ids: list[str],
+    by: str,
+    comment: str,
+    actor: str,
+    now: float,
+    subject: str | None = None,
+) -> list[tuple[int, str, str | None]] | None:
+    """Acknowledge several alarms with one comment, all or none, each with its audit row.
+
+    Returns (ack id, alarm id, subject) per alarm, or None when one of them does not exist
+    (or, with `subject`, belongs to another sensor).
+    """
+    with d.transaction(conn):
+        marks = ", ".join("?" for _ in alarm_ids)
+        found = dict(
+            d.all(
+                conn,
+                f"SELECT alarm_id, subject FROM alarms WHERE alarm_id IN ({marks})",
+                alarm_ids,
+            )
+        )
+        if not alarm_ids or set(alarm_ids) - set(found):
+            return None
+        if subject is not None and any(s != subject for s in found.values()):
+            return None
+        out = []
+        for alarm_id in dict.fromkeys(alarm_ids):
+            ack_id = ack(conn, d, alarm_id, by, comment, actor, now)
+            if ack_id is not None:  # always: existence was checked in this transaction
+                out.append((ack_id, alarm_id, found[alarm_id]))
+    return out
+
+
 def add_token(conn: Any, d: Dialect, token_hash: str, source: str, now: float, actor: str) -> None:
     with d.transaction(conn):
         write.add_token(conn, d, token_hash, source, now)

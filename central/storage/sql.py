@@ -15,15 +15,11 @@ from typing import Any, TypeVar
 from central.audit import AuditEntry
 from central.storage import people, read, write
 from central.storage.dialect import Dialect
+from central.storage.errors import StorageError as StorageError  # re-exported for older imports
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
 from central.storage.runner import Pool
-from runtime.errors import TracseqError
 
 T = TypeVar("T")
-
-
-class StorageError(TracseqError):
-    """The central database cannot be used (unreachable, newer schema, bad URL)."""
 
 
 class SqlStorage:
@@ -123,6 +119,26 @@ class SqlStorage:
         return await self._write(
             partial(people.ack, alarm_id=alarm_id, by=by, comment=comment, actor=actor, now=now)
         )
+
+    async def ack_all(
+        self, alarm_ids: list[str], by: str, comment: str, actor: str, subject: str | None = None
+    ) -> tuple[float, list[tuple[int, str, str | None]]] | None:
+        """Acknowledge alarms with one comment (one transaction, audited): the time stored
+        and (ack id, alarm id, subject) per alarm; None when an alarm does not exist (or,
+        with `subject`, is not that sensor's)."""
+        now = self._clock()
+        stored = await self._write(
+            partial(
+                people.ack_all,
+                alarm_ids=alarm_ids,
+                by=by,
+                comment=comment,
+                actor=actor,
+                now=now,
+                subject=subject,
+            )
+        )
+        return None if stored is None else (now, stored)
 
     # --- people and the audit trail (central/storage/people.py) -------------------------
 

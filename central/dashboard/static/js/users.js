@@ -1,5 +1,5 @@
 // Users and gateway tokens (admins only; the API checks the role again).
-import { api, h, me, showError } from "./common.js";
+import { api, h, live, me, showError } from "./common.js";
 
 const body = document.querySelector("#users tbody");
 const msg = document.getElementById("users-msg");
@@ -28,11 +28,11 @@ function row(u) {
   toggle.addEventListener("click", () => change(u.name, { disabled: !u.disabled }, `${u.name} ${u.disabled ? "enabled" : "disabled"}`));
   return h("tr", {},
     h("th", { scope: "row" }, u.name),
-    h("td", {}, select),
-    h("td", {}, email),
-    h("td", {}, phone),
-    h("td", {}, u.disabled ? "disabled" : "active"),
-    h("td", {}, save, " ", toggle, " ", contact),
+    h("td", { "data-label": "Role" }, select),
+    h("td", { "data-label": "E-mail" }, email),
+    h("td", { "data-label": "Phone" }, phone),
+    h("td", { "data-label": "State" }, u.disabled ? "disabled" : "active"),
+    h("td", { "data-label": "Actions" }, save, " ", toggle, " ", contact),
   );
 }
 
@@ -84,3 +84,6 @@ document.getElementById("new-token").addEventListener("submit", async (event) =>
 });
 
 load();
+// The stream carries no user changes; it is opened for the connection indicator (the
+// header would say "connecting…" forever otherwise) and the alarm banner.
+live(() => {}, load);
