@@ -17,6 +17,7 @@ BENCHMARKS = [
     "tracing_overhead",
     "scale_out",
     "records",
+    "notify_latency",
     "fuzz",
 ]
 

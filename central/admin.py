@@ -1,8 +1,11 @@
 """Admin API: people (`/api/v1/users`) and gateway tokens (`/api/v1/tokens`); role admin.
 
-    GET   /api/v1/users                 -> {"users": [{name, role, created, updated, disabled}]}
-    POST  /api/v1/users                 {"name", "role", "password"} -> 201 | 409 exists
-    PATCH /api/v1/users/{name}          {"role"?, "password"?, "disabled"?} -> 200 | 404
+    GET   /api/v1/users                 -> {"users": [{name, role, email, phone, created,
+                                            updated, disabled}]}
+    POST  /api/v1/users                 {"name", "role", "password", "email"?, "phone"?}
+                                        -> 201 | 409 exists
+    PATCH /api/v1/users/{name}          {"role"?, "password"?, "disabled"?, "email"?, "phone"?}
+                                        -> 200 | 404 (email/phone null or "" clears it)
     POST  /api/v1/tokens                {"gateway", "analytics"?} -> 201 {"source", "token"}
 
 Bodies are read through central/body.py (64 KiB at most, else 413) into the request models
@@ -71,9 +74,10 @@ class Admin:
             return _json({"users": rows})
         body = await read_model(request, UserCreate)
         hashed = await hash_password_async(body.password)
-        if not await self.storage.create_user(body.name, body.role, hashed, actor):
+        contact = {"email": body.email, "phone": body.phone}
+        if not await self.storage.create_user(body.name, body.role, hashed, actor, **contact):
             return access.error(409, f"a user named {body.name!r} exists already")
-        return _json({"name": body.name, "role": body.role}, 201)
+        return _json({"name": body.name, "role": body.role, **contact}, 201)
 
     async def user(self, request: Request, actor: str) -> Response:
         name = request.path_params["name"]
@@ -81,7 +85,9 @@ class Admin:
         if "password" in changes:
             changes["password_hash"] = await hash_password_async(changes.pop("password"))
         if not changes:
-            return access.error(400, "nothing to change: send role, password and/or disabled")
+            return access.error(
+                400, "nothing to change: send role, password, disabled, email and/or phone"
+            )
         demoting = changes.get("role", "admin") != "admin" or changes.get("disabled") is True
         if actor == f"user:{name}" and demoting:
             return access.error(400, "you cannot demote or disable yourself; ask another admin")

@@ -6,7 +6,8 @@ registered here once (central/exceptions.py): 503 for an unreachable database, 5
 logged traceback for anything else.
 
 The lifespan migrates the schema (retrying while the database is down: /readyz shows it)
-and runs the gateway-offline watchdog; on PostgreSQL also the live feed shared by all
+and runs the gateway-offline watchdog, the notification sender (central/notify/) and the
+`--heartbeat-url` dead man's switch; on PostgreSQL also the live feed shared by all
 instances (central/livefeed.py) and the readings partitions (central/storage/partitions.py).
 """
 
@@ -27,6 +28,9 @@ from central import admin, audit_api, dashboard, exceptions, livefeed, probes, q
 from central.auth import Authenticator
 from central.ingest import Ingest
 from central.metrics import Metrics
+from central.notify import api as notify_api
+from central.notify import heartbeat
+from central.notify.service import Notify
 from central.services import Services
 from central.settings import Settings
 from central.storage import SqlStorage, StorageError, open_storage, partitions
@@ -51,6 +55,9 @@ def create_app(
         hub=livefeed.hub_for(settings.db_url, settings.stream_buffer),
         clock=clock,
     )
+    services.notify = Notify(
+        store, settings.notifications, services.metrics.registry, clock, poll=settings.notify_poll
+    )
     ingest = Ingest(
         store,
         services.auth,
@@ -68,6 +75,7 @@ def create_app(
         *sessions.routes(services),
         *admin.routes(services),
         *audit_api.routes(services),
+        *notify_api.routes(services),
         *dashboard.routes(services),  # last: mounted at "/"
     ]
 
@@ -88,6 +96,7 @@ async def _lifespan(services: Services, app: Starlette) -> AsyncIterator[None]:
     watchdog = Watchdog(
         services.storage, services.metrics, services.hub, settings.offline_after, services.clock
     )
+    release = services.notify.catch_sighup() if services.notify is not None else None
     try:
         async with asyncio.TaskGroup() as group:
             task = group.create_task(_serve_background(services, watchdog))
@@ -96,6 +105,8 @@ async def _lifespan(services: Services, app: Starlette) -> AsyncIterator[None]:
             task.cancel()
             feed.cancel()
     finally:
+        if release is not None:
+            release()
         await services.storage.close()
 
 
@@ -114,8 +125,27 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
         log.info("database %s ready (schema v%d)", services.storage.describe, version)
         services.ready = True
         break
+    settings = services.settings
     async with asyncio.TaskGroup() as group:
         if services.storage.backend == "postgresql":
-            settings = services.settings
             group.create_task(partitions.run(settings.db_url, settings.retention, services.clock))
+        if services.notify is not None:
+            group.create_task(services.notify.run())
+        if settings.heartbeat_url:
+            group.create_task(
+                heartbeat.run(
+                    settings.heartbeat_url, partial(_healthy, services), settings.heartbeat_interval
+                )
+            )
         await watchdog.run()
+
+
+async def _healthy(services: Services) -> bool:
+    """For the heartbeat: the database answers and notifications are being sent."""
+    if services.notify is not None and not services.notify.running:
+        return False
+    try:
+        await asyncio.wait_for(services.storage.ping(), 5.0)
+    except (StorageError, TimeoutError):
+        return False
+    return True

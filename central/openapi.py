@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from central import openapi_people, schemas
+from central.notify import openapi as notify_openapi
 from central.queries import MAX_RAW
 
 _WINDOW = [
@@ -193,6 +194,7 @@ def spec() -> dict[str, Any]:
         },
     }
     paths.update(openapi_people.paths())
+    paths.update(notify_openapi.paths())
     for path, summary in (
         ("/healthz", "Liveness"),
         ("/health", "Liveness (the TracSeq platform's probe path)"),

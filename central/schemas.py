@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from central import passwords
+from central.notify import contacts
 
 # What does not count as text in an acknowledgement's `by`/`comment`: white space as Python
 # (str.isspace) and JSON Schema's ECMA-262 regexes see it, so the documented pattern built
@@ -69,6 +70,27 @@ Password = Annotated[
     Field(json_schema_extra={"minLength": passwords.MIN_LENGTH, "maxLength": passwords.MAX_LENGTH}),
     AfterValidator(_password),
 ]
+
+
+def _contact(check: Any) -> Any:
+    def validate(value: str | None) -> str | None:
+        return None if value in (None, "") else check(value)
+
+    return AfterValidator(validate)
+
+
+# A person's contact details for notifications (central/notify/contacts.py); "" or null
+# clears one. The same patterns in the document as in the check.
+Email = Annotated[
+    str | None,
+    Field(max_length=254, json_schema_extra={"pattern": f"^$|{contacts.EMAIL_PATTERN}"}),
+    _contact(contacts.check_email),
+]
+Phone = Annotated[
+    str | None,
+    Field(max_length=254, json_schema_extra={"pattern": f"^$|{contacts.PHONE_PATTERN}"}),
+    _contact(contacts.check_phone),
+]
 Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 MaybeTime = Annotated[str | None, Field(json_schema_extra={"format": "date-time"})]
 
@@ -112,6 +134,8 @@ class UserCreate(Request):
     name: UserName
     role: Role
     password: Password
+    email: Email = None
+    phone: Phone = None
 
 
 class UserUpdate(Request):
@@ -122,13 +146,24 @@ class UserUpdate(Request):
     role: Role = "viewer"
     password: Password = ""
     disabled: bool = False
+    email: Email = None  # null or "" clears it
+    phone: Phone = None
 
     def changes(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             k: getattr(self, k)
             for k in ("role", "password", "disabled")
             if k in self.model_fields_set
         }
+        contact = {k: getattr(self, k) for k in ("email", "phone") if k in self.model_fields_set}
+        if contact:
+            out["contact"] = contact
+        return out
+
+
+class NotificationTest(Request):
+    channel: str = Field(description="a channel name of the notifications file")
+    to: list[str] = Field(default_factory=list, description="addresses (e-mail channels)")
 
 
 class TokenCreate(Request):
@@ -316,6 +351,8 @@ class Session(Response):
 class User(Response):
     name: str
     role: Role
+    email: str | None = None
+    phone: str | None = None
     created: Time = ""
     updated: MaybeTime = None  # null: never / not
     disabled: MaybeTime = None
@@ -329,6 +366,8 @@ class UserChanged(Response):
     name: str
     role: Role
     disabled: bool
+    email: str | None = None
+    phone: str | None = None
 
 
 class AuditEntry(Response):

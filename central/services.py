@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from central.auth import Authenticator
 from central.metrics import Metrics
+from central.notify.service import Notify
 from central.ratelimit import LoginLimiter
 from central.settings import Settings
 from central.storage import SqlStorage
@@ -27,3 +28,4 @@ class Services:
     clock: Callable[[], float]
     ready: bool = False
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    notify: Notify | None = None  # notifications (central/notify/), built by create_app

@@ -25,9 +25,9 @@ from edgeconfig.connections import Connection, Modbus, Mqtt, Serial
 from edgeconfig.model import Config
 from edgeconfig.sensors import Sensor
 from edgeconfig.sources import ModbusSource, MqttSource, SerialSource
-from edgeconfig.yaml_source import YamlDocument, load_yaml
 from runtime import units
 from runtime.errors import ConfigError, ConfigIssue
+from runtime.yaml_source import YamlDocument, load_yaml
 
 # --- loading -------------------------------------------------------------------------
 

@@ -43,9 +43,15 @@ PAGES = (
     ("/sensor", "sensor", "Sensor", "viewer"),
     ("/alarms", "alarms", "Alarms", "viewer"),
     ("/audit", "audit", "Audit trail", "viewer"),
+    ("/notifications", "notifications", "Notifications", "viewer"),
     ("/users", "users", "Users and tokens", "admin"),
 )
-NAV = (("/", "Fleet"), ("/alarms", "Alarms"), ("/audit", "Audit trail"))
+NAV = (
+    ("/", "Fleet"),
+    ("/alarms", "Alarms"),
+    ("/notifications", "Notifications"),
+    ("/audit", "Audit trail"),
+)
 
 
 def page_routes(services: Services) -> list[Route]:

@@ -65,6 +65,15 @@ class SqlStorage:
         dialect = self.dialect
         return await self._reader.call(lambda conn: fn(conn, dialect))
 
+    async def run_write(self, fn: Callable[[Any, Dialect], T]) -> T:
+        """Run `fn(conn, dialect)` on the writer pool (packages with SQL of their own, such as
+        central/notify, keep it beside their logic and run it here)."""
+        return await self._write(fn)
+
+    async def run_read(self, fn: Callable[[Any, Dialect], T]) -> T:
+        """Run `fn(conn, dialect)` on the reader pool."""
+        return await self._read(fn)
+
     async def ping(self) -> None:
         """Raise unless the database answers a query (for /readyz)."""
         await self._read(lambda conn, d: d.one(conn, "SELECT 1"))
@@ -133,7 +142,15 @@ class SqlStorage:
 
     # --- people and the audit trail (central/storage/people.py) -------------------------
 
-    async def create_user(self, name: str, role: str, password_hash: str, actor: str) -> bool:
+    async def create_user(
+        self,
+        name: str,
+        role: str,
+        password_hash: str,
+        actor: str,
+        email: str | None = None,
+        phone: str | None = None,
+    ) -> bool:
         now = self._clock()
         return await self._write(
             partial(
@@ -143,6 +160,8 @@ class SqlStorage:
                 password_hash=password_hash,
                 now=now,
                 actor=actor,
+                email=email,
+                phone=phone,
             )
         )
 
