@@ -34,16 +34,16 @@ from edge.log.retention import Retention
 from edge.log.stats import LogStats
 from edge.log.window import CommitWindow
 from edge.sqlite import is_full, log_error
-from runtime import tracing
+from runtime import events, tracing
 
 log = logging.getLogger("tracseq.edge.log")
 
 # Called with the seqs once committed, or with None when the write failed.
 OnCommit = Callable[[list[int | None] | None], None]
 
-_COLUMNS = "(seq, type, subject, time, received, data, keep, trace)"
-_INSERT = f"INSERT INTO entries {_COLUMNS} VALUES (?,?,?,?,?,?,?,?)"
-_INSERT_OR_IGNORE = f"INSERT OR IGNORE INTO entries {_COLUMNS} VALUES (?,?,?,?,?,?,?,?)"
+_COLUMNS = "(seq, type, subject, time, received, data, keep, trace, value)"
+_INSERT = f"INSERT INTO entries {_COLUMNS} VALUES (?,?,?,?,?,?,?,?,?)"
+_INSERT_OR_IGNORE = f"INSERT OR IGNORE INTO entries {_COLUMNS} VALUES (?,?,?,?,?,?,?,?,?)"
 
 
 @dataclass(slots=True)
@@ -251,7 +251,8 @@ class Writer:
                 conn.executemany(_INSERT, rows)
                 conn.execute("RELEASE rows")
             except sqlite3.IntegrityError:
-                # A redelivered reading: redo this batch row by row, skipping duplicates
+                # A redelivered reading (same sensor, sensor time and value): redo this
+                # batch row by row, skipping duplicates
                 # without spending a seq on them (seqs stay gap-free).
                 conn.execute("ROLLBACK TO rows")
                 conn.execute("RELEASE rows")
@@ -315,7 +316,12 @@ class Writer:
 
 
 def _row(seq: int, e: Entry) -> tuple[Any, ...]:
-    return (seq, e.type, e.subject, e.time, e.received, orjson.dumps(e.data), e.keep, e.trace)
+    # A reading's value is part of its identity (sensor, sensor time, value): schema v3.
+    value = e.data.get("value") if e.type == events.READING else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        value = None
+    data = orjson.dumps(e.data)
+    return (seq, e.type, e.subject, e.time, e.received, data, e.keep, e.trace, value)
 
 
 def with_rollback(conn: sqlite3.Connection) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from drivers.base import Reject
+from edge import schema
 from edge.entry import Entry, Stored
 from edge.errors import LogClosedError, LogError, LogFullError
 from edge.log import DurableLog
@@ -68,17 +69,53 @@ def test_sigkill_never_loses_a_committed_reading(tmp_path: Path) -> None:
 
 
 async def test_duplicate_reading_identity_is_ignored_without_a_seq_gap(tmp_path: Path) -> None:
+    """Identity is (sensor, sensor time, value): a redelivery (same value) is ignored without
+    spending a seq; another value in the same second is a reading of its own."""
     log = DurableLog.open(tmp_path / "log.db")
     try:
         first = await log.append([reading("a", 1.0, 1_800_000_000.0), reading("b", 2.0)])
         again = await log.append(
-            [reading("a", 9.0, 1_800_000_000.0), reading("a", 3.0, 1_800_000_001.0)]
+            [
+                reading("a", 1.0, 1_800_000_000.0),  # the redelivery
+                reading("a", 9.0, 1_800_000_000.0),  # same second, another value
+                reading("a", 3.0, 1_800_000_001.0),
+            ]
         )
         assert first == [1, 2]
-        assert again == [None, 3]
+        assert again == [None, 3, 4]
         stored = await log.read(0, 10)
-        assert [(s.seq, s.data["value"]) for s in stored] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+        assert [(s.seq, s.data["value"]) for s in stored] == [
+            (1, 1.0),
+            (2, 2.0),
+            (3, 9.0),
+            (4, 3.0),
+        ]
         assert log.stats.duplicates == 1
+    finally:
+        await log.close()
+
+
+async def test_a_log_from_before_value_identity_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A log written by the previous schema (identity sensor + time) is migrated on open:
+    its readings keep their seqs, a same-second reading with another value is now kept and
+    a redelivery of an old reading is still recognised."""
+    path = tmp_path / "log.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for script in schema.MIGRATIONS[:2]:
+        for statement in schema._statements(script):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        "INSERT INTO entries (seq, type, subject, time, received, data, keep) "
+        "VALUES (1, 'org.tracseq.reading', 'a', 1800000000.0, 1800000000.5, ?, 0)",
+        (b'{"value":-80.5,"unit":"degC"}',),
+    )
+    conn.close()
+    log = DurableLog.open(path)
+    try:
+        assert await log.append([reading("a", -80.5, 1_800_000_000.0)]) == [None]
+        assert await log.append([reading("a", -80.4, 1_800_000_000.0)]) == [2]
+        assert [s.data["value"] for s in await log.read(0, 10)] == [-80.5, -80.4]
     finally:
         await log.close()
 
