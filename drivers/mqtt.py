@@ -9,8 +9,10 @@ do we send the PUBACKs. A gateway killed between receive and commit gets the mes
 from its persistent session (fixed client id, MQTT 5 with a session expiry); readings with a
 sensor time are de-duplicated by the log, others carry `dup: true`.
 
-Nothing waits for a timer while messages are unacknowledged: a batch is submitted as soon as
-it is read, so throughput is the broker's window (our Receive Maximum) over commit latency.
+A batch is submitted as soon as it is read; the log may hold it for its commit window
+(a few ms, bounding disk syncs per second) unless half our Receive Maximum is unacknowledged:
+then it is marked urgent, since the broker sends nothing more until we ack (throughput is the
+broker's window over commit latency).
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class MqttDriver:
         self._loop_thread = 0
         self._commit_failed: asyncio.Event | None = None
         self._established = False
+        # The broker sends at most this many unacknowledged PUBLISHes (our Receive Maximum);
+        # a batch submitted with half of them unacked is committed without a commit window.
+        self.inflight_window = RECEIVE_MAXIMUM
         self._messages = MESSAGES.labels(connection=name)
         self._connected = CONNECTED.labels(connection=name)
         self._reconnects = RECONNECTS.labels(connection=name)
@@ -127,7 +132,7 @@ class MqttDriver:
         try:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
-            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            props.ReceiveMaximum = self.inflight_window
             await loop.run_in_executor(
                 None,
                 lambda: client.connect(
@@ -357,14 +362,12 @@ class MqttDriver:
         self._counters["rejects"] += len(out.rejects)
         self._counters["unacked"] += len(mids)
         assert self._sink is not None
-        self._sink.submit(out.readings, out.rejects, self._committer(conn, mids))
+        urgent = self._counters["unacked"] * 2 >= self.inflight_window
+        self._sink.submit(out.readings, out.rejects, self._committer(conn, mids), urgent=urgent)
 
     def _committer(self, conn: Connection, mids: list[int]) -> Callable[[bool], None]:
-        loop = conn.loop
-
-        def committed(ok: bool) -> None:  # in the log's writer thread
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to ack
-                loop.call_soon_threadsafe(self._ack, conn, mids, ok)
+        def committed(ok: bool) -> None:  # in the event loop, right after the commit
+            self._ack(conn, mids, ok)
 
         return committed
 

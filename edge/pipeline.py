@@ -40,6 +40,8 @@ class Pipeline:
         readings: Sequence[Reading],
         rejects: Sequence[Reject] = (),
         on_commit: Committed | None = None,
+        *,
+        urgent: bool = False,
     ) -> None:
         entries, all_rejects = self._normalize(readings, rejects)
         _trace(entries, len(readings))
@@ -49,7 +51,7 @@ class Pipeline:
                 on_commit(seqs is not None)
 
         # One request per batch: its readings and rejects commit together.
-        self._log.submit(entries, committed, rejects=all_rejects)
+        self._log.submit(entries, committed, rejects=all_rejects, urgent=urgent)
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
         entries, all_rejects = self._normalize(readings, rejects)

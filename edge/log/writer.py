@@ -97,6 +97,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._urgent = False
         self._stopping = False
+        self.holding = 0  # requests waiting for the commit window (observable in tests)
 
     # --- lifetime ----------------------------------------------------------------------
 
@@ -144,10 +145,13 @@ class Writer:
                     timeout = None if deadline is None else deadline - window.clock()
                     if timeout is None or timeout <= 0:
                         break
+                    self.holding = len(batch)
                     try:
                         rows = self._take(batch, self._queue.get(timeout=timeout), rows)
                     except queue.Empty:
                         break
+                    finally:
+                        self.holding = 0
                 window.committing()
                 self._urgent = False
                 self._commit(batch)
