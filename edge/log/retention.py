@@ -66,6 +66,7 @@ class Retention:
         return int((pages - free) * page_size)
 
     def prune_delivered(self) -> None:
+        state.keep_last_seq(self._conn)
         cutoff = self._wall() - self.keep_delivered
         delivered = self._delivered_seq()
         while True:
@@ -86,6 +87,7 @@ class Retention:
         used = self.used_bytes()
         if used <= self.max_bytes and not emergency:
             return
+        state.keep_last_seq(self._conn)
         target = int(self.max_bytes * 0.9)
         delivered = self._delivered_seq()
         chunk = self._rows_for(used - target)

@@ -77,8 +77,14 @@ def write(conn: sqlite3.Connection, changes: Mapping[str, bytes | None]) -> None
             _put(conn, key, value)
 
 
-def record_last_seq(conn: sqlite3.Connection, seq: int) -> None:
-    _put(conn, LAST_SEQ, str(seq).encode())
+def keep_last_seq(conn: sqlite3.Connection) -> None:
+    """Record the highest seq before rows are deleted, so seqs continue past it even when
+    every row is gone (commits do not write it: max(seq) says it while rows are there)."""
+    row = conn.execute("SELECT value FROM state WHERE key = ?", (LAST_SEQ,)).fetchone()
+    stored = int(_bytes(row[0]).decode()) if row else 0
+    top = conn.execute("SELECT max(seq) FROM entries").fetchone()[0]
+    if top is not None and int(top) > stored:
+        _put(conn, LAST_SEQ, str(int(top)).encode())
 
 
 def count(conn: sqlite3.Connection, key: str, n: int) -> None:

@@ -9,6 +9,9 @@ once costs a sync per reading. The window bounds that:
 - **steady**: a commit started less than `window` ago, so the writer waits until `window`
   after that commit for more rows: commits start at most once per `window`, so syncs/s stay
   at or below 1/window (50/s for the default 20 ms) at any steady rate;
+- **lazy**: a batch of cursor moves only (a publisher confirming what it sent) waits up to
+  ten windows, or until a reading arrives to go with it: cursors only trail, and a commit of
+  its own would cost a second sync per reading at low rates;
 - **never held**: an urgent request (an alarm, a producer that can receive nothing more
   until this commit — an MQTT connection with its inflight window full, a closing log), a
   full batch, or a stream that went quiet (no row for `quiet_factor` mean arrival gaps, at
@@ -25,6 +28,7 @@ import time
 from collections.abc import Callable
 
 _SMOOTHING = 0.2  # weight of the newest gap in the mean arrival gap
+_LAZY_WINDOWS = 10  # how many windows a batch of cursor moves alone may wait
 
 
 class CommitWindow:
@@ -55,11 +59,16 @@ class CommitWindow:
         """A commit starts now."""
         self._last_commit = self.clock()
 
-    def deadline(self, *, urgent: bool, full: bool) -> float | None:
-        """Until when (on `clock`) to wait for more rows; None: commit now."""
+    def deadline(self, *, urgent: bool, full: bool, lazy: bool = False) -> float | None:
+        """Until when (on `clock`) to wait for more rows; None: commit now.
+
+        `lazy`: the batch holds only cursor moves (nobody waits on it to acknowledge)."""
         if urgent or full or self.window <= 0:
             return None
         now = self.clock()
+        if lazy:
+            due = self._last_commit + _LAZY_WINDOWS * self.window
+            return None if now >= due else due
         due = self._last_commit + self.window
         if now >= due:
             return None  # idle: a lone reading is committed at once

@@ -141,7 +141,10 @@ class Writer:
                 batch: list[Request] = []
                 rows = self._take(batch, self._queue.get(), 0)
                 while not self._stopping:
-                    deadline = window.deadline(urgent=self._urgent, full=rows >= self.batch_rows)
+                    lazy = all(r.cursor is not None for r in batch)
+                    deadline = window.deadline(
+                        urgent=self._urgent, full=rows >= self.batch_rows, lazy=lazy
+                    )
                     timeout = None if deadline is None else deadline - window.clock()
                     if timeout is None or timeout <= 0:
                         break
@@ -275,8 +278,8 @@ class Writer:
                 request.seqs = [position]
             if request.state:
                 state.write(conn, request.state)
-        if rows:
-            state.record_last_seq(conn, seq - 1)
+        # `last_seq` is not written here (a page per commit): max(seq) says it until
+        # retention deletes rows, and retention records it first (state.keep_last_seq).
         conn.execute("COMMIT")
         self.next_seq = seq
         for request in batch:

@@ -138,3 +138,20 @@ async def test_readings_wait_for_the_window_and_an_alarm_takes_them_along(tmp_pa
         assert log.stats.commits == 3
     finally:
         await log.close()
+
+
+def test_cursor_moves_alone_wait_longer_and_go_with_the_next_reading() -> None:
+    """A publisher's cursor move right after a commit would cost a second sync per reading
+    at low rates; it waits (up to ten windows) for the next reading's commit instead."""
+    clock = Clock()
+    window = CommitWindow(WINDOW, clock=clock)
+    window.arrived(clock.now)
+    window.committing()  # a lone reading, committed at once
+    clock.now += 0.003
+    window.arrived(clock.now)  # the Redis publisher confirms it
+    assert window.deadline(urgent=False, full=False, lazy=True) == pytest.approx(
+        1000.0 + 10 * WINDOW
+    )
+    clock.now += 0.097  # the next reading, 100 ms later: both go in one commit, at once
+    window.arrived(clock.now)
+    assert window.deadline(urgent=False, full=False, lazy=False) is None
