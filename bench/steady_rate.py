@@ -46,6 +46,7 @@ from bench.report import record
 
 REPO = Path(__file__).resolve().parent.parent
 TOPIC = "bench/{sensor}/telemetry"
+PEER = "thingsboard-gateway"
 PER_PUBLISHER = 2500  # messages/s one paced publisher process sends at most
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -61,6 +62,11 @@ class Scenario:
 STEADY = [
     Scenario("200/s over 1,000 topics (1 reading/5 s each)", 1000, 200.0),
     Scenario("2,000/s over 1,000 topics (2 readings/s each)", 1000, 2000.0),
+]
+PROFILE = [
+    Scenario("200/s over 1,000 topics", 1000, 200.0),
+    Scenario("2,000/s over 1,000 topics", 1000, 2000.0),
+    Scenario("20,000/s over 1,000 topics", 1000, 20000.0),
 ]
 SMALLBOX = [
     Scenario(f"{n:,} sensors x 1/{period}", n, n / (10.0 if period == "10 s" else 1.0), True)
@@ -80,6 +86,7 @@ class Result:
     bytes_per_reading: float
     bytes_source: str
     rss_mib: float
+    top_frames: tuple[tuple[str, float], ...] = ()  # (function (file:line), share of samples)
 
 
 # --- load ------------------------------------------------------------------------------
@@ -220,24 +227,71 @@ def _syncs(pid: int, seconds: float, workdir: Path) -> float:
     return calls
 
 
-def run(scenario: Scenario, code: Path, label: str, seconds: float) -> Result:
+def _top_frames(pid: int, seconds: float, workdir: Path) -> tuple[tuple[str, float], ...]:
+    """The functions where the daemon's threads spend their own time (py-spy, 100 Hz)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    out = workdir / "spy.txt"
+    subprocess.run(
+        [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--format", "raw",
+         "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )  # fmt: skip
+    if not out.exists():
+        return ()
+    leaves: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        leaf = stack.rsplit(";", 1)[-1]
+        leaves[leaf] = leaves.get(leaf, 0) + int(count)
+        total += int(count)
+    top = sorted(leaves.items(), key=lambda item: -item[1])[:6]
+    return tuple((name, n / total) for name, n in top)
+
+
+def run(
+    scenario: Scenario, code: Path, label: str, seconds: float, profile: bool = False
+) -> Result:
+    """One scenario against our daemon from checkout `code`, or (label "peer") against
+    thingsboard-gateway installed in the venv `code`."""
+    peer = label == PEER
     with tempfile.TemporaryDirectory(prefix="steady-") as tmp:
         workdir = Path(tmp)
-        with broker(workdir) as mqtt_port, redis_server(workdir) as redis_port:
+        (workdir / "up").mkdir()
+        with (
+            broker(workdir) as mqtt_port,
+            redis_server(workdir) as redis_port,
+            broker(workdir / "up") as upstream_port,
+        ):
             http_port = _free_port()
-            config = _config(workdir, mqtt_port, redis_port, http_port)
-            argv = [sys.executable, "-m", "edge", "run", "-c", str(config)]
+            upstream: Upstream | None = None
+            if peer:
+                (workdir / "conf").mkdir()
+                _tb_config(workdir / "conf", workdir, mqtt_port, upstream_port, code)
+                upstream = Upstream(upstream_port)
+                argv = [str(code / "bin" / "python"), str(code / "bin" / "thingsboard-gateway")]
+                env = {**os.environ, "TB_GW_CONFIG_DIR": str(workdir / "conf")}
+                cwd = workdir
+            else:
+                config = _config(workdir, mqtt_port, redis_port, http_port)
+                argv = [sys.executable, "-m", "edge", "run", "-c", str(config)]
+                env = {**os.environ, "PYTHONPATH": str(code)}
+                cwd = code
             if scenario.pinned:
                 argv = ["taskset", "-c", "0", *argv]
-            env = {**os.environ, "PYTHONPATH": str(code)}
             daemon = subprocess.Popen(
-                argv, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             try:
-                _wait_http(http_port, daemon)
+                if upstream is not None:
+                    time.sleep(10)  # its connector subscribes after start-up (no health URL)
+                else:
+                    _wait_http(http_port, daemon)
                 warmup, strace_s = 4.0, min(5.0, seconds / 2)
                 start = time.time()
-                until = start + warmup + seconds + strace_s + 1.0
+                until = start + warmup + seconds + strace_s * (2 if profile else 1) + 1.0
                 workers = max(1, math.ceil(scenario.rate / PER_PUBLISHER))
                 pubs = [
                     multiprocessing.Process(
@@ -250,10 +304,15 @@ def run(scenario: Scenario, code: Path, label: str, seconds: float) -> Result:
                     pub.start()
                 time.sleep(warmup)
                 pid = daemon.pid
-                cpu0, io0, n0, t0 = _cpu_s(pid), _io(pid), _readings(http_port), time.time()
+
+                def count() -> float:
+                    return float(upstream.count) if upstream is not None else _readings(http_port)
+
+                cpu0, io0, n0, t0 = _cpu_s(pid), _io(pid), count(), time.time()
                 time.sleep(seconds)
-                cpu1, io1, n1, t1 = _cpu_s(pid), _io(pid), _readings(http_port), time.time()
+                cpu1, io1, n1, t1 = _cpu_s(pid), _io(pid), count(), time.time()
                 syncs = _syncs(pid, strace_s, workdir)
+                frames = _top_frames(pid, strace_s, workdir) if profile else ()
                 rss = _rss_mib(pid)
                 for pub in pubs:
                     pub.join()
@@ -263,6 +322,9 @@ def run(scenario: Scenario, code: Path, label: str, seconds: float) -> Result:
                     daemon.wait(30)
                 except subprocess.TimeoutExpired:
                     daemon.kill()
+                    daemon.wait(10)
+                if upstream is not None:
+                    upstream.close()
     readings = max(1.0, n1 - n0)
     written = io1["write_bytes"] - io0["write_bytes"]
     source = "write_bytes"
@@ -278,7 +340,98 @@ def run(scenario: Scenario, code: Path, label: str, seconds: float) -> Result:
         bytes_per_reading=written / readings,
         bytes_source=source,
         rss_mib=rss,
+        top_frames=frames,
     )
+
+
+# --- the peer: thingsboard-gateway, when installed in a scratch venv ---------------------
+
+
+def _tb_config(conf: Path, workdir: Path, source: int, upstream: int, venv: Path) -> None:
+    """thingsboard-gateway's own configs: its MQTT connector on our broker, the same
+    topics and value; upstream ("ThingsBoard") is a second mosquitto; memory storage."""
+    package = next(venv.glob("lib/python3*/site-packages/thingsboard_gateway"))
+    shutil.copytree(package / "config", conf, dirs_exist_ok=True)
+    gateway = orjson.loads((conf / "tb_gateway.json").read_bytes())
+    tb = gateway["thingsboard"]
+    tb.update(host="127.0.0.1", port=upstream, remoteConfiguration=False, remoteShell=False)
+    tb["statistics"]["enable"] = False
+    tb["security"] = {"type": "accessToken", "accessToken": "bench"}
+    gateway["connectors"] = [{"type": "mqtt", "name": "MQTT", "configuration": "mqtt.json"}]
+    (conf / "tb_gateway.json").write_bytes(orjson.dumps(gateway))
+    device = {
+        "deviceNameExpressionSource": "topic",
+        "deviceNameExpression": "(?<=bench/)(.*?)(?=/telemetry)",
+        "deviceProfileExpressionSource": "constant",
+        "deviceProfileExpression": "default",
+    }
+    converter = {
+        "type": "json",
+        "deviceInfo": device,
+        "sendDataOnlyOnChange": False,
+        "timeout": 60000,
+        "attributes": [],
+        "timeseries": [{"type": "double", "key": "temp_c", "value": "${temp_c}"}],
+    }
+    mqtt = {
+        "broker": {
+            "host": "127.0.0.1",
+            "port": source,
+            "clientId": "tb-bench",
+            "version": 5,
+            "maxMessageNumberPerWorker": 10,
+            "maxNumberOfWorkers": 100,
+            "cleanSession": True,
+            "cleanStart": True,
+            "sessionExpiryInterval": 0,
+            "security": {"type": "anonymous"},
+        },
+        "mapping": [
+            {"topicFilter": "bench/+/telemetry", "subscriptionQos": 1, "converter": converter}
+        ],
+    }
+    (conf / "mqtt.json").write_bytes(orjson.dumps(mqtt))
+    logs = orjson.loads((conf / "logs.json").read_bytes())
+    (workdir / "logs").mkdir(exist_ok=True)
+    for handler in logs["handlers"].values():
+        if "filename" in handler:
+            handler["filename"] = str(workdir / "logs" / Path(handler["filename"]).name)
+        handler["level"] = "WARNING"
+    for logger in logs.get("loggers", {}).values():
+        logger["level"] = "WARNING"
+    (conf / "logs.json").write_bytes(orjson.dumps(logs))
+
+
+class Upstream:
+    """Plays ThingsBoard on the upstream broker: answers the session-limits RPC (no limits)
+    and counts the telemetry datapoints the peer forwards."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.count = 0
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-upstream")
+        self._client.on_message = self._on_message
+        self._client.connect("127.0.0.1", port)
+        self._client.subscribe([("v1/devices/me/rpc/request/+", 1), ("v1/gateway/telemetry", 1)])
+        self._client.loop_start()
+
+    def _on_message(self, client: object, _u: object, message: object) -> None:
+        topic: str = message.topic  # type: ignore[attr-defined]
+        if topic.startswith("v1/devices/me/rpc/request/"):
+            limits = {"rateLimits": {}, "maxInflightMessages": 1000, "maxPayloadSize": 65536}
+            request_id = topic.rsplit("/", 1)[1]
+            self._client.publish(
+                f"v1/devices/me/rpc/response/{request_id}", orjson.dumps(limits), 1
+            )
+            return
+        body = orjson.loads(message.payload)  # type: ignore[attr-defined]
+        self.count += sum(len(points) for points in body.values())
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
 
 
 # --- small things ----------------------------------------------------------------------
@@ -314,7 +467,7 @@ def _wait_http(port: int, daemon: subprocess.Popen[bytes]) -> None:
     raise TimeoutError("the daemon did not become ready within 30 s")
 
 
-def _table(results: list[Result], with_before: bool) -> str:
+def _table(results: list[Result]) -> str:
     head = (
         "| scenario | code | readings/s | CPU µs/reading | CPU % | syncs/s | bytes/reading "
         "| RSS MiB |"
@@ -325,26 +478,46 @@ def _table(results: list[Result], with_before: bool) -> str:
             f"| {r.scenario.name} | {r.code} | {r.readings_s:,.0f} | {r.cpu_us:,.0f} | "
             f"{r.cpu_pct:.1f} | {r.syncs_s:,.1f} | {r.bytes_per_reading:,.0f} | {r.rss_mib:.0f} |"
         )
-    if with_before:
-        lines.append("")
-        lines.append("| scenario | CPU µs/reading after / before | syncs/s after / before |")
-        lines.append("|---|---:|---:|")
-        by = {(r.scenario.name, r.code): r for r in results}
-        for s in dict.fromkeys(r.scenario.name for r in results):
-            a, b = by.get((s, "after")), by.get((s, "before"))
-            if a and b and b.cpu_us and b.syncs_s:
-                lines.append(f"| {s} | {a.cpu_us / b.cpu_us:.2f}x | {a.syncs_s / b.syncs_s:.2f}x |")
+    by = {(r.scenario.name, r.code): r for r in results}
+    ratios = []
+    for name in dict.fromkeys(r.scenario.name for r in results):
+        after = by.get((name, "after"))
+        for other in ("before", PEER):
+            them = by.get((name, other))
+            if after and them and them.cpu_us:
+                syncs = f"{after.syncs_s / them.syncs_s:.2f}x" if them.syncs_s else "-"
+                ratios.append(
+                    f"| {name} | after / {other} | {after.cpu_us / them.cpu_us:.2f}x | {syncs} |"
+                )
+    if ratios:
+        lines += [
+            "",
+            "| scenario | ratio | CPU µs/reading | syncs/s |",
+            "|---|---|---:|---:|",
+            *ratios,
+        ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["steady", "smallbox", "all"], default="all")
+    parser.add_argument("--mode", choices=["steady", "smallbox", "profile", "all"], default="all")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--baseline", type=Path, help="a checkout to measure as 'before'")
     parser.add_argument("--only", type=int, nargs="*", help="scenario numbers (0-based)")
+    parser.add_argument(
+        "--peer-venv",
+        type=Path,
+        help="a venv with thingsboard-gateway installed (steady mode only), e.g. "
+        "python3 -m venv /tmp/tbvenv && /tmp/tbvenv/bin/pip install thingsboard-gateway==3.8.5",
+    )
     args = parser.parse_args(argv)
-    modes = {"steady": [STEADY], "smallbox": [SMALLBOX], "all": [STEADY, SMALLBOX]}[args.mode]
+    modes = {
+        "steady": [STEADY],
+        "smallbox": [SMALLBOX],
+        "profile": [PROFILE],
+        "all": [STEADY, SMALLBOX],
+    }[args.mode]
     load = os.getloadavg()
     for scenarios in modes:
         results: list[Result] = []
@@ -354,22 +527,51 @@ def main(argv: list[str] | None = None) -> int:
             codes = [(REPO, "after")]
             if args.baseline is not None:
                 codes.append((args.baseline.resolve(), "before"))
+            if args.peer_venv is not None and scenarios is STEADY:
+                codes.append((args.peer_venv.resolve(), PEER))
             for code, label in codes:
-                result = run(scenario, code, label, args.seconds)
+                result = run(scenario, code, label, args.seconds, profile=scenarios is PROFILE)
                 print(f"{scenario.name} [{label}]: {result}", flush=True)
                 results.append(result)
         source = {r.bytes_source for r in results}
-        note = (
+        ours = [r for r in results if r.code == "after"]
+        if ours:
+            worst = max(ours, key=lambda r: r.syncs_s)
+            note = (
+                f"Disk syncs: at most **{worst.syncs_s:.1f}/s** ({worst.scenario.name}; "
+                "target <= 50/s at any steady rate). "
+            )
+        else:
+            note = ""
+        note += (
             f"{args.seconds:g} s CPU window after a 4 s warm-up, then a strace window; "
             f"bytes from /proc/PID/io {'/'.join(sorted(source))}; load average at start "
             f"{load[0]:.1f} on this shared 2-core machine."
         )
+        if scenarios is PROFILE:
+            lines = [
+                "Where the daemon's threads spend their own time (py-spy `record --format raw`, "
+                "leaf functions, share of the samples py-spy counts as active), at steady "
+                "paced rates. "
+                "`before` = the parent commit's daemon, same run.",
+                "",
+                "| rate | code | achieved/s | CPU µs/reading | top frames (share of samples) |",
+                "|---|---|---:|---:|---|",
+            ]
+            for r in results:
+                frames = "<br>".join(f"{share:.0%} `{name}`" for name, share in r.top_frames)
+                lines.append(
+                    f"| {r.scenario.name} | {r.code} | {r.readings_s:,.0f} | {r.cpu_us:,.0f} "
+                    f"| {frames} |"
+                )
+            record("Steady rates: top frames (py-spy)", "\n".join(lines) + "\n\n" + note)
+            continue
         if scenarios is STEADY:
             body = (
                 "`tracseq-edge run` (MQTT -> log -> rules -> Redis stream), QoS 1 readings "
                 "evenly spaced from paced publisher processes, one topic per sensor. "
                 "`before` = the daemon of the parent commit, same run.\n\n"
-                + _table(results, args.baseline is not None)
+                + _table(results)
                 + "\n\n"
                 + note
             )
@@ -378,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
             body = (
                 "The daemon pinned to one core (`taskset -c 0`), each sensor publishing "
                 "evenly spaced QoS 1 readings; MQTT -> log -> rules -> Redis stream.\n\n"
-                + _table(results, args.baseline is not None)
+                + _table(results)
                 + "\n\n"
                 + note
             )

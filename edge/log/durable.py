@@ -326,8 +326,9 @@ class DurableLog:
             with contextlib.suppress(RuntimeError):  # that loop is gone
                 other.call_soon_threadsafe(_settle_all, some)
         if loop is None or loop.is_closed():
+            # No event loop (synchronous tools) or it is gone: nobody awaits a future now.
             self.last_seq = last_seq
-            _settle_all(requests)
+            _settle_all(requests, futures=False)
             return
         try:
             loop.call_soon_threadsafe(self._committed, last_seq, stored, requests)
@@ -350,10 +351,10 @@ class DurableLog:
             self._commit_waiter.set_result(None)
 
 
-def _settle_all(requests: Iterable[Request]) -> None:
+def _settle_all(requests: Iterable[Request], *, futures: bool = True) -> None:
     for request in requests:
         future = request.future
-        if future is not None and not future.done():
+        if futures and future is not None and not future.done():
             if request.error is not None:
                 future.set_exception(request.error)
             else:
