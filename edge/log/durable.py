@@ -34,7 +34,7 @@ from edge.sqlite import connect, log_error
 log = logging.getLogger("tracseq.edge.log")
 
 Listener = Callable[[list[Stored]], None]
-DEFAULT_COMMIT_WINDOW = 0.020  # at most 50 commits (disk syncs) per second
+DEFAULT_COMMIT_WINDOW = 0.025  # at most 40 commits/s: with WAL checkpoints <= 50 syncs/s
 
 
 class DurableLog:

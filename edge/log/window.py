@@ -8,7 +8,8 @@ once costs a sync per reading. The window bounds that:
   gateway, a first reading after a pause) is committed at once;
 - **steady**: a commit started less than `window` ago, so the writer waits until `window`
   after that commit for more rows: commits start at most once per `window`, so syncs/s stay
-  at or below 1/window (50/s for the default 20 ms) at any steady rate;
+  at or below 1/window (40/s for the default 25 ms; with the WAL checkpoints' own syncs,
+  at most 50/s) at any steady rate;
 - **lazy**: a batch of cursor moves only (a publisher confirming what it sent) waits up to
   ten windows, or until a reading arrives to go with it: cursors only trail, and a commit of
   its own would cost a second sync per reading at low rates;

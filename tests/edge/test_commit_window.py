@@ -4,6 +4,7 @@ urgent requests never held. Driven by a manual clock and observed conditions, no
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -155,3 +156,26 @@ def test_cursor_moves_alone_wait_longer_and_go_with_the_next_reading() -> None:
     clock.now += 0.097  # the next reading, 100 ms later: both go in one commit, at once
     window.arrived(clock.now)
     assert window.deadline(urgent=False, full=False, lazy=False) is None
+
+
+async def test_a_commit_hands_every_outcome_back_to_the_event_loop_at_once(
+    tmp_path: Path,
+) -> None:
+    """Producers' callbacks (the MQTT driver's acks) run in the event loop, not the writer
+    thread, and all requests of one commit are answered together."""
+    clock = Clock()
+    log = DurableLog.open(tmp_path / "log.db", commit_window=3600.0, clock=clock)
+    seen: list[tuple[int, list[int | None] | None]] = []
+    try:
+        await log.append([_reading(0)])  # idle: committed at once; the window is open now
+        for i in (1, 2, 3):
+            log.submit([_reading(i)], lambda seqs: seen.append((threading.get_ident(), seqs)))
+        await _until(lambda: log._writer.holding == 3)
+        assert seen == []  # held: nothing acknowledged before the commit
+        log.submit([_reading(4)], urgent=True)  # e.g. an MQTT inflight window half full
+        await _until(lambda: len(seen) == 3)
+        assert {ident for ident, _ in seen} == {threading.get_ident()}
+        assert [seqs for _, seqs in seen] == [[2], [3], [4]]
+        assert log.stats.commits == 2
+    finally:
+        await log.close()
