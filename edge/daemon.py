@@ -253,6 +253,7 @@ class Daemon:
             cursors=self._cursors(config),
             max_bytes=buffer.max_bytes,
             keep_delivered=buffer.keep_delivered,
+            commit_window=buffer.commit_window,
             wall=self.clock.time,
         )
 
@@ -262,6 +263,7 @@ class Daemon:
             or the_log.cursor_names != self._cursors(config)
             or the_log.max_bytes != config.gateway.buffer.max_bytes
             or the_log.keep_delivered != config.gateway.buffer.keep_delivered
+            or the_log.commit_window != config.gateway.buffer.commit_window
         )
 
     def health(self) -> dict[str, Health]:
