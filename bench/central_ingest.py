@@ -46,6 +46,8 @@ class Result:
     latencies: list[float]
     retries: int
     baseline_rows_s: float
+    cpu_s: float = 0.0  # central's process (all threads) while the gateways posted
+    baseline_cpu_s: float = 0.0  # the baseline's thread (SQLite runs in it; PostgreSQL does not)
 
     @property
     def rate(self) -> float:
@@ -124,8 +126,9 @@ async def drive(url: str, tokens: dict[str, str], bodies: dict[str, list[bytes]]
     return Result("", total, seconds, latencies, retries, 0.0)
 
 
-def baseline(db: str, bodies: dict[str, list[bytes]]) -> float:
-    """Rows/s of the storage layer's bulk insert, one transaction per batch, no HTTP."""
+def baseline(db: str, bodies: dict[str, list[bytes]]) -> tuple[float, float]:
+    """Rows/s of the storage layer's bulk insert, one transaction per batch, no HTTP;
+    and the CPU seconds of the thread doing it."""
     dialect: Dialect
     if db.startswith("sqlite"):
         from central.storage.sqlite import SqliteDialect, connect, path_of
@@ -158,37 +161,46 @@ def baseline(db: str, bodies: dict[str, list[bytes]]) -> float:
                     )
                 )
             batches.append(rows)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     for rows in batches:
         with dialect.transaction(conn):
             dialect.insert_readings(conn, rows, time.time())
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
     conn.close()
-    return sum(len(r) for r in batches) / seconds
+    return sum(len(r) for r in batches) / seconds, cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
-def service(backend: str, workdir: Path) -> Iterator[tuple[str, str]]:
+def service(backend: str, workdir: Path) -> Iterator[tuple[str, str, int]]:
     with (
         fresh_db(backend, workdir, POSTGRES) as db,
         start_central(db, backend, workdir) as central,
     ):
-        yield central.url, db
+        assert central.server.proc is not None
+        yield central.url, db, central.server.proc.pid
 
 
 def run_backend(backend: str, bodies: dict[str, list[bytes]]) -> Result:
     with tempfile.TemporaryDirectory(prefix=f"bench-central-{backend}-") as tmp:
-        with service(backend, Path(tmp)) as (url, db):
+        with service(backend, Path(tmp)) as (url, db, pid):
             tokens = {}
             for gw in bodies:
                 code, out, err = run_cli("token", "create", gw, "--db", db)
                 assert code == 0, err
                 tokens[gw] = out.split()[-1]
+            cpu = cpu_seconds(pid)
             result = asyncio.run(drive(url, tokens, bodies))
+            result.cpu_s = cpu_seconds(pid) - cpu
         result.backend = backend
         with fresh_db(backend, Path(tmp) / "base", POSTGRES) as base_db:
             (Path(tmp) / "base").mkdir(exist_ok=True)
-            result.baseline_rows_s = baseline(base_db, bodies)
+            result.baseline_rows_s, result.baseline_cpu_s = baseline(base_db, bodies)
     return result
 
 
@@ -209,14 +221,15 @@ def main() -> None:
         "transaction per batch, no HTTP/JSON/validation.",
         "",
         "| backend | events | events/s | p50 ms | p99 ms | 503 retries | baseline rows/s | "
-        "ingest / baseline |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "ingest / baseline | central CPU µs/event | baseline CPU µs/row |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.backend} | {r.events:,} | {r.rate:,.0f} | {r.percentile(0.5):.0f} | "
             f"{r.percentile(0.99):.0f} | {r.retries} | {r.baseline_rows_s:,.0f} | "
-            f"{r.rate / r.baseline_rows_s:.2f}x |"
+            f"{r.rate / r.baseline_rows_s:.2f}x | {r.cpu_s / r.events * 1e6:.0f} | "
+            f"{r.baseline_cpu_s / r.events * 1e6:.0f} |"
         )
     lines += [
         "",

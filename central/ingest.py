@@ -130,7 +130,10 @@ class Ingest:
         self._db_retry.succeeded()
         self._metrics.events.labels("accepted").inc(result.accepted)
         self._metrics.events.labels("duplicate").inc(result.duplicates)
-        self._hub.publish(e for e in batch.envelopes if e["id"] in result.new_ids)
+        if result.accepted == len(batch.envelopes):  # all new (the common case)
+            self._hub.publish(batch.envelopes)
+        else:
+            self._hub.publish(e for e in batch.envelopes if e["id"] in result.new_ids)
         for alarm_id in result.cleared_offline:
             assert batch.gateway is not None
             log.info("gateway %s is back: cleared %s", batch.gateway, alarm_id)

@@ -292,11 +292,14 @@ def parse_stream_fields(fields: dict[str, str] | dict[bytes, bytes]) -> CloudEve
 MAX_DATA_DEPTH = 32  # nesting of objects and arrays in `data`; deeper is refused
 
 
+_FINITE_TYPES = frozenset({str, int, bool, type(None)})  # JSON scalars other than float
+
+
 def _all_finite(container: dict[str, Any] | list[Any], depth: int) -> bool:
     """True when `_check_finite` would accept it (depth of `container` counted from 1)."""
     for item in container.values() if type(container) is dict else container:
         kind = type(item)
-        if kind is str or kind is int or item is None or kind is bool:
+        if kind in _FINITE_TYPES:
             continue
         if kind is float:
             if not math.isfinite(item):
