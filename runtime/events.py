@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -297,7 +298,8 @@ _FINITE_TYPES = frozenset({str, int, bool, type(None)})  # JSON scalars other th
 
 def _all_finite(container: dict[str, Any] | list[Any], depth: int) -> bool:
     """True when `_check_finite` would accept it (depth of `container` counted from 1)."""
-    for item in container.values() if type(container) is dict else container:
+    items: Iterable[Any] = container.values() if type(container) is dict else container
+    for item in items:
         kind = type(item)
         if kind in _FINITE_TYPES:
             continue
