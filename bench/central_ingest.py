@@ -237,7 +237,11 @@ def main() -> None:
         "runs on the same cores as central and the database. Ingest is CPU-bound in central's "
         "one Python process (gzip, JSON, per-event validation, HTTP); with 50 batches in "
         "flight, latency is mostly queueing (Little's law: 50 x 250 events / events/s). "
-        "PostgreSQL does its inserts in its own processes, so it uses the second core.",
+        "PostgreSQL does its inserts in its own processes, so it uses the second core. "
+        "The CPU columns do not depend on how busy the machine is: central's process (all its "
+        "threads, user + system) per event while the gateways posted, and the baseline's "
+        "thread per row (on SQLite that includes SQLite itself; PostgreSQL's server CPU is in "
+        "neither).",
     ]
     text = "\n".join(lines)
     print(text)
