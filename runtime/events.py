@@ -23,6 +23,7 @@ SPECVERSION = "1.0"
 TYPE_PREFIX = "org.tracseq."
 EDGE_SOURCE_PREFIX = "tracseq-edge/"
 ANALYTICS_SOURCE_PREFIX = "tracseq-analytics/"
+_EDGE_PREFIX_LEN = len(EDGE_SOURCE_PREFIX)
 CONTENT_TYPE = "application/json"
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
 SINGLE_MEDIA_TYPE = "application/cloudevents+json"
@@ -61,9 +62,8 @@ class CloudEvent:
     @property
     def gateway(self) -> str | None:
         """The gateway id of an edge event's source, else None."""
-        if self.source.startswith(EDGE_SOURCE_PREFIX):
-            return self.source[len(EDGE_SOURCE_PREFIX) :]
-        return None
+        source = self.source
+        return source[_EDGE_PREFIX_LEN:] if source.startswith(EDGE_SOURCE_PREFIX) else None
 
     def to_dict(self) -> dict[str, Any]:
         """The structured-mode JSON object of this event."""
