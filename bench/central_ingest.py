@@ -264,7 +264,8 @@ without the parse_time fast path):
 The targets (0.5x on SQLite, 0.9x on PostgreSQL) are not reached. On SQLite the bulk
 insert costs 4-7 µs of CPU per row, so 0.5x would need central at about 10 µs per event
 for HTTP, gzip, JSON, validation and the write together; it is at 24-33. The PostgreSQL
-ratio swings from 0.47x to 1.12x between runs of the same code because the baseline does
+ratio swings between runs of the same code (before: 0.47x to 1.12x; after: 0.46x, 0.76x,
+0.76x and, in a PostgreSQL-only run at 27 µs/event, 0.94x) because the baseline does
 (8,000-37,000 rows/s), so only the CPU column compares runs there."""
 
 
