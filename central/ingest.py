@@ -160,7 +160,6 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
         data, edge = event.data, event.gateway
         if event.type == ev.READING:
             assert edge is not None and event.subject is not None
-            unit, quantity = data.get("unit"), data.get("quantity")
             readings.append(
                 ReadingRow(
                     event.id,
@@ -169,8 +168,8 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
                     event.subject,
                     event.time if event.time is not None else (received or now),
                     float(data["value"]),
-                    unit if type(unit) is str else _text(unit),
-                    quantity if type(quantity) is str else _text(quantity),
+                    _text(data.get("unit")),
+                    _text(data.get("quantity")),
                     received,
                 )
             )
