@@ -21,6 +21,7 @@ from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, Rea
 from runtime import events as ev
 
 OFFLINE_RULE = "gateway_offline"
+_TWIN_CHUNK = 1000  # sensors per twin upsert: 7,000 parameters (SQLite allows 32,766)
 
 
 def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
@@ -48,18 +49,26 @@ def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
         seen = latest.get(row.sensor)
         if seen is None or row.time >= seen.time:
             latest[row.sensor] = row
-    for _, row in sorted(latest.items()):  # one lock order: no deadlocks between batches
+    # One statement for all the batch's sensors (one row each, so no row is updated twice),
+    # in one lock order: no deadlocks between batches.
+    rows = [latest[sensor] for sensor in sorted(latest)]
+    for start in range(0, len(rows), _TWIN_CHUNK):
+        chunk = rows[start : start + _TWIN_CHUNK]
         d.execute(
             conn,
-            """INSERT INTO sensors (id, gateway, unit, quantity, last_value, last_time, last_seq)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            f"""INSERT INTO sensors (id, gateway, unit, quantity, last_value, last_time, last_seq)
+            VALUES {", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))}
             ON CONFLICT (id) DO UPDATE SET gateway = excluded.gateway,
                 unit = COALESCE(excluded.unit, sensors.unit),
                 quantity = COALESCE(excluded.quantity, sensors.quantity),
                 last_value = excluded.last_value, last_time = excluded.last_time,
                 last_seq = excluded.last_seq
             WHERE sensors.last_time IS NULL OR excluded.last_time >= sensors.last_time""",
-            (row.sensor, row.gateway, row.unit, row.quantity, row.value, row.time, row.seq),
+            [
+                v
+                for r in chunk
+                for v in (r.sensor, r.gateway, r.unit, r.quantity, r.value, r.time, r.seq)
+            ],
         )
 
 
