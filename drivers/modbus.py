@@ -62,13 +62,13 @@ _DEVICE_ERRORS = {
 _JITTER = 0.05  # each poll interval varies by up to 5% so devices never fall into lockstep
 
 
-def _unit_keyword() -> str:
-    # pymodbus renamed `slave=` to `device_id=` during 3.x.
+def unit_keyword() -> str:
+    """The unit id keyword of pymodbus calls (`slave=` became `device_id=` during 3.x)."""
     params = inspect.signature(AsyncModbusTcpClient.read_holding_registers).parameters
     return "device_id" if "device_id" in params else "slave"
 
 
-_UNIT = _unit_keyword()
+_UNIT = unit_keyword()
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
 )
 
+from edgeconfig import alerting
 from edgeconfig.base import PLACEHOLDER
 from edgeconfig.connections import Connection, Modbus, Mqtt, Serial
 from edgeconfig.model import Config
@@ -67,6 +68,7 @@ def parse_config(text: str, file: str, *, base_dir: Path) -> Config:
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, doc))
     issues.extend(_cross_check(doc.data, doc))
+    issues.extend(alerting.cross_check(doc.data, doc))
     if issues:
         raise ConfigError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
     assert config is not None
@@ -293,4 +295,10 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             )
             connection = connection.model_copy(update={"mqtt": mqtt})
         connections[name] = connection
-    return config.model_copy(update={"gateway": gateway, "sync": sync, "connections": connections})
+    notify = config.notify
+    if notify is not None:
+        smtp = notify.smtp.model_copy(update={"password_file": resolve(notify.smtp.password_file)})
+        notify = notify.model_copy(update={"smtp": smtp})
+    return config.model_copy(
+        update={"gateway": gateway, "sync": sync, "connections": connections, "notify": notify}
+    )
