@@ -194,6 +194,10 @@ class Daemon:
             for name, output in config.outputs.items():
                 writer = build_coil_writer(config, output.connection)
                 components.append(AlarmOutput(name, output, config, the_log, writer, self.clock))
+        if config.notify is not None:
+            from edge.fallback_notify import FallbackNotifier
+
+            components.append(FallbackNotifier(config, the_log, self.clock))
         if config.sync is not None:
             from sync.uploader import Uploader
 

@@ -23,6 +23,7 @@ from drivers.base import CoilWriter, OutputError
 from edge.alarms import store
 from edge.alarms.sensors import SensorIndex
 from edge.entry import Stored
+from edge.fallback_notify import sleep_until
 from edge.log import DurableLog
 from edgeconfig import Config, Output
 from runtime import events
@@ -156,7 +157,7 @@ class AlarmOutput:
     async def _wait(self, seconds: float) -> None:
         """Until an alarm change or `seconds` on the clock, whichever comes first."""
         woken = asyncio.ensure_future(self._wake.wait())
-        timer = asyncio.ensure_future(self._clock.sleep(seconds))
+        timer = asyncio.ensure_future(sleep_until(self._clock, self._clock.monotonic() + seconds))
         try:
             await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
         finally:

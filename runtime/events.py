@@ -29,6 +29,7 @@ SINGLE_MEDIA_TYPE = "application/cloudevents+json"
 READING = "org.tracseq.reading"
 ALARM_RAISED = "org.tracseq.alarm.raised"
 ALARM_CLEARED = "org.tracseq.alarm.cleared"
+ALARM_NOTIFIED = "org.tracseq.alarm.notified"  # the edge e-mailed someone itself (fallback)
 GATEWAY_STARTED = "org.tracseq.gateway.started"
 GATEWAY_STOPPED = "org.tracseq.gateway.stopped"
 GATEWAY_HEARTBEAT = "org.tracseq.gateway.heartbeat"

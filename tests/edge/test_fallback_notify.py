@@ -1,0 +1,247 @@
+"""The edge's fallback e-mail against a real SMTP server (aiosmtpd).
+
+An alarm that central has not confirmed (the `sync` cursor has not passed its event) within
+`notify.after` is mailed once, and recorded as `org.tracseq.alarm.notified`; once central
+confirms, nothing is sent. Restarts keep both promises (state in the durable log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from aiosmtpd.controller import Controller
+
+from edge.daemon import Daemon
+from edge.fallback_notify import FallbackNotifier
+from edgeconfig import Config, load_config, parse_config
+from runtime import events
+from tests.drivers.modbus_peer import ModbusPeer
+from tests.edge.alarm_rig import Rig, wait_for
+from tests.edge.smtp_catcher import Catcher, smtp_server
+from tests.servers import free_port
+from tests.sync.fake_central import FakeCentral, write_token
+
+
+def _notify(smtp_port: int, after: str = "5m") -> str:
+    return f"""
+notify:
+  after: {after}
+  smtp: {{host: 127.0.0.1, port: {smtp_port}, security: none, from: "edge <edge@lab.example>"}}
+  to: ["oncall@lab.example", "second@lab.example"]
+"""
+
+
+def _rig_config(smtp_port: int) -> Config:
+    text = f"""
+gateway: {{id: gw-mail}}
+connections:
+  broker: {{mqtt: {{url: "mqtt://127.0.0.1:1"}}}}
+sensors:
+  - {{id: ult-1.temp, kind: freezer, quantity: temperature, unit: degC,
+     source: {{connection: broker, topic: t/ult-1}}, alarms: {{high: {{above: -70}}}}}}
+{_notify(smtp_port)}"""
+    return parse_config(text, "sensors.yaml", base_dir=Path("."))
+
+
+@contextlib.asynccontextmanager
+async def _notifier(rig: Rig) -> AsyncIterator[FallbackNotifier]:
+    assert rig.log is not None
+    notifier = FallbackNotifier(rig.config, rig.log, rig.clock)
+    task = asyncio.create_task(notifier.run())
+    try:
+        await wait_for(lambda: notifier.health().ready)
+        yield notifier
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _raise(rig: Rig) -> int:
+    rig.clock.advance(1.0)
+    await rig.reading("ult-1.temp", -60.0)
+    raised = [a for a in await rig.alarms() if a.type == events.ALARM_RAISED]
+    return raised[-1].seq
+
+
+async def _notified(rig: Rig, expect: int = 0) -> list[dict[str, object]]:
+    """The alarm.notified records in the log, once there are at least `expect` of them."""
+    assert rig.log is not None
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        stored = await rig.log.read(0, 100_000)
+        found = [s.data for s in stored if s.type == events.ALARM_NOTIFIED]
+        if len(found) >= expect or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.01)
+
+
+async def test_an_alarm_central_never_confirmed_is_mailed_once_even_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    with smtp_server() as (controller, catcher):
+        rig = await Rig(tmp_path, config=_rig_config(controller.port)).open()
+        try:
+            async with _notifier(rig) as notifier:
+                await _raise(rig)
+                await wait_for(lambda: len(notifier.pending) == 1)
+                await rig.advance(290.0)
+                assert catcher.messages == []  # not before `after`
+                await rig.advance(15.0)
+                await wait_for(lambda: len(catcher.messages) == 1)
+                await wait_for(lambda: not notifier.pending)
+
+            message = catcher.messages[0]
+            assert message["Subject"] == "[TracSeq gw-mail] ALARM ult-1.temp high"
+            assert catcher.recipients[0] == ["oncall@lab.example", "second@lab.example"]
+            body = message.get_content()
+            assert "ult-1.temp: high alarm, value -60.0, limit -70.0" in body
+            alarm_id = (await rig.alarms())[0].data["alarm_id"]
+            assert await _notified(rig, expect=1) == [
+                {
+                    "alarm_id": alarm_id,
+                    "channel": "email",
+                    "to": ["oncall@lab.example", "second@lab.example"],
+                }
+            ]
+
+            await rig.restart()
+            async with _notifier(rig) as notifier:
+                assert notifier.pending == {}  # the record in the log says it was sent
+                await rig.advance(600.0)
+                assert len(catcher.messages) == 1
+        finally:
+            await rig.stop()
+
+
+async def test_a_restart_before_the_deadline_still_mails_once(tmp_path: Path) -> None:
+    with smtp_server() as (controller, catcher):
+        rig = await Rig(tmp_path, config=_rig_config(controller.port)).open()
+        try:
+            async with _notifier(rig) as notifier:
+                await _raise(rig)
+                await wait_for(lambda: len(notifier.pending) == 1)
+                await rig.advance(60.0)
+            await rig.restart()
+            async with _notifier(rig) as notifier:
+                assert len(notifier.pending) == 1  # taken back from the log
+                await rig.advance(300.0)
+                await wait_for(lambda: len(catcher.messages) == 1)
+                await wait_for(lambda: not notifier.pending)
+                await rig.advance(600.0)
+                assert len(catcher.messages) == 1
+            assert len(await _notified(rig, expect=1)) == 1
+        finally:
+            await rig.stop()
+
+
+async def test_no_mail_once_central_confirmed_the_alarm(tmp_path: Path) -> None:
+    with smtp_server() as (controller, catcher):
+        rig = await Rig(tmp_path, config=_rig_config(controller.port)).open()
+        assert rig.log is not None
+        try:
+            async with _notifier(rig) as notifier:
+                seq = await _raise(rig)
+                await rig.log.advance("sync", seq)  # central answered 200 for the raise
+                await rig.advance(400.0)
+                await wait_for(lambda: notifier.health().counters["confirmed"] == 1)
+                assert not notifier.pending
+            assert catcher.messages == []
+            assert await _notified(rig) == []
+        finally:
+            await rig.stop()
+
+
+async def test_smtp_down_at_the_deadline_is_retried_until_it_accepts(tmp_path: Path) -> None:
+    port = free_port()
+    rig = await Rig(tmp_path, config=_rig_config(port)).open()
+    try:
+        async with _notifier(rig) as notifier:
+            await _raise(rig)
+            await rig.advance(310.0)
+            await wait_for(lambda: notifier.health().state == "degraded")
+            assert f"smtp 127.0.0.1:{port}" in notifier.health().detail
+            with smtp_server(port) as (_, catcher):
+                while not catcher.messages:  # each step lets a backoff retry fall due
+                    await rig.advance(5.0)
+                    await asyncio.sleep(0.01)
+                await wait_for(lambda: notifier.health().ready)
+                assert len(catcher.messages) == 1
+    finally:
+        await rig.stop()
+
+
+# --- the daemon with central down and with central up ---------------------------------
+
+
+def _daemon_config(tmp_path: Path, smtp: Controller, peer: ModbusPeer, sync_url: str) -> Config:
+    write_token(tmp_path / "gateway.token", "s3cret")
+    path = tmp_path / "sensors.yaml"
+    path.write_text(f"""
+gateway: {{id: gw-fallback, data_dir: ./var, listen: 127.0.0.1:{free_port()}}}
+sync: {{url: "{sync_url}", token_file: ./gateway.token, interval: 100ms}}
+connections:
+  plc: {{modbus: {{url: "tcp://127.0.0.1:{peer.port}", timeout: 200ms}}}}
+sensors:
+  - {{id: ult-3.temp, kind: freezer, quantity: temperature, unit: degC,
+     source: {{connection: plc, register: holding 0, type: int16, poll: 100ms}},
+     alarms: {{high: {{above: 50}}}}}}
+{_notify(smtp.port, after="1s")}""")
+    return load_config(path)
+
+
+async def _notify_counters(config: Config) -> dict[str, int]:
+    listen = config.gateway.listen
+    try:
+        async with httpx.AsyncClient() as client:
+            body = (await client.get(f"http://{listen.host}:{listen.port}/readyz")).json()
+    except httpx.HTTPError:
+        return {}
+    notify = body["components"].get("notify", {})
+    return {k: notify[k] for k in ("pending", "sent", "confirmed") if k in notify}
+
+
+async def _run_until(config: Config, catcher: Catcher, peer: ModbusPeer, want: str) -> None:
+    daemon = Daemon(config)
+    task = asyncio.create_task(daemon.serve())
+    try:
+        await peer.set(1, "holding 0", [80])
+        deadline = asyncio.get_running_loop().time() + 20
+        while (await _notify_counters(config)).get(want, 0) < 1:
+            assert asyncio.get_running_loop().time() < deadline, await _notify_counters(config)
+            await asyncio.sleep(0.05)
+    finally:
+        daemon._stop.set()
+        await task
+
+
+async def test_daemon_with_central_down_mails_once_and_with_central_up_not_at_all(
+    tmp_path: Path,
+) -> None:
+    peer = ModbusPeer()
+    await peer.start_tcp(free_port())
+    central = FakeCentral()
+    try:
+        with smtp_server() as (controller, catcher):
+            down = tmp_path / "down"
+            down.mkdir()
+            closed = f"http://127.0.0.1:{free_port()}"
+            await _run_until(_daemon_config(down, controller, peer, closed), catcher, peer, "sent")
+            assert len(catcher.messages) == 1
+            assert "ult-3.temp" in str(catcher.messages[0]["Subject"])
+
+            await peer.set(1, "holding 0", [0])
+            central.start()
+            up = tmp_path / "up"
+            up.mkdir()
+            config = _daemon_config(up, controller, peer, central.url)
+            await _run_until(config, catcher, peer, "confirmed")
+            assert len(catcher.messages) == 1  # only the first daemon's
+            assert any(e["type"] == events.ALARM_RAISED for e in central.stored.values())
+    finally:
+        central.stop()
+        await peer.close()
