@@ -8,6 +8,7 @@ is refreshed by every request, duplicates included: a resend is a sign of life.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -15,6 +16,8 @@ import orjson
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
 from runtime import events as ev
+
+log = logging.getLogger("tracseq.central.storage")
 
 OFFLINE_RULE = "gateway_offline"
 
@@ -143,6 +146,20 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
         )
     elif event.gateway is not None:
         _gateway_event(conn, d, event)
+    if event.type in (ev.ALARM_RAISED, ev.ALARM_CLEARED):
+        _clear_not_before_raise(conn, d, data["alarm_id"])
+
+
+def _clear_not_before_raise(conn: Any, d: Dialect, alarm_id: str) -> None:
+    """A clear stamped before its raise (an older edge, a sensor clock behind) is moved to it."""
+    row = d.one(
+        conn,
+        """UPDATE alarms SET cleared_at = raised_at WHERE alarm_id = ? AND cleared_at < raised_at
+        RETURNING raised_at""",
+        (alarm_id,),
+    )
+    if row is not None:
+        log.warning("alarm %s: cleared before its raise; cleared_at set to raised_at", alarm_id)
 
 
 def _gateway_event(conn: Any, d: Dialect, event: EventRow) -> None:

@@ -359,7 +359,21 @@ class RuleEngine:
         if active is None:  # cannot happen: a rule only clears what it raised
             log.error("alarm %s %s cleared but not active", sensor_id, name)
             return
-        duration = round(max(0.0, transition.time - transition.since), 3)
+        cleared_at = transition.time
+        if cleared_at < active.raised:
+            # A reading whose sensor time is older than the raise (a sensor clock behind,
+            # a time zone fixed meanwhile, a restart's replay) still clears the alarm, but
+            # a clear never precedes its raise: it is recorded when it was received.
+            cleared_at = max(active.raised, transition.received or received)
+            log.warning(
+                "alarm %s: the clearing reading's time %s is before the raise at %s; "
+                "clear recorded at %s (check the sensor's clock or time zone)",
+                active.alarm_id,
+                events.format_time(transition.time),
+                events.format_time(active.raised),
+                events.format_time(cleared_at),
+            )
+        duration = round(max(0.0, cleared_at - transition.since), 3)
         data = {
             "rule": name,
             "value": transition.value,
@@ -370,7 +384,7 @@ class RuleEngine:
         if transition.reason is not None:
             data["reason"] = transition.reason
         self._entries.append(
-            Entry(events.ALARM_CLEARED, sensor_id, transition.time, received, data, keep=True)
+            Entry(events.ALARM_CLEARED, sensor_id, cleared_at, received, data, keep=True)
         )
         log.warning("alarm cleared %s %s after %.0fs", sensor_id, name, duration)
 

@@ -43,6 +43,7 @@ class Clear:
     since: float  # the raise's `since`, so the duration is `time - since`
     time: float
     reason: str | None = None
+    received: float | None = None  # the clearing reading's receive time (epoch s)
 
 
 Transition = Raise | Clear
@@ -116,7 +117,7 @@ class _Delayed(Rule):
                 return None
             since, self.active_since = self.active_since, None
             self.dirty = True
-            return Clear(value, since, sample.time)
+            return Clear(value, since, sample.time, received=sample.received)
         if not holds:
             if self.pending is not None:
                 self.pending = None
@@ -255,7 +256,7 @@ class OfflineRule(Rule):
             return None
         since, self.active_since = self.active_since, None
         self.dirty = True
-        return Clear(sample.value, since, sample.received)
+        return Clear(sample.value, since, sample.received, received=sample.received)
 
     def deadline(self) -> float | None:
         return None if self.active_since is not None else self.last_mono + self.after

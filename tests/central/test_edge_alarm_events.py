@@ -32,3 +32,41 @@ def test_a_fallback_notice_without_alarm_id_is_400_naming_the_field(central: Cen
     answer = central.ingest(central.token(gw), [bad])
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["field"] == "data.alarm_id"
+
+
+def test_a_clear_stamped_before_its_raise_is_stored_at_the_raise(central: Central) -> None:
+    gw = gateway_name()
+    alarm_id = f"{gw}:ult-1.temp:high:1"
+    now = time.time()
+    raised = event(
+        gw,
+        1,
+        ev.ALARM_RAISED,
+        "ult-1.temp",
+        at=now,
+        rule="high",
+        threshold=-70.0,
+        value=-65.0,
+        since=ev.format_time(now - 300),
+        alarm_id=alarm_id,
+    )
+    # An older edge stamped the clear with a sensor time 4 minutes before the raise.
+    cleared = event(
+        gw,
+        2,
+        ev.ALARM_CLEARED,
+        "ult-1.temp",
+        at=now - 240,
+        rule="high",
+        value=-78.0,
+        since=ev.format_time(now - 300),
+        alarm_id=alarm_id,
+        duration_s=60.0,
+    )
+    token = central.token(gw)
+    assert central.ingest(token, [raised]).status_code == 200
+    assert central.ingest(token, [cleared]).status_code == 200
+    alarms = central.get("/api/v1/alarms", state="all").json()["alarms"]
+    mine = next(a for a in alarms if a["alarm_id"] == alarm_id)
+    assert mine["cleared_at"] == mine["raised_at"]
+    assert mine["state"] == "cleared"
