@@ -277,6 +277,10 @@ def _schemas() -> dict[str, Any]:
             "cleared_at": _MAYBE_TIME,
             "clear_value": _NUM,
             "duration_s": _NUM,
+            "priority": {
+                "enum": ["critical", "warning", None],
+                "description": "from the edge rule (null: central's own or an older gateway)",
+            },
             "state": {"enum": ["active", "cleared"]},
             "acks": {"type": "array", "items": _ref("Ack")},
         },

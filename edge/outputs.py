@@ -83,11 +83,17 @@ class AlarmOutput:
 
     # --- following the alarms ----------------------------------------------------------
 
-    def _matches(self, sensor: str, rule: str) -> bool:
+    def _matches(self, sensor: str, rule: str, priority: object) -> bool:
         configured = self._index.resolve(sensor)
         kind = configured.kind if configured is not None else None
         site = (configured.site or self._site) if configured is not None else None
-        return self._output.match.matches(sensor=sensor, rule=rule, kind=kind, site=site)
+        return self._output.match.matches(
+            sensor=sensor,
+            rule=rule,
+            kind=kind,
+            site=site,
+            priority=priority if isinstance(priority, str) else None,
+        )
 
     def _on_commit(self, stored: list[Stored]) -> None:
         changed = False
@@ -97,7 +103,8 @@ class AlarmOutput:
                 continue
             if entry.type == events.ALARM_RAISED:
                 rule = str(entry.data.get("rule"))
-                if entry.subject is not None and self._matches(entry.subject, rule):
+                priority = entry.data.get("priority")
+                if entry.subject is not None and self._matches(entry.subject, rule, priority):
                     self.active[alarm_id] = f"{entry.subject} {rule}"
                     changed = True
             elif entry.type == events.ALARM_CLEARED:
@@ -115,7 +122,7 @@ class AlarmOutput:
         retry = RetryLog(log, f"output {self.output_name}: writing coil on {self._writer.where()}")
         try:
             for alarm in store.active_alarms(self._log.state(store.ALARM_PREFIX)):
-                if self._matches(alarm.sensor, alarm.rule):
+                if self._matches(alarm.sensor, alarm.rule, alarm.priority):
                     self.active[alarm.alarm_id] = f"{alarm.sensor} {alarm.rule}"
             self._started = True
             written_at: float | None = None

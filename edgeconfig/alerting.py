@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from edgeconfig.base import Duration, Kind, Model
+from edgeconfig.sensors import Priority
 from edgeconfig.yaml_source import YamlDocument
 from runtime.errors import ConfigIssue
 
@@ -38,15 +39,20 @@ class AlarmMatch(Model):
     rule: list[RuleName] | None = None
     sensor: list[str] | None = None  # globs of sensor ids
     site: list[str] | None = None  # globs of sites
+    priority: list[Priority] | None = None
 
-    @field_validator("kind", "rule", "sensor", "site", mode="before")
+    @field_validator("kind", "rule", "sensor", "site", "priority", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return _as_list(value)
 
-    def matches(self, *, sensor: str, rule: str, kind: str | None, site: str | None) -> bool:
+    def matches(
+        self, *, sensor: str, rule: str, kind: str | None, site: str | None, priority: str | None
+    ) -> bool:
         """True when an alarm of `rule` on `sensor` (of `kind`, at `site`) is one of ours."""
         if self.rule is not None and rule not in self.rule:
+            return False
+        if self.priority is not None and priority not in self.priority:
             return False
         if self.kind is not None and kind not in self.kind:
             return False

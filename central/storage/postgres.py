@@ -19,10 +19,10 @@ from typing import Any
 import psycopg
 
 from central.storage.dialect import Dialect
-from central.storage.migrations import MIGRATIONS, SCHEMA_TABLE
+from central.storage.migrations import MIGRATIONS, SCHEMA_TABLE, pending
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
-from central.storage.sql import SqlStorage, StorageError
+from central.storage.sql import SqlStorage
 
 _MIGRATION_LOCK = 0x7472_6163_7365_71  # 'tracseq'
 
@@ -91,14 +91,8 @@ class PostgresDialect(Dialect):
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             conn.execute(SCHEMA_TABLE.format(float="DOUBLE PRECISION"))
-            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            current = int(row.fetchone()[0])  # type: ignore[index]
-            if current > len(MIGRATIONS):
-                raise StorageError(
-                    f"the database schema is version {current}, newer than this build knows "
-                    f"({len(MIGRATIONS)}): upgrade tracseq-edge"
-                )
-            for migration in MIGRATIONS[current:]:
+            rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+            for migration in pending(MIGRATIONS, {int(r[0]) for r in rows}):
                 conn.execute(migration.postgres.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",

@@ -105,11 +105,12 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
         d.execute(
             conn,
             """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, threshold, value,
-                raised_at, raised_event) VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?)
+                raised_at, raised_event, priority) VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (alarm_id) DO UPDATE SET gateway = excluded.gateway,
                 subject = excluded.subject, rule = excluded.rule,
                 threshold = excluded.threshold, value = excluded.value,
-                raised_at = excluded.raised_at, raised_event = excluded.raised_event""",
+                raised_at = excluded.raised_at, raised_event = excluded.raised_event,
+                priority = COALESCE(excluded.priority, alarms.priority)""",
             (
                 data["alarm_id"],
                 event.gateway,
@@ -119,6 +120,7 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
                 _number(data.get("value")),
                 when,
                 event.id,
+                _priority(data.get("priority")),
             ),
         )
     elif event.type == ev.ALARM_CLEARED:
@@ -127,11 +129,12 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
         d.execute(
             conn,
             """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, raised_at,
-                cleared_at, clear_value, cleared_event, duration_s)
-            VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?)
+                cleared_at, clear_value, cleared_event, duration_s, priority)
+            VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (alarm_id) DO UPDATE SET cleared_at = excluded.cleared_at,
                 clear_value = excluded.clear_value, cleared_event = excluded.cleared_event,
-                duration_s = excluded.duration_s""",
+                duration_s = excluded.duration_s,
+                priority = COALESCE(alarms.priority, excluded.priority)""",
             (
                 data["alarm_id"],
                 event.gateway,
@@ -142,6 +145,7 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
                 _number(data.get("value")),
                 event.id,
                 duration,
+                _priority(data.get("priority")),
             ),
         )
     elif event.gateway is not None:
@@ -291,6 +295,10 @@ def add_api_key(conn: Any, d: Dialect, key_hash: str, name: str, role: str, now:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _priority(value: Any) -> str | None:
+    return value if value in ("critical", "warning") else None
 
 
 def _number(value: Any) -> float | None:

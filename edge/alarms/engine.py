@@ -325,6 +325,7 @@ class RuleEngine:
             if self._last_ids.get(key) == alarm_id:
                 alarm_id += f"-{round(received * 1000)}"
             self._last_ids[key] = alarm_id
+            priority = self._priority(sensor_id, name)
             alarm = store.ActiveAlarm(
                 alarm_id,
                 sensor_id,
@@ -333,6 +334,7 @@ class RuleEngine:
                 transition.threshold,
                 transition.value,
                 transition.time,
+                priority,
             )
             self._alarms[key] = alarm
             data: dict[str, Any] = {
@@ -341,6 +343,7 @@ class RuleEngine:
                 "value": transition.value,
                 "since": events.format_time(transition.since),
                 "alarm_id": alarm_id,
+                "priority": priority,
             }
             self._entries.append(
                 Entry(events.ALARM_RAISED, sensor_id, transition.time, received, data, keep=True)
@@ -380,6 +383,7 @@ class RuleEngine:
             "since": events.format_time(transition.since),
             "alarm_id": active.alarm_id,
             "duration_s": duration,
+            "priority": active.priority or self._priority(sensor_id, name),
         }
         if transition.reason is not None:
             data["reason"] = transition.reason
@@ -387,6 +391,10 @@ class RuleEngine:
             Entry(events.ALARM_CLEARED, sensor_id, cleared_at, received, data, keep=True)
         )
         log.warning("alarm cleared %s %s after %.0fs", sensor_id, name, duration)
+
+    def _priority(self, sensor_id: str, name: str) -> str:
+        rule = next((r for r in self._rules.get(sensor_id, []) if r.name == name), None)
+        return rule.priority if rule is not None else "warning"
 
     async def _flush(self, *, force: bool = False) -> None:
         """Commit alarm events with their state and the checkpoint, in one transaction.

@@ -64,6 +64,7 @@ class Rule:
     """Common interface of every rule; `dirty` is set when what `snapshot()` shows changed."""
 
     name: str = ""
+    priority: str = "warning"  # critical | warning, from the config (alarm.raised/cleared)
     active_since: float | None = None
     dirty: bool = False
 
@@ -281,4 +282,7 @@ def build(alarms: config.Alarms, mono: float, wall: float) -> list[Rule]:
         rules.append(RateRule(alarms.rate))
     if alarms.offline is not None:
         rules.append(OfflineRule(alarms.offline, mono, wall))
+    for rule in rules:
+        configured = getattr(alarms, rule.name)
+        rule.priority = configured.priority or "warning"
     return rules

@@ -70,3 +70,56 @@ def test_a_clear_stamped_before_its_raise_is_stored_at_the_raise(central: Centra
     mine = next(a for a in alarms if a["alarm_id"] == alarm_id)
     assert mine["cleared_at"] == mine["raised_at"]
     assert mine["state"] == "cleared"
+
+
+def test_priority_is_stored_and_returned_with_alarms_and_sensors(central: Central) -> None:
+    gw = gateway_name()
+    sensor = f"{gw}-ult.temp"
+    now = time.time()
+    common = {"rule": "high", "since": ev.format_time(now - 60)}
+    raised = event(
+        gw,
+        1,
+        ev.ALARM_RAISED,
+        sensor,
+        at=now,
+        threshold=-70.0,
+        value=-65.0,
+        alarm_id=f"{gw}:a",
+        priority="critical",
+        **common,
+    )
+    warning = event(
+        gw,
+        2,
+        ev.ALARM_RAISED,
+        sensor,
+        at=now,
+        threshold=-70.0,
+        value=-65.0,
+        alarm_id=f"{gw}:b",
+        priority="warning",
+        **{**common, "rule": "rate"},
+    )
+    older = event(  # a gateway from before priorities
+        gw,
+        3,
+        ev.ALARM_RAISED,
+        sensor,
+        at=now,
+        threshold=-70.0,
+        value=-65.0,
+        alarm_id=f"{gw}:c",
+        **{**common, "rule": "offline"},
+    )
+    assert central.ingest(central.token(gw), [raised, warning, older]).status_code == 200
+    alarms = central.get("/api/v1/alarms", state="all").json()["alarms"]
+    mine = {a["alarm_id"]: a["priority"] for a in alarms if a["gateway"] == gw}
+    assert mine == {f"{gw}:a": "critical", f"{gw}:b": "warning", f"{gw}:c": None}
+    sensors = central.get("/api/v1/sensors").json()["sensors"]
+    twin = next(s for s in sensors if s["id"] == sensor)
+    assert sorted((a["rule"], a["priority"]) for a in twin["active_alarms"]) == [
+        ("high", "critical"),
+        ("offline", None),
+        ("rate", "warning"),
+    ]
