@@ -20,7 +20,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from edge.alarms import rules, store
+from edge.alarms import rules, store, transitions
 from edge.alarms.sensors import SensorIndex
 from edge.entry import Entry, Stored
 from edge.errors import LogClosedError, LogError
@@ -326,71 +326,19 @@ class RuleEngine:
                 alarm_id += f"-{round(received * 1000)}"
             self._last_ids[key] = alarm_id
             priority = self._priority(sensor_id, name)
-            alarm = store.ActiveAlarm(
-                alarm_id,
-                sensor_id,
-                name,
-                transition.since,
-                transition.threshold,
-                transition.value,
-                transition.time,
-                priority,
+            alarm, entry = transitions.raised(
+                alarm_id, sensor_id, name, priority, transition, received
             )
             self._alarms[key] = alarm
-            data: dict[str, Any] = {
-                "rule": name,
-                "threshold": transition.threshold,
-                "value": transition.value,
-                "since": events.format_time(transition.since),
-                "alarm_id": alarm_id,
-                "priority": priority,
-            }
-            self._entries.append(
-                Entry(events.ALARM_RAISED, sensor_id, transition.time, received, data, keep=True)
-            )
+            self._entries.append(entry)
             self._raised.append(name)
-            log.warning(
-                "ALARM %s %s: value %s threshold %s since %s",
-                sensor_id,
-                name,
-                transition.value,
-                transition.threshold,
-                data["since"],
-            )
             return
         active = self._alarms.pop(key, None)
         if active is None:  # cannot happen: a rule only clears what it raised
             log.error("alarm %s %s cleared but not active", sensor_id, name)
             return
-        cleared_at = transition.time
-        if cleared_at < active.raised:
-            # A reading whose sensor time is older than the raise (a sensor clock behind,
-            # a time zone fixed meanwhile, a restart's replay) still clears the alarm, but
-            # a clear never precedes its raise: it is recorded when it was received.
-            cleared_at = max(active.raised, transition.received or received)
-            log.warning(
-                "alarm %s: the clearing reading's time %s is before the raise at %s; "
-                "clear recorded at %s (check the sensor's clock or time zone)",
-                active.alarm_id,
-                events.format_time(transition.time),
-                events.format_time(active.raised),
-                events.format_time(cleared_at),
-            )
-        duration = round(max(0.0, cleared_at - transition.since), 3)
-        data = {
-            "rule": name,
-            "value": transition.value,
-            "since": events.format_time(transition.since),
-            "alarm_id": active.alarm_id,
-            "duration_s": duration,
-            "priority": active.priority or self._priority(sensor_id, name),
-        }
-        if transition.reason is not None:
-            data["reason"] = transition.reason
-        self._entries.append(
-            Entry(events.ALARM_CLEARED, sensor_id, cleared_at, received, data, keep=True)
-        )
-        log.warning("alarm cleared %s %s after %.0fs", sensor_id, name, duration)
+        priority = self._priority(sensor_id, name)
+        self._entries.append(transitions.cleared(active, priority, transition, received))
 
     def _priority(self, sensor_id: str, name: str) -> str:
         rule = next((r for r in self._rules.get(sensor_id, []) if r.name == name), None)
