@@ -138,9 +138,11 @@ def cross_check(data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
     connections = connections if isinstance(connections, dict) else {}
     sensors = data.get("sensors")
     polled = {
-        s["source"].get("connection")
+        s["source"]["connection"]
         for s in (sensors if isinstance(sensors, list) else [])
-        if isinstance(s, dict) and isinstance(s.get("source"), dict)
+        if isinstance(s, dict)
+        and isinstance(s.get("source"), dict)
+        and isinstance(s["source"].get("connection"), str)
     }
     for name, output in outputs.items():
         if not isinstance(output, dict) or not isinstance(output.get("connection"), str):
