@@ -32,12 +32,13 @@ outputs:
 """
 
 
-def _rig_config(port: int) -> Config:
+def _rig_config(port: int | str) -> Config:
+    url = f"tcp://127.0.0.1:{port}" if isinstance(port, int) else f"rtu://{port}?baudrate=115200"
     text = f"""
 gateway: {{id: gw-out, site: lab}}
 connections:
   broker: {{mqtt: {{url: "mqtt://127.0.0.1:1"}}}}
-  plc: {{modbus: {{url: "tcp://127.0.0.1:{port}", timeout: 200ms}}}}
+  plc: {{modbus: {{url: "{url}", timeout: 200ms}}}}
 sensors:
   - {{id: ult-1.temp, kind: freezer, quantity: temperature, unit: degC,
      source: {{connection: broker, topic: t/ult-1}}, alarms: {{high: {{above: -70}}}}}}
@@ -133,6 +134,21 @@ async def test_an_unreachable_device_shows_in_health_and_gets_the_coil_once_back
             await wait_for(lambda: output.health().ready)
     finally:
         await rig.stop()
+
+
+async def test_an_output_on_an_rtu_port_of_its_own(tmp_path: Path) -> None:
+    peer = ModbusPeer(units=(1,))
+    await peer.start_rtu()
+    rig = await Rig(tmp_path, config=_rig_config(peer.port)).open()
+    try:
+        async with _running(rig):
+            await _reading(rig, "ult-1.temp", -60.0)
+            await _coil_becomes(peer, True)
+            await _reading(rig, "ult-1.temp", -80.0)
+            await _coil_becomes(peer, False)
+    finally:
+        await rig.stop()
+        await peer.close()
 
 
 def _daemon_config(tmp_path: Path, peer_port: int, http_port: int) -> Config:
