@@ -4,7 +4,8 @@ Central notifies people about alarms once they are synced. When the WAN or centr
 down, nobody would hear of an alarm, so the edge mails `notify.to` itself for each alarm
 raised whose event the `sync` cursor has not passed (central has not answered 200 for it)
 `after` seconds after its raise. Without a `sync:` section nothing ever confirms and every
-alarm is mailed after `after`. Alarms that fall due together go out as one message.
+alarm is mailed after `after`. Alarms that fall due within a minute (at most a fifth of
+`after`) of the first go out with it as one message.
 
 Exactly one fallback per alarm, across restarts, through the log's state table:
 - `notify:pending:<alarm_id>`: an alarm waiting for its deadline (written with the
@@ -49,6 +50,7 @@ CHECKPOINT = "notify:seq"
 PENDING_PREFIX = "notify:pending:"
 _READ_CHUNK = 2000
 _CHECKPOINT_EVERY = 30.0  # seconds between checkpoints while only readings pass
+_GROUP_MAX = 60.0  # alarms falling due within this (at most after/5) share one message
 
 
 @dataclass(slots=True)
@@ -117,7 +119,7 @@ class FallbackNotifier:
                     self._take(inbox.get_nowait())
                 self._drop_confirmed()
                 now = self._clock.time()
-                due = [p for p in self.pending.values() if p.raised + self._notify.after <= now]
+                due = self._due(now)
                 if due and (retry_at is None or self._clock.monotonic() >= retry_at):
                     try:
                         await self._send(due)
@@ -175,6 +177,15 @@ class FallbackNotifier:
                 pending = self.pending[str(alarm_id)]
                 pending.cleared = True
                 self._keep(pending)
+
+    def _due(self, now: float) -> list[Pending]:
+        """The alarms to mail now: those past `after`, and with them those that fall due
+        within the grouping window, so a storm of alarms is one message, not dozens."""
+        after = self._notify.after
+        if not any(p.raised + after <= now for p in self.pending.values()):
+            return []
+        window = min(_GROUP_MAX, after / 5)
+        return [p for p in self.pending.values() if p.raised + after <= now + window]
 
     def _keep(self, pending: Pending) -> None:
         self.pending[pending.alarm_id] = pending

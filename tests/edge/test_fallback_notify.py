@@ -43,6 +43,8 @@ connections:
 sensors:
   - {{id: ult-1.temp, kind: freezer, quantity: temperature, unit: degC,
      source: {{connection: broker, topic: t/ult-1}}, alarms: {{high: {{above: -70}}}}}}
+  - {{id: ult-2.temp, kind: freezer, quantity: temperature, unit: degC,
+     source: {{connection: broker, topic: t/ult-2}}, alarms: {{high: {{above: -70}}}}}}
 {_notify(smtp_port)}"""
     return parse_config(text, "sensors.yaml", base_dir=Path("."))
 
@@ -173,6 +175,25 @@ async def test_smtp_down_at_the_deadline_is_retried_until_it_accepts(tmp_path: P
                 assert len(catcher.messages) == 1
     finally:
         await rig.stop()
+
+
+async def test_alarms_falling_due_close_together_share_one_message(tmp_path: Path) -> None:
+    with smtp_server() as (controller, catcher):
+        rig = await Rig(tmp_path, config=_rig_config(controller.port)).open()
+        try:
+            async with _notifier(rig) as notifier:
+                await _raise(rig)
+                await rig.advance(20.0)
+                await rig.reading("ult-2.temp", -60.0)
+                await wait_for(lambda: len(notifier.pending) == 2)
+                await rig.advance(285.0)  # the first is due; the second 20 s later
+                await wait_for(lambda: not notifier.pending)
+                assert len(catcher.messages) == 1
+            message = catcher.messages[0]
+            assert message["Subject"] == "[TracSeq gw-mail] 2 alarms: ult-1.temp, ult-2.temp"
+            assert len(await _notified(rig, expect=2)) == 2
+        finally:
+            await rig.stop()
 
 
 # --- the daemon with central down and with central up ---------------------------------
