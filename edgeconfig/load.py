@@ -125,13 +125,15 @@ def _unknown_key(loc: tuple[int | str, ...], doc: YamlDocument) -> str:
 def _model_at(loc: tuple[int | str, ...], doc: YamlDocument) -> type[BaseModel] | None:
     model: type[BaseModel] | None = Config
     data: Any = doc.data
+    name_next = False  # the part after a `dict[str, Model]` field is a name (outputs.<name>)
     for part in loc:
         if isinstance(data, dict | list):
             try:
                 data = data[part]  # type: ignore[index]
             except (KeyError, IndexError, TypeError):
                 data = None
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int) or model is None or name_next:
+            name_next = False
             continue
         if model is Config and part == "connections":
             return None if len(loc) == 1 else _model_for_connection(loc)
@@ -143,6 +145,7 @@ def _model_at(loc: tuple[int | str, ...], doc: YamlDocument) -> type[BaseModel] 
         if field is None:
             return None
         model = _inner_model(field.annotation)
+        name_next = getattr(field.annotation, "__origin__", None) is dict
     return model
 
 

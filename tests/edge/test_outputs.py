@@ -237,6 +237,7 @@ outputs:
   a: {connection: nowhere, register: coil 1}
   b: {connection: broker, register: coil 1}
   c: {connection: plc, register: holding 3}
+  d: {connection: plc, register: coil 2, mach: {kind: freezer}}
 """
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "sensors.yaml", base_dir=tmp_path)
@@ -249,3 +250,6 @@ outputs:
         "outputs drive coils"
     )
     assert lines[2].startswith("sensors.yaml:8:34: outputs.c.register: an output drives a coil")
+    assert lines[3] == (
+        "sensors.yaml:9:42: outputs.d.mach: unknown key 'mach' (did you mean 'match'?)"
+    )
