@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -19,11 +21,11 @@ from edge.daemon import Daemon
 from edge.fallback_notify import FallbackNotifier
 from edgeconfig import Config, load_config, parse_config
 from runtime import events
+from tests.central.conftest import run_cli
 from tests.drivers.modbus_peer import ModbusPeer
 from tests.edge.alarm_rig import Rig, wait_for
-from tests.edge.smtp_catcher import Catcher, smtp_server
-from tests.servers import free_port
-from tests.sync.fake_central import FakeCentral, write_token
+from tests.edge.smtp_catcher import smtp_server
+from tests.servers import Server, free_port
 
 
 def _notify(smtp_port: int, after: str = "5m") -> str:
@@ -196,15 +198,17 @@ async def test_alarms_falling_due_close_together_share_one_message(tmp_path: Pat
             await rig.stop()
 
 
-# --- the daemon with central down and with central up ---------------------------------
+# --- the daemon with a real central: down, then up ------------------------------------
 
 
-def _daemon_config(tmp_path: Path, smtp: Controller, peer: ModbusPeer, sync_url: str) -> Config:
-    write_token(tmp_path / "gateway.token", "s3cret")
+def _daemon_config(
+    tmp_path: Path, smtp: Controller, peer: ModbusPeer, central_port: int, token: str
+) -> Config:
+    (tmp_path / "gateway.token").write_text(token + "\n")
     path = tmp_path / "sensors.yaml"
     path.write_text(f"""
 gateway: {{id: gw-fallback, data_dir: ./var, listen: 127.0.0.1:{free_port()}}}
-sync: {{url: "{sync_url}", token_file: ./gateway.token, interval: 100ms}}
+sync: {{url: "http://127.0.0.1:{central_port}", token_file: ./gateway.token, interval: 100ms}}
 connections:
   plc: {{modbus: {{url: "tcp://127.0.0.1:{peer.port}", timeout: 200ms}}}}
 sensors:
@@ -226,43 +230,78 @@ async def _notify_counters(config: Config) -> dict[str, int]:
     return {k: notify[k] for k in ("pending", "sent", "confirmed") if k in notify}
 
 
-async def _run_until(config: Config, catcher: Catcher, peer: ModbusPeer, want: str) -> None:
+async def _until(probe: Callable[[], Awaitable[bool]], what: str, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await probe():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def _daemon(config: Config) -> AsyncIterator[Daemon]:
     daemon = Daemon(config)
     task = asyncio.create_task(daemon.serve())
     try:
-        await peer.set(1, "holding 0", [80])
-        deadline = asyncio.get_running_loop().time() + 20
-        while (await _notify_counters(config)).get(want, 0) < 1:
-            assert asyncio.get_running_loop().time() < deadline, await _notify_counters(config)
-            await asyncio.sleep(0.05)
+        yield daemon
     finally:
         daemon._stop.set()
         await task
 
 
-async def test_daemon_with_central_down_mails_once_and_with_central_up_not_at_all(
+async def test_daemon_mails_once_while_central_is_down_and_central_stores_the_record(
     tmp_path: Path,
 ) -> None:
+    db = f"sqlite:///{tmp_path / 'central.db'}"
+    code, out, err = await asyncio.to_thread(run_cli, "token", "create", "gw-fallback", "--db", db)
+    assert code == 0, err
+    token = out.split()[-1]
+    central_port = free_port()  # nothing listens here yet: central is down
+    central = Server(
+        [sys.executable, "-m", "edge", "central", "--db", db, "--listen",
+         f"127.0.0.1:{central_port}", "--log-format", "text"],
+        central_port, tmp_path, tmp_path / "central.log",
+    )  # fmt: skip
     peer = ModbusPeer()
     await peer.start_tcp(free_port())
-    central = FakeCentral()
+
+    async def stored_notices() -> int:
+        with contextlib.closing(sqlite3.connect(tmp_path / "central.db")) as conn:
+            query = "SELECT COUNT(*) FROM events WHERE type = ?"
+            return int(conn.execute(query, (events.ALARM_NOTIFIED,)).fetchone()[0])
+
     try:
         with smtp_server() as (controller, catcher):
             down = tmp_path / "down"
             down.mkdir()
-            closed = f"http://127.0.0.1:{free_port()}"
-            await _run_until(_daemon_config(down, controller, peer, closed), catcher, peer, "sent")
-            assert len(catcher.messages) == 1
-            assert "ult-3.temp" in str(catcher.messages[0]["Subject"])
+            config = _daemon_config(down, controller, peer, central_port, token)
+            async with _daemon(config):
+                await peer.set(1, "holding 0", [80])
+                await _until(
+                    lambda: _has(config, "sent"), "no fallback mail while central was down"
+                )
+                assert len(catcher.messages) == 1
+                assert "ult-3.temp" in str(catcher.messages[0]["Subject"])
+                await asyncio.to_thread(central.start)  # central is back: the record syncs
+                await _until(lambda: _equals(stored_notices, 1), "central lacks the notice")
 
+            # Central up from the start: it confirms the alarm in time, nobody is mailed.
             await peer.set(1, "holding 0", [0])
-            central.start()
             up = tmp_path / "up"
             up.mkdir()
-            config = _daemon_config(up, controller, peer, central.url)
-            await _run_until(config, catcher, peer, "confirmed")
+            config = _daemon_config(up, controller, peer, central_port, token)
+            async with _daemon(config):
+                await peer.set(1, "holding 0", [80])
+                await _until(lambda: _has(config, "confirmed"), "central never confirmed")
             assert len(catcher.messages) == 1  # only the first daemon's
-            assert any(e["type"] == events.ALARM_RAISED for e in central.stored.values())
+            assert await stored_notices() == 1
     finally:
-        central.stop()
+        await asyncio.to_thread(central.stop)
         await peer.close()
+
+
+async def _has(config: Config, counter: str) -> bool:
+    return (await _notify_counters(config)).get(counter, 0) >= 1
+
+
+async def _equals(probe: Callable[[], Awaitable[int]], value: int) -> bool:
+    return await probe() == value
