@@ -117,6 +117,7 @@ class AlarmOutput:
     async def run(self) -> None:
         # Listen first, then read the state: an alarm committed in between is seen twice
         # (harmless, keyed by alarm_id), never missed.
+        self.active.clear()  # a restarted component starts again from the committed state
         self._log.add_listener(self._on_commit)
         backoff = Backoff(base=0.5, cap=min(30.0, self._output.reassert))
         retry = RetryLog(log, f"output {self.output_name}: writing coil on {self._writer.where()}")
