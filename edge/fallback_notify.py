@@ -33,6 +33,7 @@ from edge.log import DurableLog
 from edgeconfig import Config, Notify
 from runtime import events
 from runtime.backoff import Backoff, RetryLog
+from runtime.cancellation import raise_if_cancelled
 from runtime.clock import Clock
 from runtime.health import Health
 
@@ -131,7 +132,8 @@ class FallbackNotifier:
                         retry.succeeded()
                         backoff.reset()
                         retry_at, self._error = None, None
-                await self._commit()
+                await self._commit()  # a message accepted is recorded before stopping
+                raise_if_cancelled()  # aiosmtplib may have swallowed a cancellation
                 await self._wait(inbox, self._next_wake(retry_at))
         finally:
             self._log.remove_listener(inbox.put_nowait)

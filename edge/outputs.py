@@ -28,6 +28,7 @@ from edge.log import DurableLog
 from edgeconfig import Config, Output
 from runtime import events
 from runtime.backoff import Backoff, RetryLog
+from runtime.cancellation import raise_if_cancelled
 from runtime.clock import Clock
 from runtime.health import Health
 
@@ -153,6 +154,7 @@ class AlarmOutput:
                         self._error = None
                         self._accepted(wanted)
                         written_at = self._clock.monotonic()
+                    raise_if_cancelled()  # pymodbus may have swallowed a cancellation
                 else:
                     assert written_at is not None
                     wait = max(0.0, written_at + self._output.reassert - now)

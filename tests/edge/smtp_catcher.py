@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.servers import free_port
 
@@ -33,13 +35,40 @@ class Catcher:
         return "250 Message accepted for delivery"
 
 
-@contextmanager
-def smtp_server(port: int | None = None) -> Iterator[tuple[Controller, Catcher]]:
-    """Serve SMTP (no TLS, no auth) on 127.0.0.1 until the block ends."""
+class Login:
+    """An aiosmtpd authenticator that accepts one user name and password."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username.encode(), password.encode()
+        self.logins: list[str] = []
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            self.username,
+            self.password,
+        )
+        if ok:
+            self.logins.append(self.username.decode())
+        return AuthResult(success=ok)
+
+
+@asynccontextmanager
+async def smtp_server(
+    port: int | None = None, login: Login | None = None
+) -> AsyncIterator[tuple[Controller, Catcher]]:
+    """Serve SMTP (no TLS; with `login`, AUTH required) on 127.0.0.1 until the block ends.
+
+    Started and stopped from a thread: stopping waits for open connections to close, and
+    a client in the test's own event loop closes its socket only when that loop runs."""
     catcher = Catcher()
-    controller = Controller(catcher, hostname="127.0.0.1", port=port or free_port())
-    controller.start()
+    auth: dict[str, Any] = {}
+    if login is not None:
+        auth = {"authenticator": login, "auth_required": True, "auth_require_tls": False}
+    controller = Controller(catcher, hostname="127.0.0.1", port=port or free_port(), **auth)
+    await asyncio.to_thread(controller.start)
     try:
         yield controller, catcher
     finally:
-        controller.stop()
+        await asyncio.to_thread(controller.stop)

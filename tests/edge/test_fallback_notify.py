@@ -15,16 +15,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from aiosmtpd.controller import Controller
 
 from edge.daemon import Daemon
+from edge.entry import Entry
 from edge.fallback_notify import FallbackNotifier
+from edge.log import DurableLog
 from edgeconfig import Config, load_config, parse_config
 from runtime import events
+from runtime.clock import ManualClock
 from tests.central.conftest import run_cli
 from tests.drivers.modbus_peer import ModbusPeer
 from tests.edge.alarm_rig import Rig, wait_for
-from tests.edge.smtp_catcher import smtp_server
+from tests.edge.smtp_catcher import Login, smtp_server
 from tests.servers import Server, free_port
 
 
@@ -87,7 +91,7 @@ async def _notified(rig: Rig, expect: int = 0) -> list[dict[str, object]]:
 async def test_an_alarm_central_never_confirmed_is_mailed_once_even_across_a_restart(
     tmp_path: Path,
 ) -> None:
-    with smtp_server() as (controller, catcher):
+    async with smtp_server() as (controller, catcher):
         rig = await Rig(tmp_path, config=_rig_config(controller.port)).open()
         try:
             async with _notifier(rig) as notifier:
@@ -123,7 +127,7 @@ async def test_an_alarm_central_never_confirmed_is_mailed_once_even_across_a_res
 
 
 async def test_a_restart_before_the_deadline_still_mails_once(tmp_path: Path) -> None:
-    with smtp_server() as (controller, catcher):
+    async with smtp_server() as (controller, catcher):
         rig = await Rig(tmp_path, config=_rig_config(controller.port)).open()
         try:
             async with _notifier(rig) as notifier:
@@ -144,7 +148,7 @@ async def test_a_restart_before_the_deadline_still_mails_once(tmp_path: Path) ->
 
 
 async def test_no_mail_once_central_confirmed_the_alarm(tmp_path: Path) -> None:
-    with smtp_server() as (controller, catcher):
+    async with smtp_server() as (controller, catcher):
         rig = await Rig(tmp_path, config=_rig_config(controller.port)).open()
         assert rig.log is not None
         try:
@@ -169,7 +173,7 @@ async def test_smtp_down_at_the_deadline_is_retried_until_it_accepts(tmp_path: P
             await rig.advance(310.0)
             await wait_for(lambda: notifier.health().state == "degraded")
             assert f"smtp 127.0.0.1:{port}" in notifier.health().detail
-            with smtp_server(port) as (_, catcher):
+            async with smtp_server(port) as (_, catcher):
                 while not catcher.messages:  # each step lets a backoff retry fall due
                     await rig.advance(5.0)
                     await asyncio.sleep(0.01)
@@ -180,7 +184,7 @@ async def test_smtp_down_at_the_deadline_is_retried_until_it_accepts(tmp_path: P
 
 
 async def test_alarms_falling_due_close_together_share_one_message(tmp_path: Path) -> None:
-    with smtp_server() as (controller, catcher):
+    async with smtp_server() as (controller, catcher):
         rig = await Rig(tmp_path, config=_rig_config(controller.port)).open()
         try:
             async with _notifier(rig) as notifier:
@@ -196,6 +200,42 @@ async def test_alarms_falling_due_close_together_share_one_message(tmp_path: Pat
             assert len(await _notified(rig, expect=2)) == 2
         finally:
             await rig.stop()
+
+
+# AUTH over plain text is what this loopback test wants; aiosmtpd warns about it.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_without_sync_every_alarm_is_mailed_with_smtp_auth(tmp_path: Path) -> None:
+    login = Login("edge", "pw-from-file")
+    (tmp_path / "smtp.pw").write_text("pw-from-file\n")
+    async with smtp_server(login=login) as (controller, catcher):
+        text = f"""
+gateway: {{id: gw-alone}}
+notify:
+  after: 1m
+  smtp: {{host: 127.0.0.1, port: {controller.port}, security: none, from: edge@lab.example,
+         username: edge, password_file: smtp.pw}}
+  to: oncall@lab.example
+"""
+        config = parse_config(text, "sensors.yaml", base_dir=tmp_path)
+        clock = ManualClock()
+        log = DurableLog.open(tmp_path / "log.db")  # no sync: no cursor central could move
+        notifier = FallbackNotifier(config, log, clock)
+        task = asyncio.create_task(notifier.run())
+        try:
+            await wait_for(lambda: notifier.health().ready)
+            data = {"rule": "offline", "value": 120.0, "threshold": 120.0, "alarm_id": "a-1",
+                    "since": events.format_time(clock.time())}  # fmt: skip
+            await log.append([Entry(events.ALARM_RAISED, "room-1.temp", None, clock.time(), data)])
+            await wait_for(lambda: len(notifier.pending) == 1)
+            clock.advance(61.0)
+            await wait_for(lambda: len(catcher.messages) == 1)
+            assert login.logins == ["edge"]
+            assert catcher.recipients == [["oncall@lab.example"]]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await log.close()
 
 
 # --- the daemon with a real central: down, then up ------------------------------------
@@ -230,7 +270,7 @@ async def _notify_counters(config: Config) -> dict[str, int]:
     return {k: notify[k] for k in ("pending", "sent", "confirmed") if k in notify}
 
 
-async def _until(probe: Callable[[], Awaitable[bool]], what: str, timeout: float = 20) -> None:
+async def _until(probe: Callable[[], Awaitable[bool]], what: str, timeout: float = 60) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await probe():
         assert asyncio.get_running_loop().time() < deadline, what
@@ -270,7 +310,7 @@ async def test_daemon_mails_once_while_central_is_down_and_central_stores_the_re
             return int(conn.execute(query, (events.ALARM_NOTIFIED,)).fetchone()[0])
 
     try:
-        with smtp_server() as (controller, catcher):
+        async with smtp_server() as (controller, catcher):
             down = tmp_path / "down"
             down.mkdir()
             config = _daemon_config(down, controller, peer, central_port, token)

@@ -58,7 +58,7 @@ async def peer() -> AsyncIterator[ModbusPeer]:
         await server.close()
 
 
-async def _coil_becomes(peer: ModbusPeer, value: bool, timeout: float = 10.0) -> None:
+async def _coil_becomes(peer: ModbusPeer, value: bool, timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while await peer.coil(1, 5) is not value:
         if asyncio.get_running_loop().time() > deadline:
@@ -187,7 +187,7 @@ async def _output_on(port: int) -> int | None:
     return None if beacon is None or beacon["state"] != "connected" else int(beacon["on"])
 
 
-async def _until(probe: object, expected: object, timeout: float = 15.0) -> None:
+async def _until(probe: object, expected: object, timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while (found := await probe()) != expected:  # type: ignore[operator]
         if asyncio.get_running_loop().time() > deadline:
