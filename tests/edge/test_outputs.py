@@ -100,14 +100,14 @@ async def test_coil_is_on_while_a_matching_alarm_is_active_and_reasserted_after_
             await _reading(rig, "room-1.temp", 30.0)  # a room alarm does not match
             await _reading(rig, "ult-1.temp", -80.0)  # the freezer clears
             await _coil_becomes(peer, False)
-            assert output.health().counters == {"on": 0, "active_alarms": 0}
+            await wait_for(lambda: output.health().counters == {"on": 0, "active_alarms": 0})
 
             await _reading(rig, "ult-1.temp", -60.0)
             await _coil_becomes(peer, True)
             await peer.restart_fresh()  # the device lost power: its coils are off
             assert await peer.coil(1, 5) is False
             await _coil_becomes(peer, True)
-            assert output.health().detail.startswith("on: coil 5")
+            await wait_for(lambda: output.health().detail.startswith("on: coil 5"))
 
         # The daemon restarts while the alarm is still active and the device was reset.
         await rig.restart()
