@@ -218,6 +218,9 @@ def _check(event: ev.CloudEvent) -> None:
         for name in ("alarm_id", "rule"):
             if not isinstance(data.get(name), str) or not data[name]:
                 raise EnvelopeError(f"data.{name}", "must be a non-empty string")
+    elif event.type == ev.ALARM_NOTIFIED:  # the edge's fallback e-mail, kept in `events`
+        if not isinstance(data.get("alarm_id"), str) or not data["alarm_id"]:
+            raise EnvelopeError("data.alarm_id", "must be a non-empty string")
     elif event.type == ev.SENSOR_DESCRIBED:
         if not event.subject:
             raise EnvelopeError("subject", "sensor.described needs the sensor id as subject")

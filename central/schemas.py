@@ -241,6 +241,9 @@ class Alarm(Response):
     cleared_at: MaybeTime = None
     clear_value: float | None = None
     duration_s: float | None = None
+    priority: Literal["critical", "warning"] | None = Field(
+        None, description="from the edge rule (null: central's own alarm or an older gateway)"
+    )
     state: Literal["active", "cleared"] = "active"
     acks: list[Ack] = []
     acknowledged: bool = Field(False, description="at least one acknowledgement exists")

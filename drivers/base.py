@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edgeconfig import Sensor
+from runtime.errors import TracseqError
 from runtime.health import Health
 
 # Called once the batch is committed (True) or could not be (False); runs in the event
@@ -73,3 +74,23 @@ class Driver(Protocol):
         ...
 
     def health(self) -> Health: ...
+
+
+class OutputError(TracseqError):
+    """A coil could not be written (connection refused, timeout, an exception response)."""
+
+
+class CoilWriter(Protocol):
+    """Switches coils on a device (local alarm outputs); built by `drivers.registry`."""
+
+    def where(self) -> str:
+        """The device's address, for logs and /readyz."""
+        ...
+
+    async def write_coil(self, unit: int, address: int, on: bool) -> None:
+        """Set one coil; raises OutputError when the device did not take it."""
+        ...
+
+    def close(self) -> None:
+        """Drop the connection; the next write opens a new one."""
+        ...

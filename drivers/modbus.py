@@ -29,6 +29,7 @@ from drivers.base import Reading, ReadingSink, Reject
 from drivers.registers import Block, decode, plan, source_of, split
 from edgeconfig import Modbus, Sensor
 from runtime.backoff import Backoff, RetryLog
+from runtime.cancellation import raise_if_cancelled
 from runtime.clock import Clock
 from runtime.health import Health
 
@@ -62,13 +63,13 @@ _DEVICE_ERRORS = {
 _JITTER = 0.05  # each poll interval varies by up to 5% so devices never fall into lockstep
 
 
-def _unit_keyword() -> str:
-    # pymodbus renamed `slave=` to `device_id=` during 3.x.
+def unit_keyword() -> str:
+    """The unit id keyword of pymodbus calls (`slave=` became `device_id=` during 3.x)."""
     params = inspect.signature(AsyncModbusTcpClient.read_holding_registers).parameters
     return "device_id" if "device_id" in params else "slave"
 
 
-_UNIT = _unit_keyword()
+_UNIT = unit_keyword()
 
 
 @dataclass(slots=True)
@@ -237,6 +238,7 @@ class ModbusDriver:
 
     async def _poll_while_connected(self, sink: ReadingSink) -> None:
         while self._client is not None and self._client.connected:
+            raise_if_cancelled()  # pymodbus's wait_for may have swallowed a stop (3.11)
             if not self._polls:
                 await self._clock.sleep(3600.0)
                 continue

@@ -17,7 +17,7 @@ import signal
 from dataclasses import dataclass
 
 from drivers.base import Driver
-from drivers.registry import build_drivers
+from drivers.registry import build_coil_writer, build_drivers
 from edge.daemon_http import LogCollector, build_app
 from edge.errors import StartupError
 from edge.log import DurableLog
@@ -193,6 +193,16 @@ class Daemon:
             from edge.redis_publisher import RedisPublisher
 
             components.append(RedisPublisher(config, the_log, self.clock))
+        if config.outputs:
+            from edge.outputs import AlarmOutput
+
+            for name, output in config.outputs.items():
+                writer = build_coil_writer(config, output.connection)
+                components.append(AlarmOutput(name, output, config, the_log, writer, self.clock))
+        if config.notify is not None:
+            from edge.fallback_notify import FallbackNotifier
+
+            components.append(FallbackNotifier(config, the_log, self.clock))
         if config.sync is not None:
             from sync.uploader import Uploader
 

@@ -7,7 +7,8 @@ TracseqError (runtime.errors)
 │   │                  size cap dropped what it may (SQLITE_FULL)
 │   └── LogClosedError the log was closed while a caller still waited on it
 ├── DeliveryError      an event could not be delivered to Redis; the caller retries
-└── StartupError       the daemon cannot start (its port is taken, data_dir not writable)
+├── StartupError       the daemon cannot start (its port is taken, data_dir not writable)
+└── NotifyError        the edge's fallback e-mail was not accepted by the SMTP server
 """
 
 from __future__ import annotations
@@ -39,3 +40,7 @@ class DeliveryError(TracseqError):
 
 class StartupError(TracseqError):
     """The daemon cannot start at all (exit 1; systemd's Restart=on-failure retries)."""
+
+
+class NotifyError(TracseqError):
+    """The fallback e-mail was not accepted (SMTP server down, refused, auth failed)."""

@@ -8,6 +8,8 @@
     │   └── LogClosedError            the log was closed while a caller still waited on it
     ├── edge.errors.DeliveryError     an event could not be delivered downstream (Redis)
     ├── edge.errors.StartupError      the daemon cannot start (port taken, data_dir not writable)
+    ├── edge.errors.NotifyError       the edge's fallback e-mail was not accepted
+    ├── drivers.base.OutputError      a local alarm output's coil could not be written
     ├── central.storage.errors.StorageError  central's database failed (see that module)
     └── sim.errors.SimulatorError     a simulator scenario cannot run
 

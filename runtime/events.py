@@ -32,6 +32,7 @@ READING = "org.tracseq.reading"
 ALARM_RAISED = "org.tracseq.alarm.raised"
 ALARM_CLEARED = "org.tracseq.alarm.cleared"
 ALARM_ACKNOWLEDGED = "org.tracseq.alarm.acknowledged"  # central, on the live stream only
+ALARM_NOTIFIED = "org.tracseq.alarm.notified"  # the edge e-mailed someone itself (fallback)
 GATEWAY_STARTED = "org.tracseq.gateway.started"
 GATEWAY_STOPPED = "org.tracseq.gateway.stopped"
 GATEWAY_HEARTBEAT = "org.tracseq.gateway.heartbeat"

@@ -11,6 +11,7 @@ a sign of life.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -19,6 +20,8 @@ from central.notify import outbox
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
 from runtime import events as ev
+
+log = logging.getLogger("tracseq.central.storage")
 
 OFFLINE_RULE = "gateway_offline"
 _TWIN_CHUNK = 1000  # sensors per twin upsert: 7,000 parameters (SQLite allows 32,766)
@@ -116,11 +119,12 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
         d.execute(
             conn,
             """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, threshold, value,
-                raised_at, raised_event) VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?)
+                raised_at, raised_event, priority) VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (alarm_id) DO UPDATE SET gateway = excluded.gateway,
                 subject = excluded.subject, rule = excluded.rule,
                 threshold = excluded.threshold, value = excluded.value,
-                raised_at = excluded.raised_at, raised_event = excluded.raised_event""",
+                raised_at = excluded.raised_at, raised_event = excluded.raised_event,
+                priority = COALESCE(excluded.priority, alarms.priority)""",
             (
                 data["alarm_id"],
                 event.gateway,
@@ -130,6 +134,7 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
                 _number(data.get("value")),
                 when,
                 event.id,
+                _priority(data.get("priority")),
             ),
         )
     elif event.type == ev.ALARM_CLEARED:
@@ -138,11 +143,12 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
         d.execute(
             conn,
             """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, raised_at,
-                cleared_at, clear_value, cleared_event, duration_s)
-            VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?)
+                cleared_at, clear_value, cleared_event, duration_s, priority)
+            VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (alarm_id) DO UPDATE SET cleared_at = excluded.cleared_at,
                 clear_value = excluded.clear_value, cleared_event = excluded.cleared_event,
-                duration_s = excluded.duration_s""",
+                duration_s = excluded.duration_s,
+                priority = COALESCE(alarms.priority, excluded.priority)""",
             (
                 data["alarm_id"],
                 event.gateway,
@@ -153,10 +159,25 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
                 _number(data.get("value")),
                 event.id,
                 duration,
+                _priority(data.get("priority")),
             ),
         )
     elif event.gateway is not None:
         _gateway_event(conn, d, event)
+    if event.type in (ev.ALARM_RAISED, ev.ALARM_CLEARED):
+        _clear_not_before_raise(conn, d, data["alarm_id"])
+
+
+def _clear_not_before_raise(conn: Any, d: Dialect, alarm_id: str) -> None:
+    """A clear stamped before its raise (an older edge, a sensor clock behind) is moved to it."""
+    row = d.one(
+        conn,
+        """UPDATE alarms SET cleared_at = raised_at WHERE alarm_id = ? AND cleared_at < raised_at
+        RETURNING raised_at""",
+        (alarm_id,),
+    )
+    if row is not None:
+        log.warning("alarm %s: cleared before its raise; cleared_at set to raised_at", alarm_id)
 
 
 def _notify(conn: Any, d: Dialect, event: EventRow, now: float) -> None:
@@ -305,6 +326,10 @@ def add_api_key(conn: Any, d: Dialect, key_hash: str, name: str, role: str, now:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _priority(value: Any) -> str | None:
+    return value if value in ("critical", "warning") else None
 
 
 def _number(value: Any) -> float | None:
