@@ -1,4 +1,7 @@
 """The API's bodies as pydantic models: requests are validated with them (central/body.py),
+
+Over 400 lines on purpose: one model per body the API reads or sends, all in one place so
+the validation and the OpenAPI document cannot drift apart.
 and the OpenAPI document (central/openapi.py) is generated from the same classes.
 
 Request models are strict (JSON types exactly) and ignore unknown keys. Response models

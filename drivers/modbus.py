@@ -200,7 +200,7 @@ class ModbusDriver:
             self._client = self._make_client()
             ok = bool(await self._client.connect())
             error = "" if ok else "cannot connect"
-        except Exception as exc:  # any failure to open is retried, never fatal
+        except Exception as exc:  # noqa: BLE001 -- pymodbus raises many kinds; any is retried
             ok, error = False, f"{type(exc).__name__}: {exc}"
         CONNECTS.labels(connection=self.name, result="ok" if ok else "failed").inc()
         key = "connect_ok" if ok else "connect_failed"
@@ -219,7 +219,7 @@ class ModbusDriver:
         if self._client is not None:
             try:
                 self._client.close()
-            except Exception as exc:  # closing a broken port must not mask the real error
+            except Exception as exc:  # noqa: BLE001 -- closing must not mask the real error
                 log.debug("modbus %s: close failed: %s", self.name, exc)
             self._client = None
 
@@ -308,7 +308,7 @@ class ModbusDriver:
             raise _Failure("timeout", f"no response within {self.settings.timeout:g}s") from None
         except OSError as exc:
             raise _Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
-        except Exception as exc:  # whatever the wire did to the client: start it afresh
+        except Exception as exc:  # noqa: BLE001 -- whatever the wire did: start afresh
             log.warning("modbus %s: unexpected error, reconnecting: %r", self.name, exc)
             raise _Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
         if response.isError():

@@ -1,5 +1,8 @@
 """The MQTT driver: paho-mqtt 2.x on the asyncio loop, each PUBLISH acked after its commit.
 
+Over 400 lines on purpose: one connection's state (session, paho's sockets on the loop,
+unacked message ids) is shared by every method; split, it would be passed around instead.
+
 paho is driven the way aiomqtt does it, without a network thread: its socket callbacks
 register the socket with the event loop (`add_reader`/`add_writer`) and a small task runs
 its housekeeping (`loop_misc`: keepalive). Every readable event drains what the socket

@@ -219,7 +219,7 @@ class Daemon:
         if stop is not None:
             try:
                 await asyncio.wait_for(stop(), timeout=1.0)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- shutdown goes on whatever the log says
                 log.warning("could not record gateway.stopped: %s", exc)
 
     async def _drain_publishers(self) -> None:
