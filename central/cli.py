@@ -7,6 +7,7 @@
     tracseq-edge central token|apikey list [--db URL]
     tracseq-edge central token revoke ID | apikey revoke NAME [--db URL]
     tracseq-edge central user create NAME --role ROLE --password-file FILE [--db URL]
+    tracseq-edge central sensor move SENSOR --to GATEWAY [--db URL]
 
 Exit codes: 0 ok, 2 bad arguments (a clear message, no traceback), 1 runtime failure.
 A secret is printed once, as the last word of the output; only its digest is stored.
@@ -109,6 +110,10 @@ def main(argv: Sequence[str]) -> int:
         from central import user_cli
 
         return user_cli.main(args_list[1:])
+    if args_list[:1] == ["sensor"]:
+        from central import sensor_cli
+
+        return sensor_cli.main(args_list[1:])
     if args_list[:1] in (["token"], ["apikey"]):
         kind = args_list[0]
         if args_list[1:2] in (["list"], ["revoke"]):

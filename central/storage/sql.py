@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from central.audit import AuditEntry
-from central.storage import people, read, write
+from central.storage import ownership, people, read, write
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
 from central.storage.runner import Pool
@@ -113,6 +113,13 @@ class SqlStorage:
         now = self._clock()
         return await self._write(
             partial(people.ack, alarm_id=alarm_id, by=by, comment=comment, actor=actor, now=now)
+        )
+
+    async def move_sensor(self, sensor: str, gateway: str, actor: str) -> ownership.Move:
+        """Give `sensor` to `gateway` (an admin action, audited as `sensor.move`)."""
+        now = self._clock()
+        return await self._write(
+            partial(ownership.move_sensor, sensor=sensor, gateway=gateway, actor=actor, now=now)
         )
 
     # --- people and the audit trail (central/storage/people.py) -------------------------
