@@ -17,6 +17,7 @@ silently dead connection (NAT entry dropped, laptop asleep) from a quiet one and
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -24,7 +25,10 @@ from typing import Any
 
 import orjson
 
+from runtime.events import valid_type
+
 HEARTBEAT_SECONDS = 15.0  # default of `tracseq-edge central --sse-keepalive`
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
 
 
 class Hub:
@@ -159,9 +163,23 @@ def _keepalive(every: float) -> bytes:
 
 
 def _frame(event_id: str, event: dict[str, Any]) -> bytes:
-    kind = str(event.get("type", "message"))
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (
-        event_id.encode(),
-        kind.encode(),
-        orjson.dumps(event),
+    """One SSE frame. No value may end a line early: a CR or LF in a field would let an
+    event's sender add lines (a forged `data:` with another value) to everyone's stream.
+    The event name is the type only when it is a valid one (else `message`), the id loses
+    CR, LF and NUL, and the data is split into one `data:` line per line (SSE spec)."""
+    kind = event.get("type")
+    name = kind if isinstance(kind, str) and valid_type(kind) else "message"
+    return b"id: %s\nevent: %s\n%s\n" % (
+        _one_line(event_id).encode(),
+        name.encode(),
+        _data_lines(orjson.dumps(event)),
     )
+
+
+def _one_line(value: str) -> str:
+    return value.replace("\r", "").replace("\n", "").replace("\0", "")
+
+
+def _data_lines(payload: bytes) -> bytes:
+    """`data:` lines for `payload` (orjson writes none, but the framing does not rely on it)."""
+    return b"".join(b"data: %s\n" % line for line in _NEWLINE.split(payload))
