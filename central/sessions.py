@@ -51,7 +51,7 @@ def routes(services: Services) -> list[Route]:
             return access.error(400, 'body must be {"username": "...", "password": "..."}')
         name, password = body["username"], body["password"]
         remote = request.client.host if request.client else "unknown"
-        wait = limiter.retry_after(name, remote)
+        wait = limiter.attempt(name, remote)  # counted now, before the slow password check
         if wait:
             return access.error(
                 429, f"too many failed sign-ins; retry in {wait} s", {"Retry-After": str(wait)}
@@ -60,7 +60,6 @@ def routes(services: Services) -> list[Route]:
             found = await storage.credentials(name)
             ok = await verify_password(found[1] if found else None, password)
             if not ok:
-                limiter.failed(name, remote)
                 await storage.failed_login(name, remote)
                 log.warning("failed sign-in for %r from %s", name, remote)
                 return access.error(401, "wrong user name or password")
@@ -72,7 +71,7 @@ def routes(services: Services) -> list[Route]:
         except Exception as exc:
             log.warning("sign-in failed on the database: %s", exc)
             return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
-        limiter.succeeded(name)
+        limiter.succeeded(name, remote)
         response = _json({"csrf_token": csrf, "username": name, "role": found[0]})
         response.set_cookie(
             access.COOKIE,

@@ -3,6 +3,7 @@ and PostgreSQL against a real central."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Iterator
@@ -155,6 +156,32 @@ def test_login_is_rate_limited_per_name(site: Site) -> None:
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
         form = client.post("/api/v1/session", data={"username": "olga", "password": PASSWORD})
         assert form.status_code == 415  # a cross-site HTML form cannot sign anyone in
+
+
+def test_parallel_wrong_passwords_meet_the_same_limit(site: Site, tmp_path: Path) -> None:
+    """Issue 13.5: the attempt is counted before the (slow) password check, so 50 guesses
+    sent at once are not all checked: at most the limit (5) get a 401."""
+    secret = tmp_path / "pw"
+    secret.write_text(PASSWORD)
+    code, _, err = run_cli("user", "create", "paula", "--role", "viewer",
+                           "--password-file", str(secret), "--db", site.central.db)  # fmt: skip
+    assert code == 0, err
+
+    async def guesses() -> list[int]:
+        async with httpx.AsyncClient(base_url=site.url, timeout=60) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post("/api/v1/session", json={"username": "paula", "password": f"x{i}"})
+                    for i in range(50)
+                )
+            )
+        return [a.status_code for a in answers]
+
+    codes = asyncio.run(guesses())
+    assert codes.count(401) <= 5 and codes.count(429) >= 45, codes
+    with anonymous(site) as client:
+        right = client.post("/api/v1/session", json={"username": "paula", "password": PASSWORD})
+        assert right.status_code == 429
 
 
 def test_admin_manages_users_and_every_change_is_audited(site: Site) -> None:
