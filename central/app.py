@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -28,8 +29,10 @@ from central.metrics import Metrics
 from central.openapi import spec
 from central.ratelimit import LoginLimiter
 from central.settings import Settings
+from central.signing import load_key
 from central.storage import SqlStorage, open_storage, partitions
 from central.stream import Hub
+from central.trail import Trail
 from central.watchdog import Watchdog
 from runtime.backoff import Backoff, RetryLog
 
@@ -46,6 +49,7 @@ class Services:
     clock: Callable[[], float]
     ready: bool = False
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    trail: Trail | None = None  # audit checkpoints, with --audit-key
 
 
 def create_app(
@@ -63,6 +67,8 @@ def create_app(
         hub=livefeed.hub_for(settings.db_url, settings.stream_buffer),
         clock=clock,
     )
+    if settings.audit_key is not None:
+        services.trail = Trail(store, load_key(Path(settings.audit_key)), services.hub, clock)
     ingest = Ingest(
         store,
         services.auth,
@@ -140,6 +146,8 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
         services.ready = True
         break
     async with asyncio.TaskGroup() as group:
+        if services.trail is not None:
+            group.create_task(services.trail.run(services.settings.audit_checkpoint_every))
         if services.storage.backend == "postgresql":
             settings = services.settings
             group.create_task(partitions.run(settings.db_url, settings.retention, services.clock))

@@ -1,7 +1,7 @@
 """`tracseq-edge central ...`: run the service, or create gateway tokens and API keys.
 
     tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] [--retention 400d]
-                         [--sse-keepalive 15s]
+                         [--sse-keepalive 15s] [--audit-key FILE] [--audit-checkpoint-every 10m]
     tracseq-edge central token create GATEWAY [--analytics] [--db URL]
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
     tracseq-edge central token|apikey list [--db URL]
@@ -22,14 +22,17 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
 from central.settings import DEFAULT_LISTEN, Settings
+from central.signing import load_key
 from central.storage import DEFAULT_URL, StorageError, check_url, open_storage
 from runtime import tracing
 from runtime.cli_args import ArgumentParser
 from runtime.durations import parse_duration, parse_size
+from runtime.errors import ConfigError
 from runtime.logging_setup import setup_logging
 
 EXIT_OK = 0
@@ -79,6 +82,18 @@ def _serve_parser() -> argparse.ArgumentParser:
         default="15s",
         help="keepalive event on an idle live stream this often; the dashboard calls a stream "
         "silent for 2.5 times this dead and reconnects (default 15s)",
+    )
+    parser.add_argument(
+        "--audit-key",
+        default=None,
+        metavar="FILE",
+        help="key file (at least 16 bytes, kept outside the database) that signs audit "
+        "checkpoints; verification then reports a trail that shrank or was re-chained",
+    )
+    parser.add_argument(
+        "--audit-checkpoint-every",
+        default="10m",
+        help="verify the audit trail and sign a checkpoint this often (default 10m)",
     )
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
@@ -166,6 +181,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     if not 0.1 <= sse_keepalive <= 3600:
         raise ValueError("--sse-keepalive: must be between 100ms and 1h (e.g. 15s)")
     retention = _retention(args.retention, args.db)
+    try:
+        checkpoint_every = parse_duration(args.audit_checkpoint_every)
+    except ValueError as exc:
+        raise ValueError(f"--audit-checkpoint-every: {exc}") from None
+    if checkpoint_every < 0.1:
+        raise ValueError("--audit-checkpoint-every: must be at least 100ms (e.g. 10m)")
+    if args.audit_key is not None:
+        try:
+            load_key(Path(args.audit_key))
+        except ConfigError as exc:
+            raise ValueError(f"--audit-key: {exc}") from None
     return Settings(
         db_url=args.db,
         host=host.strip("[]"),
@@ -175,6 +201,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_inflight=args.max_inflight,
         retention=retention,
         sse_keepalive=sse_keepalive,
+        audit_key=args.audit_key,
+        audit_checkpoint_every=checkpoint_every,
     )
 
 

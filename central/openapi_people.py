@@ -103,6 +103,11 @@ def paths() -> dict[str, Any]:
                 rows={"type": "integer"},
                 head=_STR,
                 problems={"type": "array"},
+                checkpoint={
+                    "type": ["object", "null"],
+                    "description": "the newest signed checkpoint that verifies (--audit-key)",
+                },
+                verified_from={"type": "integer", "description": "first row recomputed"},
             ),
             entries={"type": "array", "items": entry},
         ),

@@ -21,3 +21,5 @@ class Settings:
     stream_buffer: int = 10_000  # live events kept for Last-Event-ID resume
     sse_keepalive: float = HEARTBEAT_SECONDS  # seconds between keepalives on an idle stream
     retention: float | None = None  # seconds of readings kept (None: all)
+    audit_key: str | None = None  # file of the key that signs audit checkpoints (None: none)
+    audit_checkpoint_every: float = 600.0  # seconds between audit checkpoints

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from central.audit import AuditEntry
-from central.storage import ownership, people, read, write
+from central.storage import checkpoints, ownership, people, read, write
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
 from central.storage.runner import Pool
@@ -247,6 +247,35 @@ class SqlStorage:
 
     async def audit_rows(self) -> list[AuditEntry]:
         return await self._read(people.audit_rows)
+
+    # --- audit checkpoints (central/storage/checkpoints.py, central/trail.py) -----------
+
+    async def audit_head(self) -> tuple[int, str]:
+        return await self._read(checkpoints.head)
+
+    async def audit_from(self, first: int) -> list[AuditEntry]:
+        return await self._read(partial(checkpoints.audit_from, first=first))
+
+    async def audit_newest(self, limit: int) -> list[AuditEntry]:
+        return await self._read(partial(checkpoints.audit_newest, limit=limit))
+
+    async def audit_checkpoints(self, limit: int) -> list[checkpoints.CheckpointRow]:
+        return await self._read(partial(checkpoints.checkpoints, limit=limit))
+
+    async def audit_checkpoint(self, id_: int) -> checkpoints.CheckpointRow | None:
+        return await self._read(partial(checkpoints.checkpoint, id_=id_))
+
+    async def add_audit_checkpoint(
+        self, at: float, rows: int, head: str, signature: str
+    ) -> checkpoints.CheckpointRow:
+        return await self._write(
+            partial(
+                checkpoints.add_checkpoint, now=at, rows=rows, head_hash=head, signature=signature
+            )
+        )
+
+    async def raise_audit_tampered(self, now: float, problems: int) -> str | None:
+        return await self._write(partial(checkpoints.raise_tampered, now=now, problems=problems))
 
     async def analytics(self, sensor: str, limit: int) -> list[dict[str, Any]]:
         return await self._read(partial(read.analytics, sensor=sensor, limit=limit))
