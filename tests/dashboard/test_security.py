@@ -12,9 +12,13 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from playwright.sync_api import Browser
 
 from tests.central.conftest import BACKENDS, Central, run_cli
+from tests.dashboard.browser import browser
 from tests.dashboard.conftest import PASSWORD, SQLI_ID, XSS_ID, Site, seeded_site
+
+__all__ = ["browser"]
 
 XSS_COMMENT = '<script>window.__xss=1</script><img src=x onerror="alert(1)">'
 SQLI_COMMENT = "ok'); DELETE FROM alarm_acks; --"
@@ -292,3 +296,52 @@ def test_user_create_cli_exit_codes(site: Site, tmp_path: Path) -> None:
         "user", "create", "ada", "--role", "admin", "--password-file", str(good), "--db", db
     )
     assert code == 2 and "exists already" in err
+
+
+@pytest.mark.parametrize(
+    "next_",
+    [
+        "/%09/evil.example/",
+        "/%0a/evil.example/",
+        "/%0d/evil.example/",
+        "//evil.example/",
+        "https://evil.example/",
+        "/%5C/evil.example/",
+        "/.//evil.example/",
+        "javascript:alert(1)",
+    ],
+)
+def test_sign_in_never_redirects_to_another_origin(
+    browser: Browser, site: Site, next_: str
+) -> None:
+    """Issue 13.7: `next` is resolved against the page's origin; same-origin paths only.
+    Requests that leave loopback are aborted, so a failing check cannot reach the net."""
+    context = browser.new_context()
+    local = site.url
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(local) else route.abort(),
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{site.url}/login?next={next_}")
+        page.get_by_label("User name").fill("victor")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "/login" not in url, timeout=10_000)
+        assert page.url == site.url + "/"
+    finally:
+        context.close()
+
+
+def test_sign_in_follows_a_same_origin_next(browser: Browser, site: Site) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{site.url}/login?next=%2Falarms%3Fstate%3Dall")
+        page.get_by_label("User name").fill("victor")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{site.url}/alarms?state=all", timeout=10_000)
+    finally:
+        context.close()
