@@ -2,6 +2,8 @@
 
     tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] [--retention 400d]
                          [--sse-keepalive 15s] [--audit-key FILE] [--audit-checkpoint-every 10m]
+                         [--header-timeout 10s] [--max-connections 1000]
+                         [--forwarded-allow-ips IPS] [--tls-cert FILE --tls-key FILE]
     tracseq-edge central token create GATEWAY [--analytics] [--db URL]
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
     tracseq-edge central token|apikey list [--db URL]
@@ -33,6 +35,7 @@ from runtime import tracing
 from runtime.cli_args import ArgumentParser
 from runtime.durations import parse_duration, parse_size
 from runtime.errors import ConfigError
+from runtime.http_limits import MAX_CONNECTIONS, limits
 from runtime.logging_setup import setup_logging
 
 EXIT_OK = 0
@@ -95,6 +98,27 @@ def _serve_parser() -> argparse.ArgumentParser:
         default="10m",
         help="verify the audit trail and sign a checkpoint this often (default 10m)",
     )
+    parser.add_argument(
+        "--header-timeout",
+        default="10s",
+        help="close a connection whose request headers are not complete this long after it "
+        "went idle (default 10s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help=f"open connections before new requests get 503 (default {MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default="",
+        metavar="IPS",
+        help="comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto are "
+        "believed (default: none; the peer's own address is the client's)",
+    )
+    parser.add_argument("--tls-cert", default=None, metavar="FILE", help="serve https: PEM chain")
+    parser.add_argument("--tls-key", default=None, metavar="FILE", help="its private key (PEM)")
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
         "`token list`, `token revoke ID`, `apikey list`, `apikey revoke NAME`, "
@@ -187,6 +211,19 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise ValueError(f"--audit-checkpoint-every: {exc}") from None
     if checkpoint_every < 0.1:
         raise ValueError("--audit-checkpoint-every: must be at least 100ms (e.g. 10m)")
+    try:
+        header_timeout = parse_duration(args.header_timeout)
+    except ValueError as exc:
+        raise ValueError(f"--header-timeout: {exc}") from None
+    if not 0.1 <= header_timeout <= 3600:
+        raise ValueError("--header-timeout: must be between 100ms and 1h (e.g. 10s)")
+    if args.max_connections < 1:
+        raise ValueError("--max-connections: must be at least 1")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"{flag}: {path}: no such file")
     if args.audit_key is not None:
         try:
             load_key(Path(args.audit_key))
@@ -203,6 +240,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         sse_keepalive=sse_keepalive,
         audit_key=args.audit_key,
         audit_checkpoint_every=checkpoint_every,
+        header_timeout=header_timeout,
+        max_connections=args.max_connections,
+        forwarded_allow_ips=args.forwarded_allow_ips.strip(),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
 
 
@@ -235,10 +277,18 @@ def _serve(settings: Settings, log_format: str | None) -> int:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        # X-Forwarded-For/-Proto only from the proxies named (uvicorn's default trusts
+        # any loopback peer: a spoofed address would dodge the per-address sign-in limit).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+        **limits(settings.header_timeout, settings.max_connections),
     )
     server = uvicorn.Server(config)
     log.info(
-        "central listening on http://%s:%d (database %s)",
+        "central listening on %s://%s:%d (database %s)",
+        "https" if settings.tls_cert else "http",
         settings.host,
         settings.port,
         settings.db_url.split("@")[-1],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from runtime.private_files import create_private
+
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection in WAL mode with synchronous=FULL: a committed row survives power loss.
@@ -16,7 +18,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         uri = f"file:{path}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # 0600: the log holds every reading and event
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

@@ -14,6 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from runtime.health import Health
+from runtime.http_limits import HEADER_TIMEOUT, limits
 
 
 class QuietServer(uvicorn.Server):
@@ -37,12 +38,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
 class HttpServer:
     """Serves `app` on host:port until cancelled (a Component)."""
 
-    def __init__(self, name: str, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(
+        self, name: str, app: ASGIApp, host: str, port: int, header_timeout: float = HEADER_TIMEOUT
+    ) -> None:
         self.name = name
         self.host = host
         self.port = port
         self._config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            proxy_headers=False,  # X-Forwarded-* from any peer is not the client's address
+            **limits(header_timeout),
         )
         self._server: QuietServer | None = None
         self._state = Health("starting", f"http://{host}:{port}")

@@ -18,6 +18,7 @@ from central.storage.migrations import MIGRATIONS, SCHEMA_TABLE
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
 from central.storage.sql import SqlStorage, StorageError
+from runtime.private_files import create_private
 
 _READING_COLUMNS = "id, gateway, seq, sensor, time, value, unit, quantity, received, ingested"
 _EVENT_COLUMNS = "id, source, gateway, seq, type, subject, time, ingested, data"
@@ -144,7 +145,7 @@ def path_of(url: str) -> Path:
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if not readonly:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # 0600: password hashes, sessions, the audit trail
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
