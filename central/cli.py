@@ -332,20 +332,22 @@ def _create_secret(kind: str, args: argparse.Namespace) -> int:
 
 async def _store_secret(storage: object, kind: str, args: argparse.Namespace) -> int:
     from central.storage import SqlStorage
+    from central.user_cli import os_user
 
     assert isinstance(storage, SqlStorage)
+    actor = f"cli:{os_user()}"  # who ran it, in the audit trail
     try:
         if kind == "token":
             secret = new_secret(TOKEN_PREFIX)
             source = gateway_source(args.name, analytics=args.analytics)
-            await storage.add_token(digest(secret), source)
+            await storage.add_token(digest(secret), source, actor)
             print(
                 f"gateway token for {source} (shown once, store it in the gateway's "
                 f"sync.token_file): {secret}"
             )
             return EXIT_OK
         secret = new_secret(API_KEY_PREFIX)
-        if not await storage.add_api_key(digest(secret), args.name, args.role):
+        if not await storage.add_api_key(digest(secret), args.name, args.role, actor):
             print(
                 f"tracseq-edge central apikey create: error: an API key named {args.name!r} "
                 "exists already",

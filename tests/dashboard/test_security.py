@@ -345,3 +345,17 @@ def test_sign_in_follows_a_same_origin_next(browser: Browser, site: Site) -> Non
         page.wait_for_url(f"{site.url}/alarms?state=all", timeout=10_000)
     finally:
         context.close()
+
+
+def test_cli_created_tokens_and_keys_are_audited_as_the_os_user(site: Site) -> None:
+    """Issue 13.11: `cli:<OS user>`, not a bare `cli`."""
+    import getpass
+
+    site.central.token("audited-gw")
+    code, _, err = run_cli("apikey", "create", "audited-key", "--role", "viewer",
+                           "--db", site.central.db)  # fmt: skip
+    assert code == 0, err
+    entries = site.central.get("/api/v1/audit", role="admin").json()["entries"]
+    actors = {e["target"]: e["actor"] for e in entries}
+    assert actors["tracseq-edge/audited-gw"] == f"cli:{getpass.getuser()}"
+    assert actors["audited-key"] == f"cli:{getpass.getuser()}"
