@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from central import access, reports
 from central.report_csv import report_csv
+from central.stream import while_allowed
 from runtime.durations import parse_duration
 from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
 
@@ -202,8 +203,15 @@ def routes(services: Services) -> list[Route]:
 
     async def stream(request: Request) -> Response:
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        who = request.state.identity.principal
+
+        async def allowed() -> bool:  # signed out, disabled or revoked since: the stream ends
+            again = await access.identify(services, request)
+            return again is not None and again.principal == who
+
+        every = services.settings.sse_keepalive
         return StreamingResponse(
-            services.hub.follow(last, services.settings.sse_keepalive),
+            while_allowed(services.hub.follow(last, every), allowed, every),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -12,20 +12,26 @@ While nothing else goes out, an `event: keepalive` (data `{"every_s": <interval>
 so it leaves Last-Event-ID alone) is sent every `--sse-keepalive` (15 s): proxies do not
 close the idle connection, and the page -- which never sees SSE comments -- can tell a
 silently dead connection (NAT entry dropped, laptop asleep) from a quiet one and reconnect.
+At each keepalive (`while_allowed`) the caller is checked again: a stream whose session
+ended, whose user was disabled or whose API key was revoked is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 
 from runtime.events import valid_type
+
+log = logging.getLogger("tracseq.central.stream")
 
 HEARTBEAT_SECONDS = 15.0  # default of `tracseq-edge central --sse-keepalive`
 _NEWLINE = re.compile(rb"\r\n|\r|\n")
@@ -98,7 +104,7 @@ class Hub:
 
     async def follow(
         self, last_event_id: str | None, heartbeat: float = HEARTBEAT_SECONDS
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """SSE frames from after `last_event_id`, forever, with a keepalive event whenever
         nothing else went out for `heartbeat` seconds (and one first: it tells the interval)."""
         keepalive = _keepalive(heartbeat)
@@ -155,6 +161,32 @@ class Hub:
             return []
         start = max(0, after + 1 - self._buffer[0][0])
         return [self._buffer[i] for i in range(start, len(self._buffer))]
+
+
+async def while_allowed(
+    frames: AsyncGenerator[bytes, None],
+    allowed: Callable[[], Awaitable[bool]],
+    every: float,
+) -> AsyncIterator[bytes]:
+    """`frames` until the caller may no longer read them: `allowed()` is asked again at
+    each keepalive and at least every `every` seconds while events flow, so a stream ends
+    within about one keepalive interval of signing out, disabling the user or revoking the
+    API key. A database that cannot answer does not end it (the check is retried)."""
+    checked = time.monotonic()
+    try:
+        async for frame in frames:
+            if b"event: keepalive\n" in frame or time.monotonic() - checked >= every:
+                checked = time.monotonic()
+                try:
+                    still = await allowed()
+                except Exception as exc:  # the database is down: keep serving, ask again
+                    log.warning("cannot re-check a live stream's caller: %s", exc)
+                    still = True
+                if not still:
+                    return
+            yield frame
+    finally:
+        await frames.aclose()
 
 
 def _keepalive(every: float) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres_url: str
 ) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp(f"dash-sec-{request.param}")
-    with seeded_site(workdir, request.param, postgres_url) as s:
+    with seeded_site(workdir, request.param, postgres_url, "--sse-keepalive", "200ms") as s:
         yield s
 
 
@@ -359,3 +360,61 @@ def test_cli_created_tokens_and_keys_are_audited_as_the_os_user(site: Site) -> N
     actors = {e["target"]: e["actor"] for e in entries}
     assert actors["tracseq-edge/audited-gw"] == f"cli:{getpass.getuser()}"
     assert actors["audited-key"] == f"cli:{getpass.getuser()}"
+
+
+def person(site: Site, name: str, tmp_path: Path) -> tuple[httpx.Client, str]:
+    """A new viewer `name`, signed in: a client of their own and its CSRF token."""
+    secret = tmp_path / f"{name}.pw"
+    secret.write_text(PASSWORD)
+    code, _, err = run_cli("user", "create", name, "--role", "viewer",
+                           "--password-file", str(secret), "--db", site.central.db)  # fmt: skip
+    assert code == 0, err
+    client = httpx.Client(base_url=site.url, timeout=30)
+    r = client.post("/api/v1/session", json={"username": name, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return client, r.json()["csrf_token"]
+
+
+@contextlib.contextmanager
+def open_stream(client: httpx.Client) -> Iterator[threading.Event]:
+    """Reads the live stream in a thread; the event is set when the server ends it."""
+    ended, opened = threading.Event(), threading.Event()
+
+    def read() -> None:
+        with client.stream("GET", "/api/v1/stream", timeout=60) as r:
+            assert r.status_code == 200
+            opened.set()
+            for _ in r.iter_raw():
+                pass
+        ended.set()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    assert opened.wait(10)
+    yield ended
+    thread.join(60)
+
+
+def test_a_live_stream_ends_when_its_user_signs_out(site: Site, tmp_path: Path) -> None:
+    """Issue 13.9: re-checked at each keepalive (200 ms here)."""
+    client, csrf = person(site, "sonia", tmp_path)
+    with (
+        httpx.Client(base_url=site.url, cookies=client.cookies) as other_tab,
+        open_stream(client) as ended,
+    ):
+        assert not ended.wait(1.0)  # five keepalives: a valid session keeps its stream
+        out = other_tab.delete("/api/v1/session", headers={"X-CSRF-Token": csrf})
+        assert out.status_code == 200
+        assert ended.wait(10)
+    client.close()
+
+
+def test_a_live_stream_ends_when_its_user_is_disabled(site: Site, tmp_path: Path) -> None:
+    client, _ = person(site, "dmitri", tmp_path)
+    admin, admin_csrf = site.login("ada")
+    with open_stream(client) as ended:
+        off = admin.patch("/api/v1/users/dmitri", json={"disabled": True},
+                          headers={"X-CSRF-Token": admin_csrf})  # fmt: skip
+        assert off.status_code == 200, off.text
+        assert ended.wait(10)
+    client.close()
