@@ -74,7 +74,7 @@ def routes(services: Services) -> list[Route]:
             raise _Bad(f"role: one of {', '.join(ROLES)}")
         if not isinstance(password, str):
             raise _Bad("password: required")
-        hashed = await hash_password_async(password)
+        hashed = await hash_password_async(password, name)
         if not await storage.create_user(name, role, hashed, actor):
             return access.error(409, f"a user named {name!r} exists already")
         return _json({"name": name, "role": role}, 201)
@@ -94,7 +94,7 @@ def routes(services: Services) -> list[Route]:
         if "password" in body:
             if not isinstance(body["password"], str):
                 raise _Bad("password: a string")
-            changes["password_hash"] = await hash_password_async(body["password"])
+            changes["password_hash"] = await hash_password_async(body["password"], name)
         if not changes:
             raise _Bad("nothing to change: send role, password and/or disabled")
         demoting = changes.get("role", "admin") != "admin" or changes.get("disabled") is True

@@ -42,7 +42,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         check_name(args.name)
         password = _read_password(args.password_file)
-        hashed = hash_password(password)
+        hashed = hash_password(password, args.name)
     except (PasswordRejected, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
