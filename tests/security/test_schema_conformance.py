@@ -139,6 +139,10 @@ def test_what_the_schema_allows_is_accepted_and_what_it_forbids_is_refused(
         "--checks", REQUEST_CHECKS,
         "--exclude-path-regex", LOOSE,
         "--exclude-name", "DELETE /api/v1/session",
+        # A password the schema allows may still be too easy to guess (central/passwords.py:
+        # common, sequential, repeated): a 400 no JSON schema can predict.
+        "--exclude-name", "POST /api/v1/users",
+        "--exclude-name", "PATCH /api/v1/users/{name}",
     )  # fmt: skip
 
 

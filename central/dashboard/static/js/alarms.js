@@ -11,7 +11,7 @@ function card(a) {
   const isGateway = a.rule === "gateway_offline";
   const acks = a.acks.length
     ? h("ul", { class: "acks" }, ...a.acks.map((k) =>
-        h("li", {}, h("strong", { class: "ack-by" }, k.by), ` at ${fmtTime(k.at)}: `, h("span", { class: "ack-comment" }, k.comment)),
+        h("li", {}, h("strong", { class: "ack-by" }, k.by), ackActor(k), ` at ${fmtTime(k.at)}: `, h("span", { class: "ack-comment" }, k.comment)),
       ))
     : h("p", { class: "muted unacked" }, "Not acknowledged.");
   const article = h("article", { class: `alarm ${a.state === "active" ? "is-active" : "is-past"}` },
@@ -30,6 +30,12 @@ function card(a) {
   article.dataset.alarmId = a.alarm_id;
   if (canAck && (a.state === "active" || !a.acks.length)) article.append(ackForm(a));
   return article;
+}
+
+// Who really sent it (user:NAME or apikey:NAME), beside the name given as `by`: an API
+// key may acknowledge on someone's behalf, and the page must not hide that.
+export function ackActor(k) {
+  return k.actor && k.actor !== `user:${k.by}` ? h("span", { class: "ack-actor muted" }, ` (sent by ${k.actor})`) : "";
 }
 
 function ackForm(a) {

@@ -66,7 +66,7 @@ async function loadAlarms() {
             h("td", {}, fmtTime(a.raised_at)),
             h("td", {}, fmtDuration(a.duration_s)),
             h("td", {}, fmtValue(a.value, twin?.unit)),
-            h("td", {}, a.acks.map((k) => `${k.by}: ${k.comment}`).join("; ") || "—"),
+            h("td", {}, a.acks.map((k) => `${k.by}${k.actor && k.actor !== `user:${k.by}` ? ` (sent by ${k.actor})` : ""}: ${k.comment}`).join("; ") || "—"),
           ),
         )),
       ),
