@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "log_append",
     "mqtt_intake",
+    "steady_rate",
     "redis_publish",
     "alarm_latency",
     "sync_drain",
@@ -16,6 +17,8 @@ BENCHMARKS = [
     "analytics_throughput",
     "tracing_overhead",
     "scale_out",
+    "records",
+    "notify_latency",
     "fuzz",
 ]
 

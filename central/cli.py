@@ -8,8 +8,11 @@
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
     tracseq-edge central token|apikey list [--db URL]
     tracseq-edge central token revoke ID | apikey revoke NAME [--db URL]
-    tracseq-edge central user create NAME --role ROLE --password-file FILE [--db URL]
+    tracseq-edge central user create NAME --role ROLE --password-file FILE [--email E] [--phone P]
     tracseq-edge central sensor move SENSOR --to GATEWAY [--db URL]
+    tracseq-edge central [--notifications FILE] [--heartbeat-url URL]  (notifications, SIGHUP)
+    tracseq-edge central notifications check FILE
+    tracseq-edge central backup|restore|verify|archive|unarchive ...   (central/records/cli.py)
 
 Exit codes: 0 ok, 2 bad arguments (a clear message, no traceback), 1 runtime failure.
 A secret is printed once, as the last word of the output; only its digest is stored.
@@ -119,10 +122,24 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls-cert", default=None, metavar="FILE", help="serve https: PEM chain")
     parser.add_argument("--tls-key", default=None, metavar="FILE", help="its private key (PEM)")
+    parser.add_argument(
+        "--notifications",
+        default=None,
+        metavar="FILE",
+        help="notifications file: channels, groups, schedules, policies (reloaded on SIGHUP)",
+    )
+    parser.add_argument(
+        "--heartbeat-url",
+        default=None,
+        metavar="URL",
+        help="GET this URL every minute while central is healthy (a dead man's switch)",
+    )
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
         "`token list`, `token revoke ID`, `apikey list`, `apikey revoke NAME`, "
-        "`user create NAME --role ROLE --password-file FILE`"
+        "`user create NAME --role ROLE --password-file FILE`, `sensor move SENSOR --to GATEWAY`, "
+        "`notifications check FILE`, "
+        "`backup`, `restore`, `verify`, `archive`, `unarchive` (records protection)"
     )
     return parser
 
@@ -145,6 +162,10 @@ def _secret_parser(kind: str) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args_list = list(argv)
+    if args_list[:1] and args_list[0] in ("backup", "restore", "verify", "archive", "unarchive"):
+        from central.records import cli as records_cli
+
+        return records_cli.main(args_list[0], args_list[1:])
     if args_list[:1] == ["user"]:
         from central import user_cli
 
@@ -153,6 +174,10 @@ def main(argv: Sequence[str]) -> int:
         from central import sensor_cli
 
         return sensor_cli.main(args_list[1:])
+    if args_list[:1] == ["notifications"]:
+        from central.notify import check
+
+        return check.main(args_list[1:])
     if args_list[:1] in (["token"], ["apikey"]):
         kind = args_list[0]
         if args_list[1:2] in (["list"], ["revoke"]):
@@ -176,6 +201,15 @@ def main(argv: Sequence[str]) -> int:
     except (ValueError, StorageError) as exc:
         print(f"tracseq-edge central: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if settings.notifications is not None:
+        from central.notify.config import load_notifications
+        from runtime.errors import ConfigError
+
+        try:
+            load_notifications(settings.notifications)
+        except ConfigError as exc:
+            print(f"tracseq-edge central: invalid notifications file:\n{exc}", file=sys.stderr)
+            return EXIT_USAGE
     setup_logging(args.log_format)
     return _serve(settings, args.log_format)
 
@@ -229,6 +263,9 @@ def _settings(args: argparse.Namespace) -> Settings:
             load_key(Path(args.audit_key))
         except ConfigError as exc:
             raise ValueError(f"--audit-key: {exc}") from None
+    heartbeat = args.heartbeat_url
+    if heartbeat is not None and not heartbeat.startswith(("http://", "https://")):
+        raise ValueError(f"--heartbeat-url: {heartbeat!r} is not an http(s) URL")
     return Settings(
         db_url=args.db,
         host=host.strip("[]"),
@@ -245,6 +282,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         forwarded_allow_ips=args.forwarded_allow_ips.strip(),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        notifications=Path(args.notifications) if args.notifications else None,
+        heartbeat_url=heartbeat,
     )
 
 

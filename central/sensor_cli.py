@@ -49,7 +49,7 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     try:
         moved = asyncio.run(_move(storage, args.sensor, args.to))
-    except Exception as exc:  # any database failure: exit 1 with its message
+    except StorageError as exc:  # any database failure: exit 1 with its message
         print(f"{PROG}: database error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     if not moved.found:

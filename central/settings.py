@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from central.storage import DEFAULT_URL
 from central.stream import HEARTBEAT_SECONDS
@@ -29,3 +30,7 @@ class Settings:
     forwarded_allow_ips: str = ""  # proxies whose X-Forwarded-For/-Proto count ("": none)
     tls_cert: str | None = None  # serve https with this certificate (PEM) ...
     tls_key: str | None = None  # ... and key
+    notifications: Path | None = None  # the notifications file (central/notify/config.py)
+    heartbeat_url: str | None = None  # called every heartbeat_interval while healthy
+    heartbeat_interval: float = 60.0
+    notify_poll: float = 0.25  # seconds between the sender's rounds when idle

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from central.storage import StorageUnavailable
 from runtime.events import valid_type
 
 log = logging.getLogger("tracseq.central.stream")
@@ -179,7 +180,7 @@ async def while_allowed(
                 checked = time.monotonic()
                 try:
                     still = await allowed()
-                except Exception as exc:  # the database is down: keep serving, ask again
+                except StorageUnavailable as exc:  # the database is down: keep serving, ask again
                     log.warning("cannot re-check a live stream's caller: %s", exc)
                     still = True
                 if not still:

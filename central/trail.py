@@ -31,7 +31,7 @@ import orjson
 
 from central import signing
 from central.audit import AuditEntry, Verdict, check_rows, verify
-from central.storage import SqlStorage
+from central.storage import SqlStorage, StorageUnavailable
 from central.storage.checkpoints import TAMPERED_RULE, CheckpointRow
 from central.stream import Hub
 from runtime.backoff import RetryLog
@@ -196,7 +196,7 @@ class Trail:
         while True:
             try:
                 await self.checkpoint()
-            except Exception as exc:  # the database is down: try again next round
+            except StorageUnavailable as exc:  # the database is down: try again next round
                 self._retry.failed(exc)
             else:
                 self._retry.succeeded()

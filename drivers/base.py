@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from edgeconfig import Sensor
 from runtime.health import Health
 
-# Called once the batch is committed (True) or could not be (False); runs in the log's
-# writer thread: hand work back to the event loop with loop.call_soon_threadsafe.
+# Called once the batch is committed (True) or could not be (False); runs in the event
+# loop (the log hands each commit's outcomes back in one call).
 Committed = Callable[[bool], None]
 
 
@@ -28,7 +28,8 @@ class Reading:
     value: float
     received: float  # gateway receive time, epoch s
     sensor_time: float | None = None  # the payload's own time, epoch s
-    unit: str | None = None  # the unit on the wire when it differs from the sensor's
+    unit: str | None = None  # the unit the message states (Tasmota's TempUnit); None: the
+    # source's wire_unit, else the sensor's unit (edge.normalize converts)
     extra: dict[str, Any] | None = None  # e.g. {"dup": True} for an MQTT redelivery
 
 
@@ -50,8 +51,13 @@ class ReadingSink(Protocol):
         readings: Sequence[Reading],
         rejects: Sequence[Reject] = (),
         on_commit: Committed | None = None,
+        *,
+        urgent: bool = False,
     ) -> None:
-        """Normalise and queue for the durable log; `on_commit` after the commit."""
+        """Normalise and queue for the durable log; `on_commit` after the commit.
+
+        `urgent`: the producer can receive nothing more until this commit (its MQTT
+        inflight window is full), so the log must not hold it for its commit window."""
         ...
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:

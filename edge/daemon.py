@@ -173,7 +173,12 @@ class Daemon:
         outputs.add(http)
         interval = watchdog_interval()
         if interval is not None:
-            outputs.add(FunctionComponent("watchdog", lambda: watchdog_loop(self.clock, interval)))
+            # systemd hears from us only while our own listener answers /healthz.
+            outputs.add(
+                FunctionComponent(
+                    "watchdog", lambda: watchdog_loop(self.clock, interval, http.answers)
+                )
+            )
         return intake, outputs, http
 
     def _output_components(self, config: Config, the_log: DurableLog) -> list[Component]:
@@ -248,6 +253,7 @@ class Daemon:
             cursors=self._cursors(config),
             max_bytes=buffer.max_bytes,
             keep_delivered=buffer.keep_delivered,
+            commit_window=buffer.commit_window,
             wall=self.clock.time,
         )
 
@@ -257,6 +263,7 @@ class Daemon:
             or the_log.cursor_names != self._cursors(config)
             or the_log.max_bytes != config.gateway.buffer.max_bytes
             or the_log.keep_delivered != config.gateway.buffer.keep_delivered
+            or the_log.commit_window != config.gateway.buffer.commit_window
         )
 
     def health(self) -> dict[str, Health]:

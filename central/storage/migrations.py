@@ -12,6 +12,9 @@ central/storage/partitions.py) and allows one active `gateway_offline` per gatew
 several central instances' watchdogs raise it once.
 Migration 5 (issue 13, security) refuses TRUNCATE on the append-only tables (PostgreSQL)
 and adds the signed audit checkpoints.
+Migration 6 (issue 14, notifications) adds users' e-mail and phone, the notification outbox
+(written in the transaction that stores an alarm, ack or clear), the notifications (one
+message to one recipient, possibly listing several alarms) and every delivery attempt.
 """
 
 from __future__ import annotations
@@ -268,6 +271,55 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoint
 FOR EACH STATEMENT EXECUTE FUNCTION tracseq_append_only();
 """
 
+# The outbox is filled in the transaction that stores the alarm event (central/storage/
+# write.py); the sender (central/notify/) plans it into notifications and claims due ones.
+_V6_NOTIFICATIONS = """
+ALTER TABLE users ADD COLUMN email TEXT;
+ALTER TABLE users ADD COLUMN phone TEXT;
+CREATE TABLE notify_outbox (
+    id {serial},
+    alarm_id TEXT NOT NULL,              -- or 'prediction:<event id>'
+    event TEXT NOT NULL,                 -- raised, acknowledged, cleared, prediction
+    at {float} NOT NULL,                 -- central time it was stored
+    detail TEXT,                         -- JSON: a prediction's data
+    planned {float}                      -- set when turned into notifications
+);
+CREATE INDEX notify_outbox_unplanned ON notify_outbox (id) WHERE planned IS NULL;
+CREATE TABLE notifications (
+    id {serial},
+    policy TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    event TEXT NOT NULL,                 -- raised, acknowledged, cleared, prediction, test
+    channel TEXT NOT NULL,
+    recipients TEXT NOT NULL,            -- JSON list (`to`)
+    state TEXT NOT NULL,                 -- pending, sending, sent, failed, cancelled
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at {float} NOT NULL,
+    due_at {float},                      -- next attempt (NULL: nothing more to do)
+    group_until {float},                 -- alarms may join the message until then
+    claimed_until {float},               -- a sender holds it until then
+    sent_at {float},
+    error TEXT
+);
+CREATE INDEX notifications_due ON notifications (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX notifications_created ON notifications (created_at);
+CREATE TABLE notification_alarms (
+    notification_id BIGINT NOT NULL REFERENCES notifications (id),
+    alarm_id TEXT NOT NULL,
+    PRIMARY KEY (notification_id, alarm_id)
+);
+CREATE INDEX notification_alarms_alarm ON notification_alarms (alarm_id);
+CREATE TABLE notification_attempts (
+    id {serial},
+    notification_id BIGINT NOT NULL REFERENCES notifications (id),
+    at {float} NOT NULL,
+    outcome TEXT NOT NULL,               -- sent, failed
+    error TEXT,
+    instance TEXT NOT NULL
+);
+CREATE INDEX notification_attempts_of ON notification_attempts (notification_id);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(
         1,
@@ -301,7 +353,22 @@ MIGRATIONS: list[Migration] = [
         sqlite=_CHECKPOINTS.format(float="REAL") + _SQLITE_CHECKPOINTS_APPEND_ONLY,
         postgres=_CHECKPOINTS.format(float="DOUBLE PRECISION") + _POSTGRES_NO_TRUNCATE,
     ),
+    Migration(
+        6,
+        "notifications: users' e-mail and phone, outbox, delivery log and attempts",
+        sqlite=_V6_NOTIFICATIONS.format(float="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
+        postgres=_V6_NOTIFICATIONS.format(float="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY"),
+    ),
 ]
+
+LATEST = MIGRATIONS[-1].version
+
+
+def pending(current: int) -> list[Migration]:
+    """The migrations a database at version `current` still needs, in order. By version, not
+    by position: versions are assigned to parallel work up front, so the list may have gaps."""
+    return [m for m in MIGRATIONS if m.version > current]
+
 
 SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -399,6 +399,21 @@ def test_common_and_sequential_passwords_are_refused(
     assert r.status_code == 400 and "too easy to guess" in r.json()["error"]
 
 
+def test_a_new_password_of_the_user_name_plus_a_little_is_refused(site: Site) -> None:
+    """The models validate passwords (central/schemas.py); the user-name rule needs the
+    name: the body's on create, the path's on a change."""
+    admin, csrf = site.login("ada")
+    headers = {"X-CSRF-Token": csrf}
+    new = {"name": "quentin", "role": "viewer", "password": "Quentin#2024"}
+    r = admin.post("/api/v1/users", json=new, headers=headers)
+    assert r.status_code == 400 and "the user name" in r.json()["error"]
+    new["password"] = "violet harbour kettle"
+    r = admin.post("/api/v1/users", json=new, headers=headers)
+    assert r.status_code in (201, 409), r.text  # 409: the other backend's run made it
+    r = admin.patch("/api/v1/users/quentin", json={"password": "Quentin#2024"}, headers=headers)
+    assert r.status_code == 400 and "the user name" in r.json()["error"]
+
+
 def test_csv_report_of_a_non_latin1_sensor_id_downloads(site: Site) -> None:
     """Issue 13.13: the file name went into a Latin-1 header (503); RFC 5987 `filename*`."""
     sensor = '冷凍庫-"7".temp'

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,11 +17,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.base import Committed, Reading, ReadingSink, Reject
 from drivers.mqtt import MqttDriver
-from edge.log import DurableLog
+from edge.log import DEFAULT_COMMIT_WINDOW, DurableLog
 from edge.pipeline import Pipeline
 from edgeconfig import Mqtt, Sensor, load_config
 from runtime.clock import SystemClock
 from tests.conftest import CONTRACT_EXAMPLE
+from tests.servers import _binary
 
 
 def contract_sensors() -> list[Sensor]:
@@ -68,6 +70,8 @@ class HoldingSink:
         readings: Sequence[Reading],
         rejects: Sequence[Reject] = (),
         on_commit: Committed | None = None,
+        *,
+        urgent: bool = False,
     ) -> None:
         def later(ok: bool) -> None:
             if self.holding and on_commit is not None:
@@ -75,7 +79,7 @@ class HoldingSink:
             elif on_commit is not None:
                 on_commit(ok)
 
-        self.pipeline.submit(readings, rejects, later)
+        self.pipeline.submit(readings, rejects, later, urgent=urgent)
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
         await self.pipeline.put(readings, rejects)
@@ -88,11 +92,15 @@ async def running(
     sensors: list[Sensor],
     name: str = "lab-broker",
     sink: Callable[[Pipeline], ReadingSink] = lambda pipeline: pipeline,
+    commit_window: float = DEFAULT_COMMIT_WINDOW,
+    inflight_window: int | None = None,
 ) -> AsyncIterator[Running]:
     """The driver feeding a Pipeline into a DurableLog, connected and subscribed."""
     path = tmp / "log.sqlite"
-    log = DurableLog.open(path)
+    log = DurableLog.open(path, commit_window=commit_window)
     driver = MqttDriver(name, mqtt, sensors, SystemClock())
+    if inflight_window is not None:
+        driver.inflight_window = inflight_window
     task = asyncio.create_task(driver.run(sink(Pipeline(log))))
     try:
         await until(lambda: driver.health().state == "connected", 10)
@@ -132,3 +140,9 @@ def publish_all(client: paho.Client, messages: list[tuple[str, bytes | str]], qo
     infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
     for info in infos:
         info.wait_for_publish(10)
+
+
+def mosquitto_pub(port: int, topic: str, payload: bytes, *extra: str) -> None:
+    """Publish as a lab's scripts do: the mosquitto_pub command, QoS 1."""
+    command = [_binary("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(port), "-q", "1"]
+    subprocess.run([*command, *extra, "-t", topic, "-m", payload.decode()], check=True, timeout=10)
