@@ -24,15 +24,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
 
 from central import signing
 from central.audit import AuditEntry, Verdict, check_rows, verify
-from central.storage import SqlStorage, StorageUnavailable
+from central.storage import SqlStorage, StorageUnavailable, checkpoints
 from central.storage.checkpoints import TAMPERED_RULE, CheckpointRow
+from central.storage.dialect import Dialect
 from central.stream import Hub
 from runtime.backoff import RetryLog
 from runtime.events import ALARM_RAISED, CloudEvent, format_time
@@ -51,11 +53,14 @@ def payload(rows: int, head: str, at: float) -> bytes:
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     """The trail's verification: row problems and trail problems (keyed by row id), the
-    checkpoint it started from, and the first row whose chain was recomputed."""
+    checkpoint it started from, the first row whose chain was recomputed, and which of the
+    problems only the checkpoints reveal (`checkpoint_problems`: forged, deleted or
+    contradicted checkpoints, a trail that shrank or was re-chained)."""
 
     verdict: Verdict
     checkpoint: CheckpointRow | None
     first: int
+    checkpoint_problems: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -84,44 +89,61 @@ async def verify_trail(
     full: bool = False,
     written: CheckpointRow | None = None,
 ) -> VerifyResult:
-    """Verify the audit trail against its newest valid checkpoint (see the module doc).
+    """Verify the audit trail against its newest valid checkpoint (see the module doc), in
+    one call on the storage's reader connection (`check_trail`)."""
+    return await storage.audit_check(partial(check_trail, key=key, full=full, written=written))
+
+
+def check_trail(
+    conn: Any,
+    d: Dialect,
+    key: bytes | None,
+    *,
+    full: bool = False,
+    written: CheckpointRow | None = None,
+) -> VerifyResult:
+    """`verify_trail` on a plain connection (also `central verify --audit-key`,
+    central/records/verify.py).
 
     `key` None: no checkpoint can be trusted, the whole chain is recomputed. `written`: the
     newest checkpoint this process signed, which must still be in the table."""
     problems: dict[int, str] = {}
-    anchor = await _newest_valid(storage, key, problems) if key is not None else None
+    anchor = _newest_valid(conn, d, key, problems) if key is not None else None
     trusted = anchor is not None and not full  # start from it, or recompute everything
     if written is not None:
-        stored = await storage.audit_checkpoint(written.id)
+        stored = checkpoints.checkpoint(conn, d, written.id)
         if stored is None or stored.signature != written.signature:
             _add(problems, written.rows, f"checkpoint #{written.id} ({written.rows} rows) that "
                  "this central signed is gone from audit_checkpoints (deleted)")  # fmt: skip
             trusted = False
-    last_id, _ = await storage.audit_head()
+    last_id, _ = checkpoints.head(conn, d)
     if anchor is not None and last_id < anchor.rows:
         _add(problems, last_id + 1, f"the trail shrank: {anchor.rows} rows at checkpoint "
              f"#{anchor.id} ({format_time(anchor.at)}), {last_id} now")  # fmt: skip
         trusted = False
     if anchor is None or anchor.rows == 0 or not trusted:
-        rows = await storage.audit_from(1)
+        rows = checkpoints.audit_from(conn, d, 1)
         verdict = verify(rows)
         start = 1
         if anchor is not None and anchor.rows > 0 and last_id >= anchor.rows:
             _check_anchor(anchor, _row(rows, anchor.rows), problems)
     else:
-        rows = await storage.audit_from(anchor.rows)
+        rows = checkpoints.audit_from(conn, d, anchor.rows)
         _check_anchor(anchor, _row(rows, anchor.rows), problems)
         start = anchor.rows + 1
         verdict = verify([e for e in rows if e.id >= start], first=start, prev=anchor.head)
+    only_checkpoints = dict(problems)
     for id_, text in verdict.problems.items():
         _add(problems, id_, text)
-    return VerifyResult(Verdict(verdict.rows, problems, verdict.head), anchor, start)
+    return VerifyResult(
+        Verdict(verdict.rows, problems, verdict.head), anchor, start, only_checkpoints
+    )
 
 
-async def _newest_valid(
-    storage: SqlStorage, key: bytes, problems: dict[int, str]
+def _newest_valid(
+    conn: Any, d: Dialect, key: bytes, problems: dict[int, str]
 ) -> CheckpointRow | None:
-    for cp in await storage.audit_checkpoints(_LOOK_BACK):
+    for cp in checkpoints.checkpoints(conn, d, _LOOK_BACK):
         if signing.verify(key, payload(cp.rows, cp.head, cp.at), cp.signature):
             return cp
         _add(problems, cp.rows, f"checkpoint #{cp.id}: its signature does not verify (forged, "

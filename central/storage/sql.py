@@ -285,6 +285,11 @@ class SqlStorage:
 
     # --- audit checkpoints (central/storage/checkpoints.py, central/trail.py) -----------
 
+    async def audit_check(self, check: Callable[[Any, Dialect], T]) -> T:
+        """Run `check` (central/trail.py's verification) on the reader connection, so one
+        verification reads checkpoints, head and rows in one job."""
+        return await self._read(check)
+
     async def audit_head(self) -> tuple[int, str]:
         return await self._read(checkpoints.head)
 
