@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from central.audit import GENESIS, AuditEntry
+from central.notify import outbox
 from central.storage.dialect import Dialect
 from central.storage.people import _AUDIT_COLUMNS, _AUDIT_LOCK
 
@@ -84,7 +85,8 @@ def audit_newest(conn: Any, d: Dialect, limit: int) -> list[AuditEntry]:
 
 
 def raise_tampered(conn: Any, d: Dialect, now: float, problems: int) -> str | None:
-    """Store an `audit_tampered` alarm (origin central) unless one is active; its id or None."""
+    """Store an `audit_tampered` alarm (origin central) unless one is active, with its
+    notifications scheduled in the same transaction; its id or None."""
     alarm_id = f"central:{TAMPERED_RULE}:{int(now * 1000)}"
     with d.transaction(conn):
         active = d.one(
@@ -100,6 +102,7 @@ def raise_tampered(conn: Any, d: Dialect, now: float, problems: int) -> str | No
                 raised_at) VALUES (?, 'central', NULL, 'audit', ?, 0, ?, ?)""",
             (alarm_id, TAMPERED_RULE, float(problems), now),
         )
+        outbox.enqueue(conn, d, alarm_id, "raised", now)  # notified like any alarm
     return alarm_id
 
 
