@@ -73,7 +73,7 @@ class Admin:
                         row[key] = format_time(row[key])
             return _json({"users": rows})
         body = await read_model(request, UserCreate)
-        hashed = await hash_password_async(body.password)
+        hashed = await hash_password_async(body.password, body.name)
         contact = {"email": body.email, "phone": body.phone}
         if not await self.storage.create_user(body.name, body.role, hashed, actor, **contact):
             return access.error(409, f"a user named {body.name!r} exists already")
@@ -83,7 +83,7 @@ class Admin:
         name = request.path_params["name"]
         changes = (await read_model(request, UserUpdate)).changes()
         if "password" in changes:
-            changes["password_hash"] = await hash_password_async(changes.pop("password"))
+            changes["password_hash"] = await hash_password_async(changes.pop("password"), name)
         if not changes:
             return access.error(
                 400, "nothing to change: send role, password, disabled, email and/or phone"

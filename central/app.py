@@ -6,8 +6,9 @@ registered here once (central/exceptions.py): 503 for an unreachable database, 5
 logged traceback for anything else.
 
 The lifespan migrates the schema (retrying while the database is down: /readyz shows it)
-and runs the gateway-offline watchdog, the notification sender (central/notify/) and the
-`--heartbeat-url` dead man's switch; on PostgreSQL also the live feed shared by all
+and runs the gateway-offline watchdog, the notification sender (central/notify/), the
+`--heartbeat-url` dead man's switch and, with `--audit-key`, the audit checkpoints
+(central/trail.py); on PostgreSQL also the live feed shared by all
 instances (central/livefeed.py) and the readings partitions (central/storage/partitions.py).
 """
 
@@ -19,6 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -33,7 +35,9 @@ from central.notify import heartbeat
 from central.notify.service import Notify
 from central.services import Services
 from central.settings import Settings
+from central.signing import load_key
 from central.storage import SqlStorage, StorageError, open_storage, partitions
+from central.trail import Trail
 from central.watchdog import Watchdog
 from runtime.backoff import Backoff, RetryLog
 
@@ -55,6 +59,8 @@ def create_app(
         hub=livefeed.hub_for(settings.db_url, settings.stream_buffer),
         clock=clock,
     )
+    if settings.audit_key is not None:
+        services.trail = Trail(store, load_key(Path(settings.audit_key)), services.hub, clock)
     services.notify = Notify(
         store, settings.notifications, services.metrics.registry, clock, poll=settings.notify_poll
     )
@@ -127,6 +133,8 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
         break
     settings = services.settings
     async with asyncio.TaskGroup() as group:
+        if services.trail is not None:
+            group.create_task(services.trail.run(settings.audit_checkpoint_every))
         if services.storage.backend == "postgresql":
             group.create_task(partitions.run(settings.db_url, settings.retention, services.clock))
         if services.notify is not None:

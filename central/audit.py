@@ -12,7 +12,8 @@ edit made around the triggers (another tool, a restored backup, a dropped trigge
 up as the first row whose hash no longer matches, and a deleted row as a gap in the ids or
 a `prev_hash` that does not match. Anyone with write access could recompute the whole
 chain, so the newest hash is shown on the audit page for auditors to note outside the
-database.
+database, and central signs checkpoints {rows, head hash} with a key kept outside it
+(central/trail.py): a trail that shrank or was re-chained since the last one is reported.
 """
 
 from __future__ import annotations
@@ -86,12 +87,12 @@ class Verdict:
         }
 
 
-def verify(entries: Iterable[AuditEntry]) -> Verdict:
-    """Recompute the chain over all rows in id order."""
+def verify(entries: Iterable[AuditEntry], *, first: int = 1, prev: str = GENESIS) -> Verdict:
+    """Recompute the chain over the rows in id order: all of them, or (incremental, from
+    a checkpoint) those from id `first` on, whose first row must link to `prev`."""
     problems: dict[int, str] = {}
-    expected_id = 1
-    prev = GENESIS
-    count = 0
+    expected_id = first
+    count = first - 1
     for e in entries:
         count += 1
         found: list[str] = []
@@ -109,6 +110,27 @@ def verify(entries: Iterable[AuditEntry]) -> Verdict:
         expected_id = e.id + 1
         prev = e.hash
     return Verdict(count, problems, prev)
+
+
+def check_rows(entries: Iterable[AuditEntry]) -> dict[int, str]:
+    """The problems visible inside a window of rows (any order): content that does not match
+    its hash, and broken links or gaps between rows of the window that follow each other."""
+    problems: dict[int, str] = {}
+    ordered = sorted(entries, key=lambda e: e.id)
+    for before, e in zip([None, *ordered], ordered, strict=False):
+        found: list[str] = []
+        if before is not None and e.id != before.id + 1:
+            found.append(f"rows {before.id + 1}..{e.id - 1} are missing (deleted)")
+        elif before is not None and e.prev_hash != before.hash:
+            found.append("its link to the previous row is broken (a row was deleted or edited)")
+        again = row_hash(
+            e.prev_hash, e.id, e.at, e.actor, e.action, e.target, e.old_value, e.new_value
+        )
+        if again != e.hash:
+            found.append("its content does not match its hash (edited)")
+        if found:
+            problems[e.id] = "; ".join(found)
+    return problems
 
 
 def to_csv(entries: Iterable[AuditEntry], problems: dict[int, str]) -> Iterator[str]:

@@ -1,12 +1,15 @@
 """`tracseq-edge central ...`: run the service, or create gateway tokens and API keys.
 
     tracseq-edge central [--db URL] [--listen HOST:PORT] [--offline-after 5m] [--retention 400d]
-                         [--sse-keepalive 15s]
+                         [--sse-keepalive 15s] [--audit-key FILE] [--audit-checkpoint-every 10m]
+                         [--header-timeout 10s] [--max-connections 1000]
+                         [--forwarded-allow-ips IPS] [--tls-cert FILE --tls-key FILE]
     tracseq-edge central token create GATEWAY [--analytics] [--db URL]
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
     tracseq-edge central token|apikey list [--db URL]
     tracseq-edge central token revoke ID | apikey revoke NAME [--db URL]
     tracseq-edge central user create NAME --role ROLE --password-file FILE [--email E] [--phone P]
+    tracseq-edge central sensor move SENSOR --to GATEWAY [--db URL]
     tracseq-edge central [--notifications FILE] [--heartbeat-url URL]  (notifications, SIGHUP)
     tracseq-edge central notifications check FILE
     tracseq-edge central backup|restore|verify|archive|unarchive ...   (central/records/cli.py)
@@ -29,10 +32,13 @@ from typing import Any
 
 from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
 from central.settings import DEFAULT_LISTEN, Settings
+from central.signing import load_key
 from central.storage import DEFAULT_URL, StorageError, check_url, open_storage
 from runtime import tracing
 from runtime.cli_args import ArgumentParser
 from runtime.durations import parse_duration, parse_size
+from runtime.errors import ConfigError
+from runtime.http_limits import MAX_CONNECTIONS, limits
 from runtime.logging_setup import setup_logging
 
 EXIT_OK = 0
@@ -84,6 +90,39 @@ def _serve_parser() -> argparse.ArgumentParser:
         "silent for 2.5 times this dead and reconnects (default 15s)",
     )
     parser.add_argument(
+        "--audit-key",
+        default=None,
+        metavar="FILE",
+        help="key file (at least 16 bytes, kept outside the database) that signs audit "
+        "checkpoints; verification then reports a trail that shrank or was re-chained",
+    )
+    parser.add_argument(
+        "--audit-checkpoint-every",
+        default="10m",
+        help="verify the audit trail and sign a checkpoint this often (default 10m)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        default="10s",
+        help="close a connection whose request headers are not complete this long after it "
+        "went idle (default 10s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help=f"open connections before new requests get 503 (default {MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default="",
+        metavar="IPS",
+        help="comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto are "
+        "believed (default: none; the peer's own address is the client's)",
+    )
+    parser.add_argument("--tls-cert", default=None, metavar="FILE", help="serve https: PEM chain")
+    parser.add_argument("--tls-key", default=None, metavar="FILE", help="its private key (PEM)")
+    parser.add_argument(
         "--notifications",
         default=None,
         metavar="FILE",
@@ -98,7 +137,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
         "`token list`, `token revoke ID`, `apikey list`, `apikey revoke NAME`, "
-        "`user create NAME --role ROLE --password-file FILE`, `notifications check FILE`, "
+        "`user create NAME --role ROLE --password-file FILE`, `sensor move SENSOR --to GATEWAY`, "
+        "`notifications check FILE`, "
         "`backup`, `restore`, `verify`, `archive`, `unarchive` (records protection)"
     )
     return parser
@@ -130,6 +170,10 @@ def main(argv: Sequence[str]) -> int:
         from central import user_cli
 
         return user_cli.main(args_list[1:])
+    if args_list[:1] == ["sensor"]:
+        from central import sensor_cli
+
+        return sensor_cli.main(args_list[1:])
     if args_list[:1] == ["notifications"]:
         from central.notify import check
 
@@ -195,6 +239,30 @@ def _settings(args: argparse.Namespace) -> Settings:
     if not 0.1 <= sse_keepalive <= 3600:
         raise ValueError("--sse-keepalive: must be between 100ms and 1h (e.g. 15s)")
     retention = _retention(args.retention, args.db)
+    try:
+        checkpoint_every = parse_duration(args.audit_checkpoint_every)
+    except ValueError as exc:
+        raise ValueError(f"--audit-checkpoint-every: {exc}") from None
+    if checkpoint_every < 0.1:
+        raise ValueError("--audit-checkpoint-every: must be at least 100ms (e.g. 10m)")
+    try:
+        header_timeout = parse_duration(args.header_timeout)
+    except ValueError as exc:
+        raise ValueError(f"--header-timeout: {exc}") from None
+    if not 0.1 <= header_timeout <= 3600:
+        raise ValueError("--header-timeout: must be between 100ms and 1h (e.g. 10s)")
+    if args.max_connections < 1:
+        raise ValueError("--max-connections: must be at least 1")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"{flag}: {path}: no such file")
+    if args.audit_key is not None:
+        try:
+            load_key(Path(args.audit_key))
+        except ConfigError as exc:
+            raise ValueError(f"--audit-key: {exc}") from None
     heartbeat = args.heartbeat_url
     if heartbeat is not None and not heartbeat.startswith(("http://", "https://")):
         raise ValueError(f"--heartbeat-url: {heartbeat!r} is not an http(s) URL")
@@ -207,6 +275,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_inflight=args.max_inflight,
         retention=retention,
         sse_keepalive=sse_keepalive,
+        audit_key=args.audit_key,
+        audit_checkpoint_every=checkpoint_every,
+        header_timeout=header_timeout,
+        max_connections=args.max_connections,
+        forwarded_allow_ips=args.forwarded_allow_ips.strip(),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         notifications=Path(args.notifications) if args.notifications else None,
         heartbeat_url=heartbeat,
     )
@@ -241,10 +316,18 @@ def _serve(settings: Settings, log_format: str | None) -> int:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        # X-Forwarded-For/-Proto only from the proxies named (uvicorn's default trusts
+        # any loopback peer: a spoofed address would dodge the per-address sign-in limit).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+        **limits(settings.header_timeout, settings.max_connections),
     )
     server = uvicorn.Server(config)
     log.info(
-        "central listening on http://%s:%d (database %s)",
+        "central listening on %s://%s:%d (database %s)",
+        "https" if settings.tls_cert else "http",
         settings.host,
         settings.port,
         settings.db_url.split("@")[-1],
@@ -288,20 +371,22 @@ def _create_secret(kind: str, args: argparse.Namespace) -> int:
 
 async def _store_secret(storage: object, kind: str, args: argparse.Namespace) -> int:
     from central.storage import SqlStorage
+    from central.user_cli import os_user
 
     assert isinstance(storage, SqlStorage)
+    actor = f"cli:{os_user()}"  # who ran it, in the audit trail
     try:
         if kind == "token":
             secret = new_secret(TOKEN_PREFIX)
             source = gateway_source(args.name, analytics=args.analytics)
-            await storage.add_token(digest(secret), source)
+            await storage.add_token(digest(secret), source, actor)
             print(
                 f"gateway token for {source} (shown once, store it in the gateway's "
                 f"sync.token_file): {secret}"
             )
             return EXIT_OK
         secret = new_secret(API_KEY_PREFIX)
-        if not await storage.add_api_key(digest(secret), args.name, args.role):
+        if not await storage.add_api_key(digest(secret), args.name, args.role, actor):
             print(
                 f"tracseq-edge central apikey create: error: an API key named {args.name!r} "
                 "exists already",

@@ -5,7 +5,10 @@ Order of checks, each answered before anything is stored:
 401 no or unknown token (403 for an API key) → 503 when shedding load → 415/413/400 for the
 body → 403 when any event's `source` is not the token's → 400 listing the index and field
 of every invalid event (nothing of the batch is stored, so the uploader can bisect) →
-one transaction storing the batch with de-duplication on event id → 200.
+one transaction storing the batch with de-duplication on event id → 200, or a 400 of the
+same shape naming each event that touched another gateway's sensor (`subject`) or alarm
+(`data.alarm_id`): that transaction is rolled back, so nothing of the batch is stored and
+the uploader quarantines just those events (a 403 would stop the gateway's whole sync).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from central.content_modes import ACCEPTED, ContentError, events_of, mode_of
 from central.metrics import Metrics
 from central.storage import SqlStorage, StorageUnavailable
 from central.storage.records import Batch, EventRow, ReadingRow
+from central.storage.write import ForeignData
 from central.stream import Hub
 from central.watchdog import offline_event
 from runtime import events as ev
@@ -124,6 +128,12 @@ class Ingest:
         try:
             with tracing.batch_span("central.db.write", attributes={"events": len(items)}):
                 result = await self._storage.ingest(batch)
+        except ForeignData as exc:  # rolled back: nothing of the batch is stored
+            log.warning("refused a batch from %s: %s", source, exc)
+            errors = foreign_errors(items, exc)
+            self._metrics.events.labels("invalid").inc(len(errors))
+            message = f"{len(errors)} event(s) write another gateway's data, nothing stored"
+            return _error(400, message, errors=errors)
         except StorageUnavailable as exc:  # the gateway retries later
             self._db_retry.failed(exc)
             return _error(503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_DB})
@@ -191,6 +201,25 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
     return batch, errors
 
 
+def foreign_errors(items: list[Any], exc: ForeignData) -> list[dict[str, Any]]:
+    """The 400 entries (index, field, message) of the events that touched foreign data."""
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        kind, subject, data = item.get("type"), item.get("subject"), item.get("data") or {}
+        alarm_id = data.get("alarm_id") if kind in (ev.ALARM_RAISED, ev.ALARM_CLEARED) else None
+        if alarm_id in exc.alarms:
+            owner = exc.alarms[alarm_id]
+            message = f"alarm {alarm_id!r} belongs to {owner!r}, not to {exc.gateway!r}"
+            errors.append({"index": index, "field": "data.alarm_id", "message": message})
+        elif subject in exc.sensors and kind != ev.ALARM_CLEARED:
+            message = (
+                f"sensor {subject!r} belongs to gateway {exc.sensors[subject]!r}; moving it "
+                "to another gateway is an admin action (tracseq-edge central sensor move)"
+            )
+            errors.append({"index": index, "field": "subject", "message": message})
+    return errors
+
+
 def _check(event: ev.CloudEvent) -> None:
     """Contract rules beyond the envelope, per event type (raises EnvelopeError)."""
     data, gateway = event.data, event.gateway
@@ -218,9 +247,16 @@ def _check(event: ev.CloudEvent) -> None:
         for name in ("alarm_id", "rule"):
             if not isinstance(data.get(name), str) or not data[name]:
                 raise EnvelopeError(f"data.{name}", "must be a non-empty string")
+        if event.gateway is None:
+            raise EnvelopeError("source", "alarm events come from a gateway")
+        if not data["alarm_id"].startswith(f"{event.gateway}:"):
+            # Gateway isolation: one gateway's token cannot raise, clear or rewrite another's.
+            raise EnvelopeError("data.alarm_id", f"must start with '{event.gateway}:'")
     elif event.type == ev.ALARM_NOTIFIED:  # the edge's fallback e-mail, kept in `events`
         if not isinstance(data.get("alarm_id"), str) or not data["alarm_id"]:
             raise EnvelopeError("data.alarm_id", "must be a non-empty string")
+        if gateway is None or not data["alarm_id"].startswith(f"{gateway}:"):
+            raise EnvelopeError("data.alarm_id", f"must start with '{gateway}:'")
     elif event.type == ev.SENSOR_DESCRIBED:
         if not event.subject:
             raise EnvelopeError("subject", "sensor.described needs the sensor id as subject")

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from central import access, acks, reports, twin_status
 from central.report_csv import report_csv
 from central.services import Services
+from central.stream import while_allowed
 from runtime.durations import parse_duration
 from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
 
@@ -211,8 +212,15 @@ class Queries:
 
     async def stream(self, request: Request) -> Response:
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        who = request.state.identity.principal
+
+        async def allowed() -> bool:  # signed out, disabled or revoked since: the stream ends
+            again = await access.identify(self.services, request)
+            return again is not None and again.principal == who
+
+        every = self.services.settings.sse_keepalive
         return StreamingResponse(
-            self.services.hub.follow(last, self.services.settings.sse_keepalive),
+            while_allowed(self.services.hub.follow(last, every), allowed, every),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -13,6 +13,7 @@ import io
 from starlette.responses import Response
 
 from central.audit import safe_cell
+from central.download import attachment
 from central.reports import DELTA_H, Report
 from runtime.events import format_time
 
@@ -42,11 +43,10 @@ def report_csv(
     w.writerow(["time", "min", "avg", "max", "count"])
     for b, lo, avg, hi, n in buckets:
         w.writerow([format_time(b), lo, avg, hi, n])
-    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in sensor)[:80] or "sensor"
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="report-{name}.csv"'},
+        headers={"Content-Disposition": attachment(f"report-{sensor[:80]}.csv")},
     )
 
 

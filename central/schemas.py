@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from central import passwords
@@ -139,6 +139,13 @@ class UserCreate(Request):
     password: Password
     email: Email = None
     phone: Phone = None
+
+    @model_validator(mode="after")
+    def _password_not_the_name(self) -> UserCreate:
+        # `Password` refused common, sequential and repeated ones; here also the user's own
+        # name with a few characters added (PATCH checks it against the path's name).
+        passwords.check_password(self.password, self.name)
+        return self
 
 
 class UserUpdate(Request):
@@ -389,11 +396,22 @@ class AuditEntry(Response):
     problem: str | None = None
 
 
+class Checkpoint(Response):
+    id: int
+    at: Time
+    rows: int
+    head: str
+
+
 class Chain(Response):
     ok: bool
     rows: int
     head: str = ""
     problems: list[Any] = []
+    checkpoint: Checkpoint | None = Field(
+        None, description="the newest signed checkpoint that verifies (--audit-key)"
+    )
+    verified_from: int = Field(1, description="first row whose chain was recomputed")
 
 
 class AuditTrail(Response):

@@ -16,6 +16,7 @@ from central.ratelimit import LoginLimiter
 from central.settings import Settings
 from central.storage import SqlStorage
 from central.stream import Hub
+from central.trail import Trail
 
 
 @dataclass(slots=True)
@@ -29,3 +30,4 @@ class Services:
     ready: bool = False
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     notify: Notify | None = None  # notifications (central/notify/), built by create_app
+    trail: Trail | None = None  # audit checkpoints (central/trail.py), with --audit-key

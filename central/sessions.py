@@ -47,7 +47,7 @@ class Sessions:
         body = await read_model(request, LoginRequest)
         name, password = body.username, body.password
         remote = request.client.host if request.client else "unknown"
-        wait = limiter.retry_after(name, remote)
+        wait = limiter.attempt(name, remote)  # counted now, before the slow password check
         if wait:
             return access.error(
                 429, f"too many failed sign-ins; retry in {wait} s", {"Retry-After": str(wait)}
@@ -55,7 +55,6 @@ class Sessions:
         found = await storage.credentials(name)
         ok = await verify_password(found[1] if found else None, password)
         if not ok:
-            limiter.failed(name, remote)
             await storage.failed_login(name, remote)
             log.warning("failed sign-in for %r from %s", name, remote)
             return access.error(401, "wrong user name or password")
@@ -64,7 +63,7 @@ class Sessions:
         csrf = secrets.token_urlsafe(32)
         expires = services.clock() + SESSION_SECONDS
         await storage.create_session(access.session_digest(cookie), name, csrf, expires, remote)
-        limiter.succeeded(name)
+        limiter.succeeded(name, remote)
         response = _json({"csrf_token": csrf, "username": name, "role": found[0]})
         response.set_cookie(
             access.COOKIE,

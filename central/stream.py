@@ -12,19 +12,30 @@ While nothing else goes out, an `event: keepalive` (data `{"every_s": <interval>
 so it leaves Last-Event-ID alone) is sent every `--sse-keepalive` (15 s): proxies do not
 close the idle connection, and the page -- which never sees SSE comments -- can tell a
 silently dead connection (NAT entry dropped, laptop asleep) from a quiet one and reconnect.
+At each keepalive (`while_allowed`) the caller is checked again: a stream whose session
+ended, whose user was disabled or whose API key was revoked is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import secrets
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 
+from central.storage import StorageUnavailable
+from runtime.events import valid_type
+
+log = logging.getLogger("tracseq.central.stream")
+
 HEARTBEAT_SECONDS = 15.0  # default of `tracseq-edge central --sse-keepalive`
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
 
 
 class Hub:
@@ -94,7 +105,7 @@ class Hub:
 
     async def follow(
         self, last_event_id: str | None, heartbeat: float = HEARTBEAT_SECONDS
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """SSE frames from after `last_event_id`, forever, with a keepalive event whenever
         nothing else went out for `heartbeat` seconds (and one first: it tells the interval)."""
         keepalive = _keepalive(heartbeat)
@@ -153,15 +164,55 @@ class Hub:
         return [self._buffer[i] for i in range(start, len(self._buffer))]
 
 
+async def while_allowed(
+    frames: AsyncGenerator[bytes, None],
+    allowed: Callable[[], Awaitable[bool]],
+    every: float,
+) -> AsyncIterator[bytes]:
+    """`frames` until the caller may no longer read them: `allowed()` is asked again at
+    each keepalive and at least every `every` seconds while events flow, so a stream ends
+    within about one keepalive interval of signing out, disabling the user or revoking the
+    API key. A database that cannot answer does not end it (the check is retried)."""
+    checked = time.monotonic()
+    try:
+        async for frame in frames:
+            if b"event: keepalive\n" in frame or time.monotonic() - checked >= every:
+                checked = time.monotonic()
+                try:
+                    still = await allowed()
+                except StorageUnavailable as exc:  # the database is down: keep serving, ask again
+                    log.warning("cannot re-check a live stream's caller: %s", exc)
+                    still = True
+                if not still:
+                    return
+            yield frame
+    finally:
+        await frames.aclose()
+
+
 def _keepalive(every: float) -> bytes:
     """The keepalive frame: named (EventSource hands it to the page), without an `id`."""
     return b"event: keepalive\ndata: %s\n\n" % orjson.dumps({"every_s": every})
 
 
 def _frame(event_id: str, event: dict[str, Any]) -> bytes:
-    kind = str(event.get("type", "message"))
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (
-        event_id.encode(),
-        kind.encode(),
-        orjson.dumps(event),
+    """One SSE frame. No value may end a line early: a CR or LF in a field would let an
+    event's sender add lines (a forged `data:` with another value) to everyone's stream.
+    The event name is the type only when it is a valid one (else `message`), the id loses
+    CR, LF and NUL, and the data is split into one `data:` line per line (SSE spec)."""
+    kind = event.get("type")
+    name = kind if isinstance(kind, str) and valid_type(kind) else "message"
+    return b"id: %s\nevent: %s\n%s\n" % (
+        _one_line(event_id).encode(),
+        name.encode(),
+        _data_lines(orjson.dumps(event)),
     )
+
+
+def _one_line(value: str) -> str:
+    return value.replace("\r", "").replace("\n", "").replace("\0", "")
+
+
+def _data_lines(payload: bytes) -> bytes:
+    """`data:` lines for `payload` (orjson writes none, but the framing does not rely on it)."""
+    return b"".join(b"data: %s\n" % line for line in _NEWLINE.split(payload))

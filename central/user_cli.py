@@ -48,7 +48,7 @@ def main(argv: Sequence[str]) -> int:
         email = None if args.email is None else check_email(args.email)
         phone = None if args.phone is None else check_phone(args.phone)
         password = _read_password(args.password_file)
-        hashed = hash_password(password)
+        hashed = hash_password(password, args.name)
     except (PasswordRejected, OSError, ValueError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -18,7 +18,7 @@ def run_check(path: str) -> int:
         print(f"{path}: {len(exc.issues)} error(s)", file=sys.stderr)
         return 2
     print(sensor_table(config))
-    for warning in secret_warnings(config):
+    for warning in [*secret_warnings(config), *transport_warnings(config)]:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
 
@@ -61,3 +61,9 @@ def secret_warnings(config: Config) -> list[str]:
         if path is not None and not path.is_file():
             out.append(f"{key}: {path} does not exist yet")
     return out
+
+
+def transport_warnings(config: Config) -> list[str]:
+    """Plain-HTTP sync to another host (the token and readings in clear text)."""
+    warning = config.sync.plain_http_warning() if config.sync is not None else None
+    return [warning] if warning else []

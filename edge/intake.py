@@ -10,7 +10,8 @@ Redis and central like readings; `202` is sent only after the commit.
 Stored form: `type` as given when it starts with `org.tracseq.`, else
 `org.tracseq.external` with `data.original_type`; `subject` and `time` as given;
 `data = {"original_id", "original_source", "data"}`. The gateway's own types (readings,
-alarms, gateway.*, sensor.described) are refused: only the gateway writes those.
+alarms, gateway.*, sensor.*, analytics.*, in any letter case) are refused: only the gateway
+(or analytics) writes those. A type must match `runtime.events.TYPE_PATTERN` (no CR/LF).
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ RESERVED = frozenset(
         events.GATEWAY_HEARTBEAT,
         events.SENSOR_DESCRIBED,
     }
+)
+# Whole families are the gateway's (or analytics') own: `org.tracseq.alarm.raised2` or
+# `org.tracseq.Reading` would read as theirs to a person or a dashboard filter. Compared
+# in lower case.
+RESERVED_PREFIXES = (
+    "org.tracseq.reading",
+    "org.tracseq.alarm.",
+    "org.tracseq.gateway.",
+    "org.tracseq.sensor.",
+    "org.tracseq.analytics.",
 )
 _MEDIA_TYPES = (events.SINGLE_MEDIA_TYPE, events.BATCH_MEDIA_TYPE, "application/json")
 
@@ -198,8 +209,8 @@ def to_entry(obj: Any, received: float) -> Entry:
         if isinstance(given, str) and given and not given.startswith(events.TYPE_PREFIX):
             original_type = given
             obj = {**obj, "type": events.EXTERNAL}
-    event = events.parse(obj)
-    if event.type in RESERVED:
+    event = events.parse(obj)  # the type matches events.TYPE_PATTERN: one line, no CR/LF
+    if reserved(event.type):
         raise EnvelopeError(
             "type", f"{event.type} is reserved for the gateway's own events; use another type"
         )
@@ -211,6 +222,12 @@ def to_entry(obj: Any, received: float) -> Entry:
     if original_type is not None:
         data["original_type"] = original_type
     return Entry(event.type, event.subject, event.time, received, data, keep=True)
+
+
+def reserved(type_: str) -> bool:
+    """True for the types only the gateway (or analytics) writes, in any letter case."""
+    lowered = type_.lower()
+    return lowered in RESERVED or lowered.startswith(RESERVED_PREFIXES)
 
 
 def _is_list(value: Any) -> bool:

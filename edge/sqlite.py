@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from edge.errors import LogError, LogFullError
+from runtime.private_files import create_private
 
 SQLITE_FULL = 13  # "database or disk is full" (also PRAGMA max_page_count reached)
 
@@ -26,7 +27,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA query_only=1")
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # 0600: the log holds every reading and event
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

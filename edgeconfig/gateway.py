@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -87,9 +88,30 @@ class Sync(Model):
             raise ValueError(f"invalid central URL {value!r} (use http(s)://host:8095)")
         return value.rstrip("/")
 
+    def plain_http_warning(self) -> str | None:
+        """A warning when the token and every reading would cross the network unencrypted:
+        `http://` to a host that is not this machine (allowed: a TLS proxy may sit on the
+        path, but it should be a decision)."""
+        parts = urlsplit(self.url)
+        if parts.scheme != "http" or _loopback(parts.hostname or ""):
+            return None
+        return (
+            f"sync.url: {self.url} sends the gateway token and every reading unencrypted to "
+            f"{parts.hostname}; use https:// (central --tls-cert/--tls-key, or a TLS proxy)"
+        )
+
     def token(self) -> str | None:
         """The bearer token: TRACSEQ_SYNC_TOKEN, else the token file; None when neither."""
         env = os.environ.get("TRACSEQ_SYNC_TOKEN")
         if env:
             return env.strip()
         return read_secret(self.token_file)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -11,6 +11,8 @@ tracing.py       OpenTelemetry set-up from the OTEL_* variables, traceparent par
 logging_setup.py text/JSON logs
 systemd.py       sd_notify and the watchdog interval
 http_server.py   the small uvicorn server every service runs
+http_limits.py   header-read deadline, keep-alive timeout, connection limit of every listener
+private_files.py files holding secrets or private data, created 0600
 heap.py          freezing the start-up heap
 cli_args.py      the argument parser every command uses
 """

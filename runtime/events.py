@@ -43,6 +43,10 @@ ANALYTICS_SENSOR_FAULT = "org.tracseq.analytics.sensor_fault"
 # Events accepted from other lab services on POST /api/v1/events keep their own type.
 EXTERNAL = "org.tracseq.external"
 
+# A type is one line of safe characters: it names SSE events and log lines, where a CR or
+# LF would start a forged frame or entry.
+TYPE_PATTERN = r"^org\.tracseq\.[A-Za-z0-9._-]{1,200}$"
+_TYPE = re.compile(r"org\.tracseq\.[A-Za-z0-9._-]{1,200}")  # TYPE_PATTERN, with fullmatch
 _ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype")
 _REQUIRED = ("specversion", "id", "source", "type")
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
@@ -185,6 +189,11 @@ def _parse_time(text: str) -> float:
     return epoch
 
 
+def valid_type(text: str) -> bool:
+    """True for `org.tracseq.` and 1 to 200 of letters, digits, '.', '_', '-' (no CR/LF)."""
+    return _TYPE.fullmatch(text) is not None
+
+
 def parse(obj: Any) -> CloudEvent:
     """Validate one structured-mode event (a decoded JSON object) against the contract.
 
@@ -241,8 +250,8 @@ def _parse(obj: Any) -> CloudEvent:
     for name in ("id", "source", "type"):
         if not obj[name] or len(obj[name]) > 512:
             raise EnvelopeError(name, "must be a non-empty string of at most 512 characters")
-    if not obj["type"].startswith(TYPE_PREFIX):
-        raise EnvelopeError("type", f"must start with {TYPE_PREFIX!r}")
+    if not valid_type(obj["type"]):
+        raise EnvelopeError("type", f"must match {TYPE_PATTERN} (e.g. {READING})")
     dct = obj.get("datacontenttype")
     if dct is not None and dct != CONTENT_TYPE:
         raise EnvelopeError("datacontenttype", f"must be {CONTENT_TYPE!r}")

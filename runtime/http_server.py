@@ -23,6 +23,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from runtime.health import Health
+from runtime.http_limits import HEADER_TIMEOUT, limits
 
 log = logging.getLogger("tracseq.http")
 
@@ -108,12 +109,21 @@ async def answers(host: str, port: int, path: str = "/healthz") -> bool:
 class HttpServer:
     """Serves `app` on host:port until cancelled (a Component)."""
 
-    def __init__(self, name: str, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(
+        self, name: str, app: ASGIApp, host: str, port: int, header_timeout: float = HEADER_TIMEOUT
+    ) -> None:
         self.name = name
         self.host = host
         self.port = port
         self._config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            proxy_headers=False,  # X-Forwarded-* from any peer is not the client's address
+            **limits(header_timeout),
         )
         self._state = Health("starting", f"http://{host}:{port}")
 

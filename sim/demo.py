@@ -13,7 +13,6 @@ acknowledged, cleared and notified (sim/demo_alarms.py).
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import signal
 import socket
@@ -24,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.cli_args import ArgumentParser
+from runtime.private_files import write_private
 from sim.demo_alarms import AlarmLog
 from sim.local_servers import free_port, mosquitto, redis_server, wait_for_port
 from sim.mailcatcher import MailCatcher
@@ -162,14 +162,14 @@ def main(argv: list[str]) -> int:
             central_url = f"http://127.0.0.1:{central_port}"
             db = f"sqlite:///{directory / 'central.db'}"
             secrets_dir = directory / "secrets"
-            secrets_dir.mkdir(exist_ok=True)
+            secrets_dir.mkdir(mode=0o700, exist_ok=True)
             gateway_token = _command(["central", "token", "create", "lab3-edge-01", "--db", db])
-            (secrets_dir / "gateway.token").write_text(gateway_token + "\n")
-            (secrets_dir / "intake.token").write_text(secrets.token_urlsafe(24) + "\n")
+            write_private(secrets_dir / "gateway.token", gateway_token + "\n")
+            write_private(secrets_dir / "intake.token", secrets.token_urlsafe(24) + "\n")
             analytics_token = _command(
                 ["central", "token", "create", "demo-analytics", "--analytics", "--db", db]
             )
-            (secrets_dir / "analytics.token").write_text(analytics_token + "\n")
+            write_private(secrets_dir / "analytics.token", analytics_token + "\n")
             login = _create_admin(db, secrets_dir)
             modbus_port = _port_or_free(5020)
             edge_port = _port_or_free(8087)
@@ -261,8 +261,7 @@ def _create_admin(db: str, secrets_dir: Path) -> tuple[str, str] | None:
     """An admin login for the dashboard, or None when this build has no users yet."""
     password = secrets.token_urlsafe(12)
     password_file = secrets_dir / "admin.password"
-    password_file.write_text(password + "\n")
-    os.chmod(password_file, 0o600)
+    write_private(password_file, password + "\n")  # 0600 from the first byte
     try:
         _command(["central", "user", "create", "admin", "--role", "admin",
                   "--password-file", str(password_file), "--email", "admin@demo.example",

@@ -8,6 +8,7 @@ while it is missing or after a 401/403, so an operator can provision it while we
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import orjson
 
 from edgeconfig import Sync
 from runtime import events
+
+log = logging.getLogger("tracseq.sync.http")
 
 INGEST_PATH = "/api/v1/ingest"
 MAX_RETRY_AFTER = 600.0  # never let a server park us for longer than this
@@ -49,6 +52,9 @@ class CentralClient:
     def __init__(self, sync: Sync, *, connections: int = 4) -> None:
         self._sync = sync
         self._token: str | None = None
+        warning = sync.plain_http_warning()
+        if warning:
+            log.warning("%s", warning)
         verify: ssl.SSLContext | bool = True
         if sync.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(sync.ca_file))

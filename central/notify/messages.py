@@ -90,6 +90,12 @@ def _line(alarm: AlarmInfo, event: str) -> str:
             f"gateway_offline: nothing heard for {_number(alarm.value, 's')} "
             f"(limit {_number(alarm.threshold, 's')}), since {when(alarm.since)}"
         )
+    elif alarm.rule == "audit_tampered":
+        detail = (
+            "audit_tampered: the audit trail failed verification "
+            f"({_number(alarm.value, 'problems')}), since {when(alarm.since)}; "
+            "see the Audit page and the central log"
+        )
     elif event == "prediction":
         detail = (
             f"{alarm.rule}: predicted to pass the limit {_number(alarm.threshold, alarm.unit)} "

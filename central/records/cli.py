@@ -2,7 +2,7 @@
 
     tracseq-edge central backup --db URL --to FILE|DIR [--keep N]
     tracseq-edge central restore --from FILE --db URL [--force]
-    tracseq-edge central verify --db URL [--json]
+    tracseq-edge central verify --db URL [--json] [--audit-key FILE]
     tracseq-edge central archive --db URL --before YYYY-MM-DD --to DIR --audit-key FILE
     tracseq-edge central unarchive --from DIR --db URL --audit-key FILE
 
@@ -47,6 +47,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         )
     elif command == "verify":
         parser.add_argument("--json", action="store_true", help="machine-readable output")
+        parser.add_argument(
+            "--audit-key",
+            default=None,
+            type=Path,
+            help="central's --audit-key: also check the trail against its signed checkpoints",
+        )
     elif command == "archive":
         parser.add_argument("--before", required=True, help="archive what is older (YYYY-MM-DD)")
         parser.add_argument("--to", required=True, type=Path, help="an empty directory")
@@ -69,7 +75,7 @@ def main(command: str, argv: Sequence[str]) -> int:
             raise ValueError("--keep: must be at least 1")
         if command == "archive":
             parse_day(args.before)
-        key = signing.load_key(args.audit_key) if command in ("archive", "unarchive") else b""
+        key = b"" if args.__dict__.get("audit_key") is None else signing.load_key(args.audit_key)
     except (ValueError, StorageError, ConfigError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -93,7 +99,7 @@ def _run(command: str, args: argparse.Namespace, db: object, key: bytes, actor: 
         restored = restore(db, args.source, actor=actor, force=args.force)
         print(f"restored {args.source} (sha256 {restored.sha256}, {restored.seconds:.1f} s)")
     elif command == "verify":
-        report = verify(db)
+        report = verify(db, key or None)
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))
         else:

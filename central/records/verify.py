@@ -7,7 +7,13 @@ Checks, each reported by name:
   missing number between a gateway's oldest stored reading and its newest event is a row
   that was deleted (or an event the gateway quarantined: `tracseq-edge status` there says);
 - `unknown_sensors`: readings of sensors the twin does not know (no `sensor.described`, or
-  a deleted twin row).
+  a deleted twin row);
+- `audit_checkpoints` (with `--audit-key FILE`, the key central signs checkpoints with):
+  the signed checkpoints (central/trail.py) against the trail. Someone who can write the
+  database can edit rows and re-chain the whole trail so that `audit_chain` passes; the
+  newest checkpoint whose signature verifies still names the row count and head hash it
+  saw, so a re-chained, edited or shortened trail, a forged checkpoint or one signed with
+  another key is reported here.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from central import audit as audit_chain
 from central.records.database import Database, RecordsError, connection, has_tables
 from central.storage.dialect import Dialect
 from central.storage.people import audit_rows
+from central.trail import check_trail
 
 TABLES = ("readings", "events", "sensors", "gateways", "alarms", "alarm_acks", "users", "audit")
 
@@ -44,14 +51,18 @@ class Report:
         }
 
 
-def verify(db: Database) -> Report:
+def verify(db: Database, key: bytes | None = None) -> Report:
+    """Check `db`; with `key` (the `--audit-key` of central) also its signed checkpoints."""
     report = Report()
     with connection(db, readonly=True) as (conn, dialect):
         if not has_tables(conn, dialect):
             raise RecordsError("the database holds no central schema")
-        for check in ("audit_chain", "row_counts", "sequence_gaps", "unknown_sensors"):
+        checks = ["audit_chain", "row_counts", "sequence_gaps", "unknown_sensors"]
+        for check in checks + (["audit_checkpoints"] if key is not None else []):
             report.checks[check] = "ok"
         _audit(conn, dialect, report)
+        if key is not None:
+            _checkpoints(conn, dialect, key, report)
         for table in TABLES:
             report.counts[table] = int(dialect.one(conn, f"SELECT count(*) FROM {table}")[0])
         _gaps(conn, dialect, report)
@@ -63,6 +74,25 @@ def _audit(conn: Any, dialect: Dialect, report: Report) -> None:
     verdict = audit_chain.verify(audit_rows(conn, dialect))
     for row_id, problem in sorted(verdict.problems.items()):
         report.fail("audit_chain", f"row {row_id}: {problem}")
+
+
+def _checkpoints(conn: Any, dialect: Dialect, key: bytes, report: Report) -> None:
+    if not _has_checkpoints_table(conn, dialect):
+        report.fail("audit_checkpoints", "no audit_checkpoints table (schema before version 5)")
+        return
+    report.counts["audit_checkpoints"] = int(
+        dialect.one(conn, "SELECT count(*) FROM audit_checkpoints")[0]
+    )
+    result = check_trail(conn, dialect, key, full=True)
+    for row_id, problem in sorted(result.checkpoint_problems.items()):
+        report.fail("audit_checkpoints", f"row {row_id}: {problem}")
+
+
+def _has_checkpoints_table(conn: Any, dialect: Dialect) -> bool:
+    if dialect.name == "sqlite":
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_checkpoints'"
+        return dialect.one(conn, sql) is not None
+    return bool(dialect.one(conn, "SELECT to_regclass('audit_checkpoints') IS NOT NULL")[0])
 
 
 _GAPS = """

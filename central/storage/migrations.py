@@ -10,6 +10,8 @@ Migration 2 (issue 7, the dashboard) adds users, sessions and the hash-chained a
 Migration 3 (issue 9, scale-out) partitions PostgreSQL's readings by time (see
 central/storage/partitions.py) and allows one active `gateway_offline` per gateway, so
 several central instances' watchdogs raise it once.
+Migration 5 (issue 13, security) refuses TRUNCATE on the append-only tables (PostgreSQL)
+and adds the signed audit checkpoints.
 Migration 6 (issue 14, notifications) adds users' e-mail and phone, the notification outbox
 (written in the transaction that stores an alarm, ack or clear), the notifications (one
 message to one recipient, possibly listing several alarms) and every delivery attempt.
@@ -240,6 +242,37 @@ CREATE INDEX readings_sensor_time_value ON readings (sensor, time, value);
 DROP INDEX readings_sensor_time;
 """
 
+# Issue 13: the owner of the tables could TRUNCATE the audit trail (row triggers do not
+# fire on TRUNCATE); signed checkpoints {rows, head hash} let verification notice a trail
+# that shrank or was re-chained (central/trail.py). The checkpoints are append-only too.
+_CHECKPOINTS = """
+CREATE TABLE audit_checkpoints (
+    id BIGINT PRIMARY KEY,               -- 1, 2, 3, ...
+    at {float} NOT NULL,
+    row_count BIGINT NOT NULL,           -- audit rows 1..row_count were in the trail
+    head TEXT NOT NULL,                  -- hash of row `row_count` (64 zeros for none)
+    signature TEXT NOT NULL              -- HMAC of the above with --audit-key (central/signing.py)
+);
+"""
+
+_SQLITE_CHECKPOINTS_APPEND_ONLY = """
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+"""
+
+_POSTGRES_NO_TRUNCATE = """
+CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_checkpoints
+FOR EACH ROW EXECUTE FUNCTION tracseq_append_only();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+FOR EACH STATEMENT EXECUTE FUNCTION tracseq_append_only();
+CREATE TRIGGER alarm_acks_no_truncate BEFORE TRUNCATE ON alarm_acks
+FOR EACH STATEMENT EXECUTE FUNCTION tracseq_append_only();
+CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
+FOR EACH STATEMENT EXECUTE FUNCTION tracseq_append_only();
+"""
+
 # The outbox is filled in the transaction that stores the alarm event (central/storage/
 # write.py); the sender (central/notify/) plans it into notifications and claims due ones.
 _V6_NOTIFICATIONS = """
@@ -315,6 +348,12 @@ MIGRATIONS: list[Migration] = [
         "readings index covers value (the dashboard's chart query reads only the index)",
         sqlite=_COVERING_READINGS_INDEX,
         postgres=_COVERING_READINGS_INDEX,
+    ),
+    Migration(
+        5,
+        "no TRUNCATE of the audit trail (PostgreSQL), signed audit checkpoints",
+        sqlite=_CHECKPOINTS.format(float="REAL") + _SQLITE_CHECKPOINTS_APPEND_ONLY,
+        postgres=_CHECKPOINTS.format(float="DOUBLE PRECISION") + _POSTGRES_NO_TRUNCATE,
     ),
     Migration(
         6,

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from central.audit import AuditEntry
-from central.storage import people, read, write
+from central.storage import checkpoints, ownership, people, read, write
 from central.storage.dialect import Dialect
 from central.storage.errors import StorageError as StorageError  # re-exported for older imports
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
@@ -118,6 +118,13 @@ class SqlStorage:
         now = self._clock()
         return await self._write(
             partial(people.ack, alarm_id=alarm_id, by=by, comment=comment, actor=actor, now=now)
+        )
+
+    async def move_sensor(self, sensor: str, gateway: str, actor: str) -> ownership.Move:
+        """Give `sensor` to `gateway` (an admin action, audited as `sensor.move`)."""
+        now = self._clock()
+        return await self._write(
+            partial(ownership.move_sensor, sensor=sensor, gateway=gateway, actor=actor, now=now)
         )
 
     async def ack_all(
@@ -275,6 +282,40 @@ class SqlStorage:
 
     async def audit_rows(self) -> list[AuditEntry]:
         return await self._read(people.audit_rows)
+
+    # --- audit checkpoints (central/storage/checkpoints.py, central/trail.py) -----------
+
+    async def audit_check(self, check: Callable[[Any, Dialect], T]) -> T:
+        """Run `check` (central/trail.py's verification) on the reader connection, so one
+        verification reads checkpoints, head and rows in one job."""
+        return await self._read(check)
+
+    async def audit_head(self) -> tuple[int, str]:
+        return await self._read(checkpoints.head)
+
+    async def audit_from(self, first: int) -> list[AuditEntry]:
+        return await self._read(partial(checkpoints.audit_from, first=first))
+
+    async def audit_newest(self, limit: int) -> list[AuditEntry]:
+        return await self._read(partial(checkpoints.audit_newest, limit=limit))
+
+    async def audit_checkpoints(self, limit: int) -> list[checkpoints.CheckpointRow]:
+        return await self._read(partial(checkpoints.checkpoints, limit=limit))
+
+    async def audit_checkpoint(self, id_: int) -> checkpoints.CheckpointRow | None:
+        return await self._read(partial(checkpoints.checkpoint, id_=id_))
+
+    async def add_audit_checkpoint(
+        self, at: float, rows: int, head: str, signature: str
+    ) -> checkpoints.CheckpointRow:
+        return await self._write(
+            partial(
+                checkpoints.add_checkpoint, now=at, rows=rows, head_hash=head, signature=signature
+            )
+        )
+
+    async def raise_audit_tampered(self, now: float, problems: int) -> str | None:
+        return await self._write(partial(checkpoints.raise_tampered, now=now, problems=problems))
 
     async def analytics(self, sensor: str, limit: int) -> list[dict[str, Any]]:
         return await self._read(partial(read.analytics, sensor=sensor, limit=limit))

@@ -19,6 +19,7 @@ from central.storage.migrations import LATEST, MIGRATIONS, SCHEMA_TABLE, pending
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
 from central.storage.sql import SqlStorage
+from runtime.private_files import create_private
 
 _READING_COLUMNS = "id, gateway, seq, sensor, time, value, unit, quantity, received, ingested"
 _EVENT_COLUMNS = "id, source, gateway, seq, type, subject, time, ingested, data"
@@ -151,7 +152,7 @@ def path_of(url: str) -> Path:
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if not readonly:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # 0600: password hashes, sessions, the audit trail
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

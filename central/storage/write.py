@@ -7,6 +7,14 @@ cleared, an acknowledgement and a prediction also schedule their notifications i
 transaction (`outbox.enqueue`, central/notify/outbox.py): stored and scheduled, or neither.
 The gateway's `last_seen` is refreshed by every request, duplicates included: a resend is
 a sign of life.
+
+Gateway isolation: a sensor belongs to the first gateway that wrote it, an alarm to the
+gateway its id starts with. The upserts never change another gateway's sensor or alarm,
+and before commit `_foreign` looks up what the batch's new events touched: a reading,
+`sensor.described` or `alarm.raised` for another gateway's sensor, or an alarm event for
+another's alarm, raises `ForeignData` and the whole transaction is rolled back (ingest
+answers 400 naming each such event, and nothing is scheduled). Moving a sensor is an admin
+action (`move_sensor`).
 """
 
 from __future__ import annotations
@@ -20,11 +28,26 @@ from central.notify import outbox
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
 from runtime import events as ev
+from runtime.errors import TracseqError
 
 log = logging.getLogger("tracseq.central.storage")
 
 OFFLINE_RULE = "gateway_offline"
 _TWIN_CHUNK = 1000  # sensors per twin upsert: 7,000 parameters (SQLite allows 32,766)
+_OWNED_SUBJECT = frozenset({ev.SENSOR_DESCRIBED, ev.ALARM_RAISED})
+_ALARMS = frozenset({ev.ALARM_RAISED, ev.ALARM_CLEARED})
+_CHUNK = 500  # ids per IN (...) list: below every SQLite build's variable limit
+
+
+class ForeignData(TracseqError):
+    """A batch touched another gateway's sensors or alarms; nothing of it was stored."""
+
+    def __init__(self, gateway: str, sensors: dict[str, str], alarms: dict[str, str]) -> None:
+        self.gateway = gateway
+        self.sensors = sensors  # sensor id -> the gateway that owns it
+        self.alarms = alarms  # alarm id -> its owner ('central' for central's own alarms)
+        named = [*(f"sensor {k!r} ({v})" for k, v in sensors.items()), *alarms]
+        super().__init__(f"gateway {gateway!r} wrote data it does not own: {', '.join(named)}")
 
 
 def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
@@ -42,8 +65,53 @@ def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
             if event.id in new_events:
                 _apply_event(conn, d, event)
                 _notify(conn, d, event, batch.now)
+        if batch.gateway is not None:
+            _refuse_foreign(conn, d, batch, new_ids)
     accepted = len(new_ids)
     return Ingested(accepted, batch.size - accepted, new_ids, cleared)
+
+
+def _refuse_foreign(conn: Any, d: Dialect, batch: Batch, new_ids: set[str]) -> None:
+    """Raise ForeignData (rolling the batch back) when its new events touched what another
+    gateway owns. Runs last, so on PostgreSQL a concurrent first writer of a sensor has
+    committed (our upsert waited for it) and is seen here."""
+    gateway = batch.gateway
+    assert gateway is not None
+    sensors = {r.sensor for r in batch.readings if r.id in new_ids}
+    alarms: set[str] = set()
+    for e in batch.events:
+        if e.id in new_ids:
+            if e.type in _OWNED_SUBJECT and e.subject:
+                sensors.add(e.subject)
+            if e.type in _ALARMS:
+                alarms.add(e.data["alarm_id"])
+    foreign_sensors: dict[str, str] = {}
+    foreign_alarms: dict[str, str] = {}
+    for chunk in _chunks(sorted(sensors)):
+        for sensor, owner in d.all(
+            conn,
+            f"SELECT id, gateway FROM sensors WHERE gateway <> ? AND id IN ({_marks(chunk)})",
+            (gateway, *chunk),
+        ):
+            foreign_sensors[str(sensor)] = str(owner)
+    for chunk in _chunks(sorted(alarms)):
+        for alarm_id, origin, owner in d.all(
+            conn,
+            f"""SELECT alarm_id, origin, gateway FROM alarms WHERE alarm_id IN ({_marks(chunk)})
+            AND (origin <> 'edge' OR gateway IS NULL OR gateway <> ?)""",
+            (*chunk, gateway),
+        ):
+            foreign_alarms[str(alarm_id)] = "central" if origin != "edge" else str(owner)
+    if foreign_sensors or foreign_alarms:
+        raise ForeignData(gateway, foreign_sensors, foreign_alarms)
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _marks(chunk: list[str]) -> str:
+    return ", ".join("?" * len(chunk))
 
 
 def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
@@ -61,12 +129,13 @@ def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
             conn,
             f"""INSERT INTO sensors (id, gateway, unit, quantity, last_value, last_time, last_seq)
             VALUES {", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))}
-            ON CONFLICT (id) DO UPDATE SET gateway = excluded.gateway,
+            ON CONFLICT (id) DO UPDATE SET gateway = COALESCE(sensors.gateway, excluded.gateway),
                 unit = COALESCE(excluded.unit, sensors.unit),
                 quantity = COALESCE(excluded.quantity, sensors.quantity),
                 last_value = excluded.last_value, last_time = excluded.last_time,
                 last_seq = excluded.last_seq
-            WHERE sensors.last_time IS NULL OR excluded.last_time >= sensors.last_time""",
+            WHERE (sensors.gateway IS NULL OR sensors.gateway = excluded.gateway)
+                AND (sensors.last_time IS NULL OR excluded.last_time >= sensors.last_time)""",
             [
                 v
                 for r in chunk
@@ -83,11 +152,13 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
             conn,
             """INSERT INTO sensors (id, gateway, kind, quantity, unit, site, protocol, alarms,
                 described_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET gateway = excluded.gateway, kind = excluded.kind,
-                quantity = excluded.quantity, unit = excluded.unit, site = excluded.site,
-                protocol = excluded.protocol, alarms = excluded.alarms,
+            ON CONFLICT (id) DO UPDATE SET gateway = COALESCE(sensors.gateway, excluded.gateway),
+                kind = excluded.kind, quantity = excluded.quantity, unit = excluded.unit,
+                site = excluded.site, protocol = excluded.protocol, alarms = excluded.alarms,
                 described_at = excluded.described_at
-            WHERE sensors.described_at IS NULL OR excluded.described_at >= sensors.described_at""",
+            WHERE (sensors.gateway IS NULL OR sensors.gateway = excluded.gateway)
+                AND (sensors.described_at IS NULL
+                    OR excluded.described_at >= sensors.described_at)""",
             (
                 event.subject,
                 event.gateway,
@@ -100,7 +171,11 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
                 when,
             ),
         )
-    elif event.type == ev.ANALYTICS_STATUS and isinstance(data.get("sensor"), str):
+    elif (
+        event.type == ev.ANALYTICS_STATUS
+        and event.gateway is None  # only analytics sets a sensor's analytics status
+        and isinstance(data.get("sensor"), str)
+    ):
         d.execute(
             conn,
             """INSERT INTO sensors (id, analytics_status, analytics_at) VALUES (?, ?, ?)
@@ -120,11 +195,12 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
             conn,
             """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, threshold, value,
                 raised_at, raised_event, priority) VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (alarm_id) DO UPDATE SET gateway = excluded.gateway,
+            ON CONFLICT (alarm_id) DO UPDATE SET
                 subject = excluded.subject, rule = excluded.rule,
                 threshold = excluded.threshold, value = excluded.value,
                 raised_at = excluded.raised_at, raised_event = excluded.raised_event,
-                priority = COALESCE(excluded.priority, alarms.priority)""",
+                priority = COALESCE(excluded.priority, alarms.priority)
+            WHERE alarms.origin = 'edge' AND alarms.gateway = excluded.gateway""",
             (
                 data["alarm_id"],
                 event.gateway,
@@ -148,7 +224,8 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
             ON CONFLICT (alarm_id) DO UPDATE SET cleared_at = excluded.cleared_at,
                 clear_value = excluded.clear_value, cleared_event = excluded.cleared_event,
                 duration_s = excluded.duration_s,
-                priority = COALESCE(alarms.priority, excluded.priority)""",
+                priority = COALESCE(alarms.priority, excluded.priority)
+            WHERE alarms.origin = 'edge' AND alarms.gateway = excluded.gateway""",
             (
                 data["alarm_id"],
                 event.gateway,

@@ -18,9 +18,11 @@ from tests.central.conftest import Central, event, gateway_name, reading, run_cl
 START = time.time() - 3600
 
 
-def batch(gateway: str, seqs: range, sensor: str = "ult-1.temp") -> list[dict[str, object]]:
+def batch(gateway: str, seqs: range, sensor: str | None = None) -> list[dict[str, object]]:
     # A resent event has the time it was stored with: on PostgreSQL the key is (id, time).
-    return [reading(gateway, seq, sensor, -80.0 + seq / 100, at=START + seq) for seq in seqs]
+    # Each gateway its own sensor: a sensor belongs to the first gateway that wrote it.
+    name = sensor if sensor is not None else f"{gateway}.ult-1.temp"
+    return [reading(gateway, seq, name, -80.0 + seq / 100, at=START + seq) for seq in seqs]
 
 
 def test_same_batch_three_times_stores_each_event_once(central: Central) -> None:

@@ -95,7 +95,7 @@ def test_bad_query_parameters_are_400_naming_the_parameter(
 
 def test_alarm_raised_and_cleared_are_one_row_with_duration_and_acks(central: Central) -> None:
     gw = gateway_name()
-    alarm_id = f"{gw}-high-1"
+    alarm_id = f"{gw}:high-1"
     token = central.token(gw)
     raised = event(
         gw,
@@ -144,7 +144,7 @@ def test_alarm_raised_and_cleared_are_one_row_with_duration_and_acks(central: Ce
 
 def test_ack_needs_a_comment_an_operator_and_a_known_alarm(central: Central) -> None:
     gw = gateway_name()
-    alarm_id = f"{gw}-low-1"
+    alarm_id = f"{gw}:low-1"
     raised = event(
         gw, 1, ev.ALARM_RAISED, f"{gw}.ult", rule="low", threshold=-90, value=-95, alarm_id=alarm_id
     )

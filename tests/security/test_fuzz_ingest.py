@@ -79,7 +79,7 @@ def gateway_events(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         data["received"] = draw(TIMES)
     if type_ in (ev.ALARM_RAISED, ev.ALARM_CLEARED):
-        data.update(alarm_id=f"a{seq}", rule="high")
+        data.update(alarm_id=f"{GATEWAY}:a{seq}", rule="high")
     elif type_ == ev.ANALYTICS_STATUS:
         data["sensor"] = "ult-F12.temp"
     subject = draw(st.sampled_from(["ult-F12.temp", "s", "a/b", "ü"]))

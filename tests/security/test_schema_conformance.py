@@ -88,7 +88,7 @@ def _seed(server: RunningCentral) -> None:
             threshold=-70,
             value=-65.0,
             since=ev.format_time(now - 300),
-            alarm_id=f"{gw}-high-1",
+            alarm_id=f"{gw}:high-1",
         ),
     ]
     answer = httpx.post(
@@ -139,6 +139,10 @@ def test_what_the_schema_allows_is_accepted_and_what_it_forbids_is_refused(
         "--checks", REQUEST_CHECKS,
         "--exclude-path-regex", LOOSE,
         "--exclude-name", "DELETE /api/v1/session",
+        # A password the schema allows may still be too easy to guess (central/passwords.py:
+        # common, sequential, repeated): a 400 no JSON schema can predict.
+        "--exclude-name", "POST /api/v1/users",
+        "--exclude-name", "PATCH /api/v1/users/{name}",
     )  # fmt: skip
 
 
@@ -150,11 +154,11 @@ def test_what_the_schema_allows_is_accepted_and_what_it_forbids_is_refused(
         ("/api/v1/sensors/conf-gw.read-only/analytics", {"limit": "0"}, None),
         ("/api/v1/audit", {"limit": "0"}, None),
         ("/api/v1/audit", {"format": "xml"}, None),
-        ("/api/v1/alarms/conf-gw-high-1/ack", {}, {"by": "", "comment": "checked"}),
-        ("/api/v1/alarms/conf-gw-high-1/ack", {}, {"by": "ann", "comment": "  "}),
+        ("/api/v1/alarms/conf-gw:high-1/ack", {}, {"by": "", "comment": "checked"}),
+        ("/api/v1/alarms/conf-gw:high-1/ack", {}, {"by": "ann", "comment": "  "}),
         # white space to Python but not to ECMA-262's \s: blank for both schema and API
-        ("/api/v1/alarms/conf-gw-high-1/ack", {}, {"by": "ann", "comment": "\x1d"}),
-        ("/api/v1/alarms/conf-gw-high-1/ack", {}, {"by": "\ufeff", "comment": "ok"}),
+        ("/api/v1/alarms/conf-gw:high-1/ack", {}, {"by": "ann", "comment": "\x1d"}),
+        ("/api/v1/alarms/conf-gw:high-1/ack", {}, {"by": "\ufeff", "comment": "ok"}),
         # `$` matched before a final newline in the API's Python regexes, not in ECMA-262
         ("/api/v1/users", {}, {"name": "ann\n", "role": "viewer", "password": "long enough!"}),
         ("/api/v1/tokens", {}, {"gateway": "gw-1\n"}),

@@ -8,6 +8,7 @@ cursor stays put and health says why.
 from __future__ import annotations
 
 import contextlib
+import io
 import sqlite3
 import subprocess
 from collections.abc import Callable
@@ -78,3 +79,46 @@ def test_sync_to_central_over_tls_is_verified_against_the_configured_ca(
 
         run(scenario)
         assert stored_readings(server) == 20
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://central.lab.example:8095", True),
+        ("http://10.0.0.5:8095", True),
+        ("http://[2001:db8::1]:8095", True),
+        ("http://127.0.0.1:8095", False),
+        ("http://localhost:8095", False),
+        ("http://[::1]:8095", False),
+        ("https://central.lab.example", False),
+    ],
+)
+def test_plain_http_sync_to_another_host_is_warned_about(
+    url: str, warned: bool, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """Issue 13.16: accepted (a TLS proxy may be on the path) but never silently."""
+    import asyncio
+
+    from edge.check import run_check
+    from edgeconfig import Sync
+    from sync.http import CentralClient
+
+    sync = Sync(url=url)
+    assert (sync.plain_http_warning() is not None) is warned
+
+    async def open_client() -> None:
+        async with CentralClient(sync):
+            pass
+
+    with caplog.at_level("WARNING"):
+        asyncio.run(open_client())
+    assert ("unencrypted" in caplog.text) is warned
+
+    source = (Path(__file__).resolve().parents[2] / "sensors.yaml").read_text()
+    config = tmp_path / "sensors.yaml"
+    config.write_text(source.replace("url: http://127.0.0.1:8095", f"url: {url}"))
+    assert f"url: {url}" in config.read_text()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert run_check(str(config)) == 0
+    assert ("unencrypted" in err.getvalue()) is warned

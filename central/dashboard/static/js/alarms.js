@@ -203,7 +203,13 @@ function alarmItem(a) {
 function acksOf(a) {
   if (!a.acks.length) return h("p", { class: "unacked" }, "Not acknowledged.");
   return h("ul", { class: "acks" }, ...a.acks.map((k) =>
-    h("li", {}, "Acknowledged by ", h("strong", { class: "ack-by" }, k.by), ` at ${fmtTime(k.at)}: `, h("span", { class: "ack-comment" }, k.comment))));
+    h("li", {}, "Acknowledged by ", h("strong", { class: "ack-by" }, k.by), ackActor(k), ` at ${fmtTime(k.at)}: `, h("span", { class: "ack-comment" }, k.comment))));
+}
+
+// Who really sent it (user:NAME or apikey:NAME), beside the name given as `by`: an API
+// key may acknowledge on someone's behalf, and the page must not hide that.
+export function ackActor(k) {
+  return k.actor && k.actor !== `user:${k.by}` ? h("span", { class: "ack-actor muted" }, ` (sent by ${k.actor})`) : "";
 }
 
 function patchPast(a) {

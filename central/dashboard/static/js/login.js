@@ -1,10 +1,21 @@
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 
+// Where to go after signing in: `next` only when it is a path on this origin, else "/".
+// A URL parser drops tabs and newlines and reads a backslash as "/", so "/\t/evil.example/"
+// (next=/%09/evil.example/) is "//evil.example/" to the browser: a prefix check on the
+// text is not enough. `next` is resolved against this page and must stay on its origin.
 function target() {
   const next = new URLSearchParams(location.search).get("next") ?? "/";
-  // Only paths on this service: never "//elsewhere" or "https://...".
-  return next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+  if (!next.startsWith("/") || /[\u0000-\u001f\u007f\\]/.test(next)) return "/";
+  let url;
+  try {
+    url = new URL(next, location.href);
+  } catch {
+    return "/";
+  }
+  const path = url.pathname + url.search + url.hash;
+  return url.origin === location.origin && !path.startsWith("//") ? path : "/";
 }
 
 form.addEventListener("submit", async (event) => {

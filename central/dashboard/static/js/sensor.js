@@ -80,7 +80,7 @@ async function loadAlarms() {
           fmtDuration(a.duration_s),
           fmtAlarmValue(a.value, a.unit),
           fmtAlarmValue(a.threshold, a.unit),
-          a.acks.map((k) => `${k.by}: ${k.comment}`).join("; ") || "—",
+          a.acks.map((k) => `${k.by}${k.actor && k.actor !== `user:${k.by}` ? ` (sent by ${k.actor})` : ""}: ${k.comment}`).join("; ") || "—",
         ];
         return h("tr", {}, ...cells.map((c, i) => h("td", { "data-label": columns[i] }, c)));
       })),
