@@ -84,6 +84,8 @@ def routes(services: Services) -> list[Route]:
         body = await _body(request)
         changes: dict[str, Any] = {}
         if "role" in body:
+            if services.settings.require_signatures:
+                raise _Bad(f"a role change must be signed here: POST /api/v1/users/{name}/role")
             if body["role"] not in ROLES:
                 raise _Bad(f"role: one of {', '.join(ROLES)}")
             changes["role"] = body["role"]

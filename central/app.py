@@ -21,7 +21,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from central import admin, audit_api, dashboard, livefeed, queries, sessions
+from central import (
+    admin,
+    audit_api,
+    calibration,
+    calibration_api,
+    dashboard,
+    livefeed,
+    queries,
+    report_api,
+    sessions,
+    signature_api,
+)
 from central.auth import Authenticator
 from central.ingest import Ingest
 from central.metrics import Metrics
@@ -99,6 +110,9 @@ def create_app(
         Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/v1/ingest", ingest.handle, methods=["POST"]),
+        *signature_api.routes(services),  # before queries: --require-signatures guards ack
+        *report_api.routes(services),
+        *calibration_api.routes(services),
         *queries.routes(services),
         *sessions.routes(services),
         *admin.routes(services),
@@ -143,4 +157,5 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
         if services.storage.backend == "postgresql":
             settings = services.settings
             group.create_task(partitions.run(settings.db_url, settings.retention, services.clock))
+        group.create_task(calibration.watch(services))
         await watchdog.run()

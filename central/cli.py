@@ -79,6 +79,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="keepalive event on an idle live stream this often; the dashboard calls a stream "
         "silent for 2.5 times this dead and reconnects (default 15s)",
     )
+    parser.add_argument(
+        "--require-signatures",
+        action="store_true",
+        help="every acknowledgement and role change must be electronically signed "
+        "(21 CFR Part 11): the plain ack API answers 403",
+    )
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
         "`token list`, `token revoke ID`, `apikey list`, `apikey revoke NAME`, "
@@ -170,6 +176,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_inflight=args.max_inflight,
         retention=retention,
         sse_keepalive=sse_keepalive,
+        require_signatures=args.require_signatures,
     )
 
 

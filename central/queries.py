@@ -18,8 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import access, reports
-from central.report_csv import report_csv
+from central import access
 from runtime.durations import parse_duration
 from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
 
@@ -165,33 +164,6 @@ def routes(services: Services) -> list[Route]:
             {"id": ack_id, "alarm_id": alarm_id, "by": by, "comment": comment, "actor": actor}
         )
 
-    async def report(request: Request) -> Response:
-        sensor = request.path_params["sensor"]
-        start, end = _window(request)
-        found = await storage.sensors(sensor)
-        if not found:
-            return _json({"error": f"no sensor {sensor!r}"}, 404)
-        twin = found[0]
-        above, below = reports.thresholds(twin["alarms"])
-        times, values = await storage.series(sensor, start, end)
-        result = reports.summarize(
-            times, values, end=end, above=above, below=below, unit=twin["unit"]
-        )
-        if request.query_params.get("format") == "csv":
-            buckets = await storage.buckets(sensor, start, end, max(60.0, (end - start) / 1000))
-            return report_csv(sensor, start, end, twin["unit"], (above, below), result, buckets)
-        return _json(
-            {
-                "sensor": sensor,
-                "from": format_time(start),
-                "to": format_time(end),
-                "unit": twin["unit"],
-                "thresholds": {"above": above, "below": below},
-                "delta_h_kj_per_mol": reports.DELTA_H / 1000,
-                **result.to_dict(),
-            }
-        )
-
     async def analytics(request: Request) -> Response:
         sensor = request.path_params["sensor"]
         limit = _int(request, "limit", 50, 1, 1000)
@@ -215,7 +187,6 @@ def routes(services: Services) -> list[Route]:
         Route("/api/v1/alarms", guarded("viewer", alarms)),
         Route("/api/v1/alarms/{alarm_id}/ack", guarded("operator", ack), methods=["POST"]),
         Route("/api/v1/sensors/{sensor}/analytics", guarded("viewer", analytics)),
-        Route("/api/v1/reports/sensors/{sensor}", guarded("viewer", report)),
         Route("/api/v1/stream", guarded("viewer", stream)),
     ]
 

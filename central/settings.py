@@ -21,3 +21,4 @@ class Settings:
     stream_buffer: int = 10_000  # live events kept for Last-Event-ID resume
     sse_keepalive: float = HEARTBEAT_SECONDS  # seconds between keepalives on an idle stream
     retention: float | None = None  # seconds of readings kept (None: all)
+    require_signatures: bool = False  # plain acks and unsigned role changes refused

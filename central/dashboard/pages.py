@@ -45,9 +45,10 @@ PAGES = (
     ("/sensor", "sensor", "Sensor", "viewer"),
     ("/alarms", "alarms", "Alarms", "viewer"),
     ("/audit", "audit", "Audit trail", "viewer"),
+    ("/report", "report", "Excursion report", "viewer"),
     ("/users", "users", "Users and tokens", "admin"),
 )
-NAV = (("/", "Fleet"), ("/alarms", "Alarms"), ("/audit", "Audit trail"))
+NAV = (("/", "Fleet"), ("/alarms", "Alarms"), ("/report", "Reports"), ("/audit", "Audit trail"))
 
 
 def page_routes(services: Services) -> list[Route]:

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from central.storage.dialect import Dialect
-from central.storage.migrations import MIGRATIONS, SCHEMA_TABLE
+from central.storage.migrations import LATEST, MIGRATIONS, SCHEMA_TABLE
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
 from central.storage.sql import SqlStorage, StorageError
@@ -93,18 +93,18 @@ class PostgresDialect(Dialect):
             conn.execute(SCHEMA_TABLE.format(float="DOUBLE PRECISION"))
             row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
             current = int(row.fetchone()[0])  # type: ignore[index]
-            if current > len(MIGRATIONS):
+            if current > LATEST:
                 raise StorageError(
                     f"the database schema is version {current}, newer than this build knows "
-                    f"({len(MIGRATIONS)}): upgrade tracseq-edge"
+                    f"({LATEST}): upgrade tracseq-edge"
                 )
-            for migration in MIGRATIONS[current:]:
+            for migration in (m for m in MIGRATIONS if m.version > current):
                 conn.execute(migration.postgres.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",
                     (migration.version, migration.name, now),
                 )
-        return len(MIGRATIONS)
+        return LATEST
 
 
 def connect(url: str) -> psycopg.Connection[Any]:

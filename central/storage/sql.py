@@ -69,6 +69,15 @@ class SqlStorage:
         dialect = self.dialect
         return await self._reader.call(lambda conn: fn(conn, dialect))
 
+    async def write_with(self, fn: Callable[[Any, Dialect], T]) -> T:
+        """Run `fn(conn, dialect)` on the writer: for feature modules that keep their SQL
+        beside them (signatures, calibration); `fn` opens its own `dialect.transaction`."""
+        return await self._write(fn)
+
+    async def read_with(self, fn: Callable[[Any, Dialect], T]) -> T:
+        """Run `fn(conn, dialect)` on a reader (reports, signatures, calibration)."""
+        return await self._read(fn)
+
     async def ping(self) -> None:
         """Raise unless the database answers a query (for /readyz)."""
         await self._read(lambda conn, d: d.one(conn, "SELECT 1"))

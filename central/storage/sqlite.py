@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from central.storage.dialect import Dialect
-from central.storage.migrations import MIGRATIONS, SCHEMA_TABLE
+from central.storage.migrations import LATEST, MIGRATIONS, SCHEMA_TABLE
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
 from central.storage.sql import SqlStorage, StorageError
@@ -108,19 +108,19 @@ class SqliteDialect(Dialect):
         with self.transaction(conn):
             current = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
                           .fetchone()[0])  # fmt: skip
-            if current > len(MIGRATIONS):
+            if current > LATEST:
                 raise StorageError(
                     f"the database schema is version {current}, newer than this build knows "
-                    f"({len(MIGRATIONS)}): upgrade tracseq-edge"
+                    f"({LATEST}): upgrade tracseq-edge"
                 )
-            for migration in MIGRATIONS[current:]:
+            for migration in (m for m in MIGRATIONS if m.version > current):
                 for statement in _statements(migration.sqlite):
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
                     (migration.version, migration.name, now),
                 )
-        return len(MIGRATIONS)
+        return LATEST
 
 
 def _statements(script: str) -> Iterator[str]:

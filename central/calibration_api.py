@@ -1,0 +1,151 @@
+"""Calibration records over HTTP (central/calibration.py).
+
+    GET  /api/v1/sensors/{sensor}/calibrations         viewer: records with signatures
+    POST /api/v1/sensors/{sensor}/calibrations         operator, signed: a new record (201)
+    PUT  /api/v1/sensors/{sensor}/calibrations/{id}    operator, signed: replace a record
+    GET  /api/v1/calibrations/{id}/certificate         viewer: the attached PDF
+
+A record is JSON: `certificate, reference, performed_at, due_at` (RFC 3339),
+`performed_by, points: [{nominal, as_found, as_left}], notes?`, optionally the certificate
+as `certificate_pdf` (base64, a PDF of at most 5 MiB) and `certificate_name`, and the
+`signature` (central/signatures.py; meaning usually `performed` or `verified`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from central import access, calibration, signatures
+from central.signature_api import json_body
+from runtime.events import format_time
+
+if TYPE_CHECKING:
+    from central.app import Services
+
+log = logging.getLogger("tracseq.central.calibration")
+MAX_BODY = calibration.MAX_PDF_BYTES * 4 // 3 + 64 * 1024
+
+
+def routes(services: Services) -> list[Route]:
+    storage = services.storage
+
+    async def listing(request: Request) -> Response:
+        identity = await access.check(services, request, "viewer")
+        if isinstance(identity, Response):
+            return identity
+        sensor = request.path_params["sensor"]
+
+        def read(conn: Any, d: Any) -> list[dict[str, Any]]:
+            rows = calibration.records(conn, d, sensor)
+            signed = signatures.of_records(conn, d, "calibration", [str(r["id"]) for r in rows])
+            for row in rows:
+                row["signatures"] = [signatures.to_json(s) for s in signed.get(str(row["id"]), [])]
+            return rows
+
+        rows = await storage.read_with(read)
+        due = float(rows[0]["due_at"]) if rows else None  # the newest record's
+        for row in rows:
+            for key in ("performed_at", "due_at", "created", "updated"):
+                row[key] = format_time(row[key])
+        return _json(
+            {
+                "sensor": sensor,
+                "due_at": None if due is None else format_time(due),
+                "overdue": due is not None and due <= services.clock(),
+                "calibrations": rows,
+            }
+        )
+
+    async def save(request: Request) -> Response:
+        identity = await access.check(services, request, "operator")
+        if isinstance(identity, Response):
+            return identity
+        body = await json_body(request, MAX_BODY)
+        if isinstance(body, Response):
+            return body
+        sig = signatures.parse_input(body)
+        if isinstance(sig, Response):
+            return sig
+        fields = {k: v for k, v in body.items() if k != "signature"}
+        try:
+            data = calibration.CalibrationInput.model_validate(fields)
+            data.times()
+            data.pdf()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return access.error(400, f"{where}: {first['msg']}")
+        except ValueError as exc:
+            return access.error(400, str(exc))
+        signer = await signatures.authenticate(services, request, identity, sig)
+        if isinstance(signer, Response):
+            return signer
+        sensor = request.path_params["sensor"]
+        cal_id = int(request.path_params["cal_id"]) if "cal_id" in request.path_params else None
+        actor = access.actor(identity.principal)
+        now = services.clock()
+
+        def store(conn: Any, d: Any) -> dict[str, Any] | None:
+            with d.transaction(conn):
+                saved = calibration.save(conn, d, now, actor, sensor, data, cal_id)
+                if saved is None:
+                    return None
+                content = calibration.signed_content(conn, d, saved)
+                signed = signatures.record(
+                    conn, d, now, signer, sig, "calibration", str(saved), content
+                )
+            return {"id": saved, "sensor": sensor, "signature": signatures.to_json(signed)}
+
+        try:
+            result = await storage.write_with(store)
+        except Exception:
+            log.exception("saving a calibration of %s failed", sensor)
+            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        if result is None:
+            return access.error(404, f"no calibration {cal_id} of sensor {sensor!r}")
+        try:
+            await calibration.check(services)  # a past due date alarms at once
+        except Exception as exc:  # the periodic check retries
+            log.warning("calibration check after saving failed: %s", exc)
+        return _json(result, 201 if cal_id is None else 200)
+
+    async def certificate(request: Request) -> Response:
+        identity = await access.check(services, request, "viewer")
+        if isinstance(identity, Response):
+            return identity
+        cal_id = int(request.path_params["cal_id"])
+        found = await storage.read_with(lambda conn, d: calibration.attachment(conn, d, cal_id))
+        if found is None:
+            return access.error(404, f"calibration {cal_id} has no certificate")
+        data, name = found
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100]
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{safe}"'},
+        )
+
+    return [
+        Route("/api/v1/sensors/{sensor}/calibrations", _either(listing, save),
+              methods=["GET", "POST"]),
+        Route("/api/v1/sensors/{sensor}/calibrations/{cal_id:int}", save, methods=["PUT"]),
+        Route("/api/v1/calibrations/{cal_id:int}/certificate", certificate),
+    ]  # fmt: skip
+
+
+def _either(get: Any, post: Any) -> Any:
+    async def endpoint(request: Request) -> Response:
+        return await (get if request.method == "GET" else post)(request)  # type: ignore[no-any-return]
+
+    return endpoint
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")

@@ -1,0 +1,166 @@
+"""Excursion reports over HTTP (central/report_data.py), and their signed approval.
+
+    GET  /api/v1/reports/sensors/{sensor}?from=&to=[&format=csv|pdf]   viewer
+    GET  /api/v1/reports/sites/{site}?from=&to=[&format=pdf]           viewer
+    POST /api/v1/reports/approvals                                     operator, signed
+         {"kind": "sensor"|"site", "subject", "from", "to", "content_sha256", "signature"}
+
+Every PDF handed out is recorded in the audit trail (`report.pdf`, with the document's
+SHA-256 and the report's content SHA-256; also in the `X-Document-SHA256` header), so a
+printed report can be traced to the figures it showed. An approval signs the report's
+content SHA-256 as the signer saw it: when the figures changed since (late data), it is
+refused with 409 and the current hash, so nobody approves figures they did not see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from central import access, report_data, report_pdf, signatures
+from central.queries import BadQuery, _window
+from central.report_csv import report_csv
+from central.signature_api import json_body
+from central.storage import read
+from runtime.events import parse_time
+
+if TYPE_CHECKING:
+    from central.app import Services
+
+log = logging.getLogger("tracseq.central.reports")
+
+
+def routes(services: Services) -> list[Route]:
+    storage = services.storage
+
+    async def build(kind: str, subject: str, start: float, end: float) -> dict[str, Any] | None:
+        now = services.clock()
+        if kind == "sensor":
+            return await storage.read_with(
+                lambda c, d: report_data.sensor_report(c, d, subject, start, end, now)
+            )
+        return await storage.read_with(
+            lambda c, d: report_data.site_report(c, d, subject, start, end, now)
+        )
+
+    def report(kind: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            identity = await access.check(services, request, "viewer")
+            if isinstance(identity, Response):
+                return identity
+            subject = request.path_params["subject"]
+            form = request.query_params.get("format", "json")
+            if form not in ("json", "csv", "pdf") or (kind == "site" and form == "csv"):
+                allowed = "json, csv or pdf" if kind == "sensor" else "json or pdf"
+                return access.error(400, f"format: {allowed}, got {form!r}")
+            try:
+                start, end = _window(request)
+                body = await build(kind, subject, start, end)
+                if body is None:
+                    return access.error(404, f"no {kind} {subject!r}")
+                if form == "csv":
+                    step = max(60.0, (end - start) / 1000)
+                    buckets = await storage.read_with(
+                        lambda c, d: read.buckets(c, d, subject, start, end, step)
+                    )
+                    return report_csv(body, buckets)
+                if form == "pdf":
+                    return await _pdf(body, access.actor(identity.principal))
+            except BadQuery as exc:
+                return access.error(400, str(exc))
+            except Exception:
+                log.exception("report %s failed", request.url.path)
+                return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+            return _json(body)
+
+        return endpoint
+
+    async def _pdf(body: dict[str, Any], actor: str) -> Response:
+        document = await asyncio.to_thread(report_pdf.render, body)
+        digest = hashlib.sha256(document).hexdigest()
+        await storage.audit(
+            actor,
+            "report.pdf",
+            body["record"],
+            None,
+            {"sha256": digest, "bytes": len(document), "content_sha256": body["content_sha256"]},
+        )
+        subject = body.get("sensor") or body["site"]
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in subject)[:80]
+        return Response(
+            document,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="report-{name or "report"}.pdf"',
+                "X-Document-SHA256": digest,
+            },
+        )
+
+    async def approve(request: Request) -> Response:
+        identity = await access.check(services, request, "operator")
+        if isinstance(identity, Response):
+            return identity
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        kind, subject = body.get("kind"), body.get("subject")
+        seen = body.get("content_sha256")
+        if kind not in ("sensor", "site") or not isinstance(subject, str) or not subject:
+            return access.error(400, "kind (sensor or site) and subject: required")
+        if not isinstance(seen, str):
+            return access.error(400, "content_sha256: the hash of the report you approve")
+        try:
+            start, end = parse_time(str(body.get("from"))), parse_time(str(body.get("to")))
+        except ValueError:
+            return access.error(400, "from, to: RFC 3339 times of the report's period")
+        sig = signatures.parse_input(body)
+        if isinstance(sig, Response):
+            return sig
+        signer = await signatures.authenticate(services, request, identity, sig)
+        if isinstance(signer, Response):
+            return signer
+        now = services.clock()
+        key = report_data.report_key(kind, subject, start, end)
+
+        def store(conn: Any, d: Any) -> dict[str, Any]:
+            with d.transaction(conn):
+                current = (
+                    report_data.sensor_report(conn, d, subject, start, end, now)
+                    if kind == "sensor"
+                    else report_data.site_report(conn, d, subject, start, end, now)
+                )
+                if current is None:
+                    return {"error": f"no {kind} {subject!r}", "status": 404}
+                if current["content_sha256"] != seen:
+                    return {"error": "the report changed since you opened it; reload it and "
+                            "review it again", "status": 409,
+                            "content_sha256": current["content_sha256"]}  # fmt: skip
+                content = {"kind": kind, "subject": subject, "from": current["from"],
+                           "to": current["to"], "content_sha256": seen}  # fmt: skip
+                signed = signatures.record(conn, d, now, signer, sig, "report", key, content)
+            return {"record": key, "signature": signatures.to_json(signed), "status": 200}
+
+        try:
+            result = await storage.write_with(store)
+        except Exception:
+            log.exception("approving %s failed", key)
+            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        status = int(result.pop("status"))
+        return _json(result, status)
+
+    return [
+        Route("/api/v1/reports/sensors/{subject}", report("sensor")),
+        Route("/api/v1/reports/sites/{subject}", report("site")),
+        Route("/api/v1/reports/approvals", approve, methods=["POST"]),
+    ]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
