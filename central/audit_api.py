@@ -1,6 +1,7 @@
 """`GET /api/v1/audit`: the audit trail with its chain check, as JSON or CSV.
 
-JSON: `{"chain": {"ok", "rows", "head", "problems": [{"id", "problem"}]}, "entries": [...]}`
+JSON: `{"chain": {"ok", "rows", "head", "problems": [{"id", "problem"}]}, "signatures":
+{"ok", "checked", "problems"}, "entries": [...]}`
 with the newest `limit` entries first, each with `problem` (null when its row checks out).
 `?format=csv`: every row, oldest first, with the same `problem` column. The chain is always
 verified over the whole trail, so a tampered row is reported even when it is not shown.
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import access
+from central import access, signatures
 from central.audit import to_csv, verify
 
 if TYPE_CHECKING:
@@ -49,8 +50,14 @@ def routes(services: Services) -> list[Route]:
                 headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
             )
         newest = rows[::-1][: int(text)]
+        try:  # signed records still match what was signed (central/signatures.py)
+            signed = await services.storage.read_with(signatures.verify)
+        except Exception as exc:
+            log.warning("cannot verify the signatures: %s", exc)
+            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
         body = {
             "chain": verdict.to_dict(),
+            "signatures": signed,
             "entries": [e.to_dict(verdict.problems.get(e.id)) for e in newest],
         }
         return Response(orjson.dumps(body), media_type="application/json")

@@ -73,12 +73,13 @@ def render(report: dict[str, Any]) -> bytes:
     else:
         story += _sensor(report, zone, heading=False)
     story += _signature_block(report, zone)
-    footer = f"Report content SHA-256: {report['content_sha256']} · record {report['record']}"
+    footer = f"Report content SHA-256: {report['content_sha256']}"
 
     def on_page(canvas: Any, document: Any) -> None:
         canvas.saveState()
         canvas.setFont("Helvetica", 6.5)
         canvas.drawString(15 * mm, 10 * mm, footer)
+        canvas.drawString(15 * mm, 6 * mm, f"Record: {report['record']}")
         canvas.drawRightString(195 * mm, 6 * mm, f"page {document.page}")
         canvas.restoreState()
 
@@ -109,7 +110,7 @@ def _sensor(r: dict[str, Any], zone: str, *, heading: bool) -> list[Any]:
     if r["gaps"]:
         parts.append(Paragraph("Gaps in the data (offline)", _STYLES["Heading4"]))
         gap_rows = [["from (UTC)", "to (UTC)", "duration"]]
-        gap_rows += [[g["from"], g["to"], _dur(g["duration_s"])] for g in r["gaps"]]
+        gap_rows += [[_short(g["from"]), _short(g["to"]), _dur(g["duration_s"])] for g in r["gaps"]]
         parts.append(_table(gap_rows, [60 * mm, 60 * mm, 40 * mm]))
     parts.append(Paragraph("Excursions", _STYLES["Heading4"]))
     if not r["excursions"]:
@@ -123,7 +124,8 @@ def _sensor(r: dict[str, Any], zone: str, *, heading: bool) -> list[Any]:
             [
                 str(i),
                 x["rule"],
-                _p(f"{x['start']}<br/>{x['end']}{' (ongoing)' if x['ongoing'] else ''}", raw=True),
+                _p(f"{_short(x['start'])}<br/>{_short(x['end'])}"
+                   f"{' (ongoing)' if x['ongoing'] else ''}", raw=True),
                 _dur(x["duration_s"]),
                 f"{_n(x['peak'])} {unit}",
                 "n/a" if x["mkt"] is None else f"{_n(x['mkt'])}",
@@ -132,7 +134,7 @@ def _sensor(r: dict[str, Any], zone: str, *, heading: bool) -> list[Any]:
                 _p(_acks(x, zone)),
             ]
         )  # fmt: skip
-    widths = [7 * mm, 10 * mm, 33 * mm, 16 * mm, 17 * mm, 13 * mm, 40 * mm, 44 * mm]
+    widths = [7 * mm, 10 * mm, 29 * mm, 20 * mm, 17 * mm, 13 * mm, 40 * mm, 44 * mm]
     parts.append(_table(exc_rows, widths))
     return parts
 
@@ -158,7 +160,10 @@ def _signature_block(report: dict[str, Any], zone: str) -> list[Any]:
             [
                 s["signer"],
                 s["meaning"],
-                _p(f"{s['signed_at']} UTC<br/>{_e(s['local_time'])} {_e(s['zone'])}", raw=True),
+                _p(
+                    f"{_short(s['signed_at'])} UTC<br/>{_e(s['local_time'])} {_e(s['zone'])}",
+                    raw=True,
+                ),
                 _p(s["reason"]),
                 "this content" if s["current"] else "an earlier version",
             ]
@@ -212,6 +217,11 @@ def _dur(seconds: float | None) -> str:
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
     return f"{h} h {m:02d} min {sec:02d} s" if h else f"{m} min {sec:02d} s"
+
+
+def _short(text: str) -> str:
+    """An RFC 3339 UTC time as `2025-11-24 17:00:00` (to fit a table cell)."""
+    return text[:19].replace("T", " ")
 
 
 def _local(text: str, zone: str) -> str:

@@ -50,24 +50,65 @@ def series() -> tuple[list[float], list[float]]:
 def events(gw: str, sensor: str, site: str = "lab-qa") -> tuple[list[dict[str, Any]], str, str]:
     """The recording as CloudEvents; returns (events, high alarm id, low alarm id)."""
     out = [
-        event(gw, 1, ev.SENSOR_DESCRIBED, sensor, at=T0 - 60, kind="fridge",
-              quantity="temperature", unit="degC", site=site, protocol="mqtt", alarms=LIMITS)
-    ]  # fmt: skip
+        event(
+            gw,
+            1,
+            ev.SENSOR_DESCRIBED,
+            sensor,
+            at=T0 - 60,
+            kind="fridge",
+            quantity="temperature",
+            unit="degC",
+            site=site,
+            protocol="mqtt",
+            alarms=LIMITS,
+        )
+    ]
     seq = 2
     for t, v in zip(*series(), strict=True):
         out.append(reading(gw, seq, sensor, v, at=t))
         seq += 1
     high_id, low_id = f"{gw}:{sensor}:high:1", f"{gw}:{sensor}:low:1"
     out.append(
-        event(gw, seq, ev.ALARM_RAISED, sensor, at=T0 + 7500, rule="high", threshold=8.0,
-              value=12.0, since=ev.format_time(T0 + 7200), alarm_id=high_id)
-    )  # fmt: skip
+        event(
+            gw,
+            seq,
+            ev.ALARM_RAISED,
+            sensor,
+            at=T0 + 7500,
+            rule="high",
+            threshold=8.0,
+            value=12.0,
+            since=ev.format_time(T0 + 7200),
+            alarm_id=high_id,
+        )
+    )
     out.append(
-        event(gw, seq + 1, ev.ALARM_CLEARED, sensor, at=T0 + 8160, rule="high", value=5.0,
-              since=ev.format_time(T0 + 7500), alarm_id=high_id, duration_s=660.0)
-    )  # fmt: skip
+        event(
+            gw,
+            seq + 1,
+            ev.ALARM_CLEARED,
+            sensor,
+            at=T0 + 8160,
+            rule="high",
+            value=5.0,
+            since=ev.format_time(T0 + 7500),
+            alarm_id=high_id,
+            duration_s=660.0,
+        )
+    )
     out.append(
-        event(gw, seq + 2, ev.ALARM_RAISED, sensor, at=T0 + 10500, rule="low", threshold=2.0,
-              value=1.0, since=ev.format_time(T0 + 10200), alarm_id=low_id)
-    )  # fmt: skip
+        event(
+            gw,
+            seq + 2,
+            ev.ALARM_RAISED,
+            sensor,
+            at=T0 + 10500,
+            rule="low",
+            threshold=2.0,
+            value=1.0,
+            since=ev.format_time(T0 + 10200),
+            alarm_id=low_id,
+        )
+    )
     return out, high_id, low_id

@@ -76,8 +76,22 @@ def test_csv_lists_the_excursions_after_the_summary(central: Central) -> None:
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows[0] == ["field", "value"] and ["sensor", sensor] in rows
-    header = rows.index(["excursion", "rule", "start", "end", "duration_s", "peak", "mkt",
-                         "ongoing", "alarm_id", "alarm", "why", "acks"])  # fmt: skip
+    header = rows.index(
+        [
+            "excursion",
+            "rule",
+            "start",
+            "end",
+            "duration_s",
+            "peak",
+            "mkt",
+            "ongoing",
+            "alarm_id",
+            "alarm",
+            "why",
+            "acks",
+        ]
+    )
     assert [r[1] for r in rows[header + 1 : header + 4]] == ["high", "high", "low"]
     assert rows[header + 2][8] == high_id
 
