@@ -88,7 +88,9 @@ def routes(services: Services) -> list[Route]:
         if isinstance(signer, Response):
             return signer
         sensor = request.path_params["sensor"]
-        cal_id = int(request.path_params["cal_id"]) if "cal_id" in request.path_params else None
+        cal_id = _id(request) if "cal_id" in request.path_params else None
+        if cal_id == -1:
+            return access.error(404, "no such calibration")
         actor = access.actor(identity.principal)
         now = services.clock()
 
@@ -120,7 +122,7 @@ def routes(services: Services) -> list[Route]:
         identity = await access.check(services, request, "viewer")
         if isinstance(identity, Response):
             return identity
-        cal_id = int(request.path_params["cal_id"])
+        cal_id = _id(request)
         found = await storage.read_with(lambda conn, d: calibration.attachment(conn, d, cal_id))
         if found is None:
             return access.error(404, f"calibration {cal_id} has no certificate")
@@ -135,8 +137,8 @@ def routes(services: Services) -> list[Route]:
     return [
         Route("/api/v1/sensors/{sensor}/calibrations", _either(listing, save),
               methods=["GET", "POST"]),
-        Route("/api/v1/sensors/{sensor}/calibrations/{cal_id:int}", save, methods=["PUT"]),
-        Route("/api/v1/calibrations/{cal_id:int}/certificate", certificate),
+        Route("/api/v1/sensors/{sensor}/calibrations/{cal_id}", save, methods=["PUT"]),
+        Route("/api/v1/calibrations/{cal_id}/certificate", certificate),
     ]  # fmt: skip
 
 
@@ -145,6 +147,12 @@ def _either(get: Any, post: Any) -> Any:
         return await (get if request.method == "GET" else post)(request)  # type: ignore[no-any-return]
 
     return endpoint
+
+
+def _id(request: Request) -> int:
+    """The path's calibration id (-1 when it is not a number: matches nothing)."""
+    text = str(request.path_params["cal_id"])
+    return int(text) if text.isdigit() and len(text) < 18 else -1
 
 
 def _json(body: Any, status: int = 200) -> Response:

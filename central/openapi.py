@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from central import openapi_people
+from central import openapi_people, openapi_qa
 from central.queries import BLANK, MAX_RAW
 
 _TIME = {"type": "string", "format": "date-time"}
@@ -226,6 +226,7 @@ def spec() -> dict[str, Any]:
         },
     }
     paths.update(openapi_people.paths())
+    paths.update(openapi_qa.paths())
     for path, summary in (
         ("/healthz", "Liveness"),
         ("/health", "Liveness (the TracSeq platform's probe path)"),

@@ -55,7 +55,7 @@ def routes(services: Services) -> list[Route]:
             identity = await access.check(services, request, "viewer")
             if isinstance(identity, Response):
                 return identity
-            subject = request.path_params["subject"]
+            subject = request.path_params[kind]
             form = request.query_params.get("format", "json")
             if form not in ("json", "csv", "pdf") or (kind == "site" and form == "csv"):
                 allowed = "json, csv or pdf" if kind == "sensor" else "json or pdf"
@@ -156,8 +156,8 @@ def routes(services: Services) -> list[Route]:
         return _json(result, status)
 
     return [
-        Route("/api/v1/reports/sensors/{subject}", report("sensor")),
-        Route("/api/v1/reports/sites/{subject}", report("site")),
+        Route("/api/v1/reports/sensors/{sensor}", report("sensor")),
+        Route("/api/v1/reports/sites/{site}", report("site")),
         Route("/api/v1/reports/approvals", approve, methods=["POST"]),
     ]
 

@@ -11,9 +11,10 @@ record, the signature row or copying it to another record is found by `verify`.
 Continuous signing session (§11.200(a)(1)): the first signing in a session needs both
 components, user name and password; later signings in the same session need the password
 only. The session ends when the person signs out or it expires (12 h); then the next
-signing needs both again. A wrong password is refused (401), written to the audit trail as
-`signature.failed` and counted by the login rate limiter (central/ratelimit.py), so
-guessing through the signing form is as limited as through the login form.
+signing needs both again. A wrong password is refused (403: the session itself stays
+valid), written to the audit trail as `signature.failed` and counted by the login rate
+limiter (central/ratelimit.py), so guessing through the signing form is as limited as
+through the login form.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ async def authenticate(
     if not ok or found is None:
         limiter.failed(name, remote)
         await storage.audit(f"user:{name}", "signature.failed", name, None, {"remote": remote})
-        return access.error(401, "wrong user name or password: not signed")
+        # 403, not 401: the session is fine (a 401 would send the dashboard to sign-in)
+        return access.error(403, "wrong user name or password: not signed")
     limiter.succeeded(name)
     return Signer(name, found[0], session_hash)
 

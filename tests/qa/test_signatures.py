@@ -104,7 +104,7 @@ def test_wrong_password_is_refused_audited_and_counted_against_sign_in(site: Sit
     with session(site, name) as (client, headers):
         for _ in range(5):
             r = signed_ack(client, headers, alarm_id, username=name, password="wrong!!!!!!", **SIGN)
-            assert r.status_code == 401
+            assert r.status_code == 403
         r = signed_ack(client, headers, alarm_id, username=name, password=PASSWORD, **SIGN)
         assert r.status_code == 429  # the login limiter: 5 failures per name
     r = httpx.post(f"{site.url}/api/v1/session", json={"username": name, "password": PASSWORD})

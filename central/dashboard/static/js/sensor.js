@@ -1,6 +1,7 @@
 // Sensor page: readings chart (uPlot; min/avg/max per step from the downsampled query,
 // ~720 buckets whatever the range), alarm limits and alarm periods drawn on it, the
 // report with CSV export, alarm history and analytics.
+import { loadCalibration } from "./calibration.js";
 import { api, epoch, fmtDuration, fmtTime, fmtValue, h, live, now, showError } from "./common.js";
 
 const id = new URLSearchParams(location.search).get("id") ?? "";
@@ -108,6 +109,8 @@ async function loadReport(from, to, mine) {
   const r = await api(`/api/v1/reports/sensors/${enc}?from=${from}&to=${to}`);
   if (mine !== generation) return;
   link.href = `/api/v1/reports/sensors/${enc}?from=${from}&to=${to}&format=csv`;
+  const iso = (t) => new Date(t * 1000).toISOString();
+  document.getElementById("report-page").href = `/report?${new URLSearchParams({ sensor: id, from: iso(from), to: iso(to) })}`;
   const u = r.unit;
   const facts = [
     ["Readings", r.count],
@@ -239,6 +242,7 @@ async function main() {
   }
   await loadChart().catch((e) => showError(note, e));
   loadAnalytics().catch((e) => showError(document.getElementById("analytics"), e));
+  loadCalibration(id).catch((e) => showError(document.getElementById("calibration"), e));
 }
 
 function onEvent(type, event) {
