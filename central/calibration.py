@@ -79,14 +79,16 @@ class CalibrationInput(BaseModel):
     certificate_pdf: str | None = None  # base64 of the PDF
     certificate_name: str | None = Field(default=None, max_length=200)
 
-    @field_validator("performed_at", "due_at")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        parse_time(value)  # ValueError names the problem
-        return value
-
     def times(self) -> tuple[float, float]:
-        performed, due = parse_time(self.performed_at), parse_time(self.due_at)
+        """(performed, due) in epoch seconds; ValueError names the field that is wrong."""
+        try:
+            performed = parse_time(self.performed_at)
+        except ValueError:
+            raise ValueError("performed_at: an RFC 3339 time (2025-01-10T00:00:00Z)") from None
+        try:
+            due = parse_time(self.due_at)
+        except ValueError:
+            raise ValueError("due_at: an RFC 3339 time (2026-01-10T00:00:00Z)") from None
         if due <= performed:
             raise ValueError("due_at: must be after performed_at")
         return performed, due

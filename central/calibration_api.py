@@ -76,17 +76,18 @@ def routes(services: Services) -> list[Route]:
         fields = {k: v for k, v in body.items() if k != "signature"}
         try:
             data = calibration.CalibrationInput.model_validate(fields)
-            data.times()
-            data.pdf()
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             return access.error(400, f"{where}: {first['msg']}")
-        except ValueError as exc:
-            return access.error(400, str(exc))
         signer = await signatures.authenticate(services, request, identity, sig)
         if isinstance(signer, Response):
             return signer
+        try:  # what the schema cannot say: dates in order, a real PDF
+            data.times()
+            data.pdf()
+        except ValueError as exc:
+            return access.error(400, str(exc))
         sensor = request.path_params["sensor"]
         cal_id = _id(request) if "cal_id" in request.path_params else None
         if cal_id == -1:

@@ -20,8 +20,10 @@ per run (a 30-day series at 1 reading/10 s is a few dozen rows). Python then fol
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,11 +104,25 @@ def compute(
     if count == 0:
         empty = Report(0, None, None, None, None, 0.0, None, None, None)
         return Figures(empty, [], [(start, end)], None, None)
-    typical = _typical(conn, d, sensor, start, end, count)
-    cap = typical * GAP_FACTOR
-    threshold = max(cap, offline_after or 0.0)
-    last_w = max(0.0, min(typical, end - float(last)))
-    runs = _runs(conn, d, sensor, start, end, above, below, unit, cap, threshold, last_w, count)
+
+    def runs_with(typical: float) -> tuple[list[Run], int, int, float, float]:
+        cap = typical * GAP_FACTOR
+        threshold = max(cap, offline_after or 0.0)
+        last_w = max(0.0, min(typical, end - float(last)))
+        runs, shorter, upto = _runs(
+            conn, d, sensor, start, end, above, below, unit, cap, threshold, last_w, count,
+            typical,
+        )  # fmt: skip
+        return runs, shorter, upto, threshold, last_w
+
+    # The median interval of a sample is usually the median of all (regular sampling):
+    # the runs query counts the intervals below and up to it, which proves it (or not,
+    # then the exact median is sorted out and the runs computed again).
+    typical = _sample_median(conn, d, sensor, start, end) if count > 1 else 1.0
+    runs, shorter, upto, threshold, last_w = runs_with(typical)
+    if count > 1 and not _is_median(typical, shorter, upto, count - 1):
+        typical = _typical(conn, d, sensor, start, end, count)
+        runs, _, _, threshold, last_w = runs_with(typical)
     report = _summary(runs, unit, above, below, count)
     excursions = _excursions(runs, 1.0 if count == 1 else last_w)
     gaps: list[tuple[float, float]] = []
@@ -117,6 +133,30 @@ def compute(
     if end - tail_end > threshold:
         gaps.append((tail_end, end))
     return Figures(report, excursions, gaps, typical, threshold)
+
+
+SAMPLE = 1000  # intervals at the start of the period whose median is tried first
+
+
+def _sample_median(conn: Any, d: Any, sensor: str, start: float, end: float) -> float:
+    rows = d.all(
+        conn,
+        "SELECT time FROM readings WHERE sensor = ? AND time >= ? AND time < ? ORDER BY time"
+        " LIMIT ?",
+        (sensor, start, end, SAMPLE + 1),
+    )
+    times = [float(r[0]) for r in rows]
+    return statistics.median(b - a for a, b in itertools.pairwise(times))
+
+
+def _is_median(x: float, shorter: int, upto: int, m: int) -> bool:
+    """True when `x` is exactly the median of m intervals, `shorter` of them < x and
+    `upto` of them <= x (both middle values equal x when m is even)."""
+    if x <= 0:
+        return False
+    if m % 2:
+        return shorter <= (m - 1) // 2 and upto >= (m + 1) // 2
+    return shorter <= m // 2 - 1 and upto >= m // 2 + 1
 
 
 def _typical(conn: Any, d: Any, sensor: str, start: float, end: float, count: int) -> float:
@@ -157,7 +197,8 @@ def _runs(
     threshold: float,
     last_w: float,
     count: int,
-) -> list[Run]:
+    probe: float,
+) -> tuple[list[Run], int, int]:
     offset = TEMPERATURE_UNITS.get(unit or "")
     ratio = DELTA_H / GAS_CONSTANT
     arrhenius = "NULL" if offset is None else f"SUM(w * EXP(-{ratio!r} / (value + {offset!r})))"
@@ -184,7 +225,8 @@ def _runs(
             FROM e)
         SELECT st, MIN(time), MAX(time), MAX(nxt), SUM(CASE WHEN nxt IS NULL THEN 1 ELSE 0 END),
             COUNT(*), SUM(w), SUM(value), SUM(value * w), MIN(value), MAX(value), {arrhenius},
-            MAX(gap)
+            MAX(gap), SUM(CASE WHEN nxt - time < ? THEN 1 ELSE 0 END),
+            SUM(CASE WHEN nxt - time <= ? THEN 1 ELSE 0 END)
         FROM g GROUP BY grp, st ORDER BY grp""",
         (
             above,
@@ -199,10 +241,15 @@ def _runs(
             cap,
             threshold,
             threshold,
+            probe,
+            probe,
         ),
     )
     runs = []
-    for st, t0, t1, nxt, open_, n, w, sv, svw, lo, hi, arr, gap in rows:
+    shorter = upto = 0
+    for st, t0, t1, nxt, open_, n, w, sv, svw, lo, hi, arr, gap, below_n, upto_n in rows:
+        shorter += int(below_n)
+        upto += int(upto_n)
         runs.append(
             Run(
                 state=str(st),
@@ -219,7 +266,7 @@ def _runs(
                 gap_after=bool(gap),
             )
         )
-    return runs
+    return runs, shorter, upto
 
 
 def _summary(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from central.calibration import MAX_PDF_BYTES
+from central.passwords import MAX_LENGTH
+from central.queries import BLANK
 from central.signatures import MEANINGS, RECORD_TYPES
 
 _STR = {"type": "string"}
@@ -25,10 +27,19 @@ SIGNATURE = {
     "required": ["password", "meaning", "reason"],
     "additionalProperties": False,
     "properties": {
-        "username": {**_STR, "description": "needed on the first signing of a session"},
-        "password": _STR,
+        "username": {
+            **_STR,
+            "maxLength": 200,
+            "description": "needed on the first signing of a session",
+        },
+        "password": {**_STR, "maxLength": MAX_LENGTH},
         "meaning": {"enum": list(MEANINGS)},
-        "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "reason": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 2000,
+            "pattern": "[^" + "".join(f"\\u{ord(c):04x}" for c in BLANK) + "]",
+        },
     },
 }
 _SIGNED = {
@@ -151,13 +162,13 @@ _CALIBRATION = {
             },
         },
     },
-    "notes": _STR,
+    "notes": {"type": ["string", "null"], "maxLength": 4000},
     "certificate_pdf": {
-        **_STR,
+        "type": ["string", "null"],
         "contentEncoding": "base64",
         "description": f"a PDF of at most {MAX_PDF_BYTES} bytes",
     },
-    "certificate_name": _STR,
+    "certificate_name": {"type": ["string", "null"], "maxLength": 200},
 }
 
 

@@ -116,9 +116,7 @@ def routes(services: Services) -> list[Route]:
             return access.error(400, "kind (sensor or site) and subject: required")
         if not isinstance(seen, str):
             return access.error(400, "content_sha256: the hash of the report you approve")
-        try:
-            start, end = parse_time(str(body.get("from"))), parse_time(str(body.get("to")))
-        except ValueError:
+        if not isinstance(body.get("from"), str) or not isinstance(body.get("to"), str):
             return access.error(400, "from, to: RFC 3339 times of the report's period")
         sig = signatures.parse_input(body)
         if isinstance(sig, Response):
@@ -126,6 +124,10 @@ def routes(services: Services) -> list[Route]:
         signer = await signatures.authenticate(services, request, identity, sig)
         if isinstance(signer, Response):
             return signer
+        try:
+            start, end = parse_time(body["from"]), parse_time(body["to"])
+        except ValueError:
+            return access.error(400, "from, to: RFC 3339 times of the report's period")
         now = services.clock()
         key = report_data.report_key(kind, subject, start, end)
 

@@ -106,11 +106,11 @@ def routes(services: Services) -> list[Route]:
             return sig
         name = request.path_params["name"]
         actor = access.actor(identity.principal)
-        if actor == f"user:{name}" and role != "admin":
-            return access.error(400, "you cannot demote yourself; ask another admin")
         signer = await signatures.authenticate(services, request, identity, sig)
         if isinstance(signer, Response):
             return signer
+        if actor == f"user:{name}" and role != "admin":
+            return access.error(400, "you cannot demote yourself; ask another admin")
         now = services.clock()
 
         def store(conn: Any, d: Any) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ from starlette.responses import Response
 
 from central import access
 from central.passwords import MAX_LENGTH, verify_password
+from central.queries import BLANK
 from central.storage.people import append_audit
 
 if TYPE_CHECKING:
@@ -62,9 +63,9 @@ class SignatureInput(BaseModel):
     @field_validator("reason")
     @classmethod
     def _reason_required(cls, value: str) -> str:
-        if not value.strip():
+        if not value.strip(BLANK):  # the same white space as the OpenAPI pattern
             raise ValueError("a reason is required")
-        return value.strip()
+        return value.strip(BLANK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ async def authenticate(
     )
     if continuing is None and not sig.username:
         return access.error(
-            400,
+            403,
             "signature.username: the first signing in a session needs your user name and "
             "password (21 CFR 11.200)",
         )

@@ -65,7 +65,7 @@ def test_first_signing_needs_name_and_password_later_ones_the_password(site: Sit
     with session(site, name) as (client, headers):
         first = site.raise_alarm("fridge-2.temp", 9.5, 8.0)
         r = signed_ack(client, headers, first, password=PASSWORD, **SIGN)
-        assert r.status_code == 400 and "user name" in r.json()["error"]
+        assert r.status_code == 403 and "user name" in r.json()["error"]
         r = signed_ack(client, headers, first, username=name, password=PASSWORD, **SIGN)
         assert r.status_code == 200, r.text
         signature = r.json()["signature"]
@@ -77,7 +77,7 @@ def test_first_signing_needs_name_and_password_later_ones_the_password(site: Sit
         assert r.status_code == 200, r.text
     with session(site, name) as (client, headers):  # a new session starts over
         third = site.raise_alarm("fridge-2.temp", 9.7, 8.0)
-        assert signed_ack(client, headers, third, password=PASSWORD, **SIGN).status_code == 400
+        assert signed_ack(client, headers, third, password=PASSWORD, **SIGN).status_code == 403
     listed = site.central.get(
         "/api/v1/signatures", record_type="alarm_ack", record_id=str(r.json()["id"])
     ).json()["signatures"]
