@@ -132,17 +132,28 @@ def _approved(conn: Any, d: Any, sig: dict[str, Any]) -> str | None:
 
 
 def _alarms(conn: Any, d: Any, sensor: str, start: float, end: float) -> list[dict[str, Any]]:
-    rows = d.all(
+    """The sensor's high/low alarms overlapping the period, with `priority` where central's
+    alarms table has that column (the alarm-priority feature)."""
+    cur = d.execute(
         conn,
-        """SELECT alarm_id, rule, raised_at, cleared_at FROM alarms WHERE subject = ?
-        AND rule IN ('high', 'low') AND raised_at <= ? AND (cleared_at IS NULL OR cleared_at >= ?)
-        ORDER BY raised_at""",
+        """SELECT * FROM alarms WHERE subject = ? AND rule IN ('high', 'low') AND raised_at <= ?
+        AND (cleared_at IS NULL OR cleared_at >= ?) ORDER BY raised_at""",
         (sensor, end, start - 86_400.0),
     )
-    return [
-        {"alarm_id": str(a), "rule": str(r), "raised_at": float(t), "cleared_at": c}
-        for a, r, t, c in rows
-    ]
+    names = [c[0] for c in cur.description]
+    out = []
+    for row in cur.fetchall():
+        item = dict(zip(names, row, strict=True))
+        out.append(
+            {
+                "alarm_id": str(item["alarm_id"]),
+                "rule": str(item["rule"]),
+                "raised_at": float(item["raised_at"]),
+                "cleared_at": item["cleared_at"],
+                "priority": item.get("priority"),
+            }
+        )
+    return out
 
 
 def _excursion(
@@ -159,6 +170,9 @@ def _excursion(
         and (a["cleared_at"] is None or a["cleared_at"] >= exc.start)
     ]
     alarm_id: str | None = None
+    priority = None
+    if raised or earlier:
+        priority = (raised or earlier[-1:])[0].get("priority")
     if raised:
         alarm_id = raised[0]["alarm_id"]
         why = f"raised {raised[0]['raised_at'] - exc.start:.0f} s after the start"
@@ -190,7 +204,7 @@ def _excursion(
         "readings": exc.count,
         "mkt": exc.mkt(unit),
         "gaps": [{"from": format_time(a), "to": format_time(b)} for a, b in exc.gaps],
-        "alarm": {"state": state, "why": why, "delay_s": delay},
+        "alarm": {"state": state, "why": why, "delay_s": delay, "priority": priority},
         "notifications": None,
     }
 

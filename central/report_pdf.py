@@ -129,7 +129,7 @@ def _sensor(r: dict[str, Any], zone: str, *, heading: bool) -> list[Any]:
                 _dur(x["duration_s"]),
                 f"{_n(x['peak'])} {unit}",
                 "n/a" if x["mkt"] is None else f"{_n(x['mkt'])}",
-                _p(f"{x['alarm']['state']}: {x['alarm']['why']}"
+                _p(f"{x['alarm'].get('priority') or ''} {x['alarm']['state']}: {x['alarm']['why']}"
                    + (f" ({x['alarm_id']})" if x["alarm_id"] else "")),
                 _p(_acks(x, zone)),
             ]
