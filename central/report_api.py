@@ -128,34 +128,47 @@ def routes(services: Services) -> list[Route]:
             start, end = parse_time(body["from"]), parse_time(body["to"])
         except ValueError:
             return access.error(400, "from, to: RFC 3339 times of the report's period")
+        if start >= end:
+            return access.error(400, "from: must be before to")
         now = services.clock()
         key = report_data.report_key(kind, subject, start, end)
+        # Computed on a reader, not inside the write transaction: on SQLite that would hold
+        # the one writer (and ingest) for as long as a site report takes.
+        try:
+            current = await build(kind, subject, start, end)
+        except Exception:
+            log.exception("computing %s for its approval failed", key)
+            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        if current is None:
+            return access.error(404, f"no {kind} {subject!r}")
+        if current["content_sha256"] != seen:
+            return _json(
+                {
+                    "error": "the report changed since you opened it; reload it and review it "
+                    "again",
+                    "content_sha256": current["content_sha256"],
+                },
+                409,
+            )
+        content = {
+            "kind": kind,
+            "subject": subject,
+            "from": current["from"],
+            "to": current["to"],
+            "content_sha256": seen,
+        }
 
         def store(conn: Any, d: Any) -> dict[str, Any]:
             with d.transaction(conn):
-                current = (
-                    report_data.sensor_report(conn, d, subject, start, end, now)
-                    if kind == "sensor"
-                    else report_data.site_report(conn, d, subject, start, end, now)
-                )
-                if current is None:
-                    return {"error": f"no {kind} {subject!r}", "status": 404}
-                if current["content_sha256"] != seen:
-                    return {"error": "the report changed since you opened it; reload it and "
-                            "review it again", "status": 409,
-                            "content_sha256": current["content_sha256"]}  # fmt: skip
-                content = {"kind": kind, "subject": subject, "from": current["from"],
-                           "to": current["to"], "content_sha256": seen}  # fmt: skip
                 signed = signatures.record(conn, d, now, signer, sig, "report", key, content)
-            return {"record": key, "signature": signatures.to_json(signed), "status": 200}
+            return {"record": key, "signature": signatures.to_json(signed)}
 
         try:
             result = await storage.write_with(store)
         except Exception:
             log.exception("approving %s failed", key)
             return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
-        status = int(result.pop("status"))
-        return _json(result, status)
+        return _json(result)
 
     return [
         Route("/api/v1/reports/sensors/{sensor}", report("sensor")),
