@@ -85,11 +85,17 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 def _body(**props: Any) -> dict[str, Any]:
-    schema = {
+    """A signed request's body: `props` (`_required`: their required names; `_closed`: no
+    other properties) and the `signature`."""
+    required = props.pop("_required", [])
+    closed = props.pop("_closed", False)
+    schema: dict[str, Any] = {
         "type": "object",
-        "required": ["signature", *props.pop("_required", [])],
+        "required": ["signature", *required],
         "properties": {**props, "signature": SIGNATURE},
     }
+    if closed:
+        schema["additionalProperties"] = False
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
@@ -146,15 +152,20 @@ _REPORT = {
 }
 _CALIBRATION = {
     "_required": ["certificate", "reference", "performed_at", "due_at", "performed_by", "points"],
-    "certificate": _STR,
-    "reference": _STR,
-    "performed_at": _TIME,
-    "due_at": _TIME,
-    "performed_by": _STR,
+    "_closed": True,
+    "certificate": {**_STR, "minLength": 1, "maxLength": 200},
+    "reference": {**_STR, "minLength": 1, "maxLength": 500},
+    "performed_at": {**_STR, "description": "RFC 3339"},
+    "due_at": {**_STR, "description": "RFC 3339, after performed_at"},
+    "performed_by": {**_STR, "minLength": 1, "maxLength": 200},
     "points": {
         "type": "array",
+        "minItems": 1,
+        "maxItems": 100,
         "items": {
             "type": "object",
+            "additionalProperties": False,
+            "required": ["nominal", "as_found", "as_left"],
             "properties": {
                 "nominal": {"type": "number"},
                 "as_found": {"type": "number"},
@@ -196,7 +207,7 @@ def paths() -> dict[str, Any]:
                 _body(
                     _required=["kind", "subject", "from", "to", "content_sha256"],
                     kind={"enum": ["sensor", "site"]},
-                    subject=_STR,
+                    subject={**_STR, "minLength": 1},
                     **{"from": _TIME},
                     to=_TIME,
                     content_sha256=_STR,
@@ -210,7 +221,7 @@ def paths() -> dict[str, Any]:
             "post": {
                 **_post(
                     "Acknowledge an alarm with an electronic signature",
-                    _body(comment=_STR),
+                    _body(comment={**_STR, "maxLength": 4000}),
                     "404",
                     "429",
                 ),
@@ -237,7 +248,12 @@ def paths() -> dict[str, Any]:
                     "required": True,
                     "schema": {"enum": list(RECORD_TYPES)},
                 },
-                {"name": "record_id", "in": "query", "required": True, "schema": _STR},
+                {
+                    "name": "record_id",
+                    "in": "query",
+                    "required": True,
+                    "schema": {**_STR, "minLength": 1},
+                },
             ],
             _json(
                 {
