@@ -43,10 +43,22 @@ CHECK_SECONDS = 60.0
 _COLUMNS = """id, sensor, certificate, reference, performed_at, due_at, performed_by, points,
     notes, attachment_name, attachment_sha256, attachment_size, created, updated, version"""
 _NAMES = (
-    "id", "sensor", "certificate", "reference", "performed_at", "due_at", "performed_by",
-    "points", "notes", "attachment_name", "attachment_sha256", "attachment_size", "created",
-    "updated", "version",
-)  # fmt: skip
+    "id",
+    "sensor",
+    "certificate",
+    "reference",
+    "performed_at",
+    "due_at",
+    "performed_by",
+    "points",
+    "notes",
+    "attachment_name",
+    "attachment_sha256",
+    "attachment_size",
+    "created",
+    "updated",
+    "version",
+)
 
 
 class Point(BaseModel):
@@ -139,8 +151,15 @@ def save(
     performed, due = data.times()
     pdf = data.pdf()
     points = orjson.dumps([p.model_dump() for p in data.points]).decode()
-    values = [data.certificate, data.reference, performed, due, data.performed_by, points,
-              data.notes]  # fmt: skip
+    values = [
+        data.certificate,
+        data.reference,
+        performed,
+        due,
+        data.performed_by,
+        points,
+        data.notes,
+    ]
     with d.transaction(conn):
         if cal_id is None:
             row = d.one(
@@ -168,9 +187,14 @@ def save(
                 conn,
                 """UPDATE calibrations SET attachment = ?, attachment_name = ?,
                     attachment_sha256 = ?, attachment_size = ? WHERE id = ?""",
-                (pdf, data.certificate_name or "certificate.pdf",
-                 hashlib.sha256(pdf).hexdigest(), len(pdf), cal_id),
-            )  # fmt: skip
+                (
+                    pdf,
+                    data.certificate_name or "certificate.pdf",
+                    hashlib.sha256(pdf).hexdigest(),
+                    len(pdf),
+                    cal_id,
+                ),
+            )
         new = signed_content(conn, d, cal_id)
         action = "calibration.create" if old is None else "calibration.update"
         append_audit(conn, d, now, actor, action, f"{sensor}#{cal_id}", old, new)
@@ -195,11 +219,11 @@ def attachment(conn: Any, d: Any, cal_id: int) -> tuple[bytes, str] | None:
     return bytes(row[0]), str(row[1])
 
 
-def status_over(
-    calibrations: list[dict[str, Any]], start: float, end: float, now: float
-) -> dict[str, Any]:
+def status_over(calibrations: list[dict[str, Any]], start: float, end: float) -> dict[str, Any]:
     """Calibration status over [start, end]: `valid` when records cover the whole period,
-    else the uncovered stretches (`overdue` after a due date, `none` before any record)."""
+    else the uncovered stretches (`overdue` after a due date, `no calibration yet` before
+    any record). It depends on the period only (not on today), so a report's content hash
+    stays the same while its data does."""
     if not calibrations:
         return {"status": "not managed", "records": [], "uncovered": []}
     spans = sorted((c["performed_at"], c["due_at"]) for c in calibrations)
@@ -224,14 +248,7 @@ def status_over(
         for c in calibrations
         if c["performed_at"] <= end and c["due_at"] >= start
     ]
-    newest = max(calibrations, key=lambda c: (c["performed_at"], c["id"]))
-    return {
-        "status": "valid" if not uncovered else "gaps",
-        "records": used,
-        "uncovered": uncovered,
-        "due_at": newest["due_at"],
-        "overdue_now": newest["due_at"] <= now,
-    }
+    return {"status": "valid" if not uncovered else "gaps", "records": used, "uncovered": uncovered}
 
 
 # --- the calibration_due alarm -------------------------------------------------------------
@@ -276,8 +293,17 @@ def check_due(conn: Any, d: Any, now: float) -> list[dict[str, Any]]:
             )
             if cur.rowcount:
                 log.warning("calibration of %s overdue since %s", sensor, format_time(due))
-                out.append(_event(ALARM_RAISED, alarm_id, sensor, now, threshold=due,
-                                  value=now - due, since=format_time(due)))  # fmt: skip
+                out.append(
+                    _event(
+                        ALARM_RAISED,
+                        alarm_id,
+                        sensor,
+                        now,
+                        threshold=due,
+                        value=now - due,
+                        since=format_time(due),
+                    )
+                )
         for sensor in clear:
             rows = d.all(
                 conn,
@@ -291,8 +317,11 @@ def check_due(conn: Any, d: Any, now: float) -> list[dict[str, Any]]:
                     "UPDATE alarms SET cleared_at = ?, duration_s = ? WHERE alarm_id = ?",
                     (now, now - float(raised), alarm_id),
                 )
-                out.append(_event(ALARM_CLEARED, str(alarm_id), sensor, now,
-                                  duration_s=now - float(raised)))  # fmt: skip
+                out.append(
+                    _event(
+                        ALARM_CLEARED, str(alarm_id), sensor, now, duration_s=now - float(raised)
+                    )
+                )
     return out
 
 

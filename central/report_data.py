@@ -54,7 +54,7 @@ def sensor_report(
     gaps = [
         {"from": format_time(a), "to": format_time(b), "duration_s": b - a} for a, b in figures.gaps
     ]
-    cal = calibration.status_over(calibration.records(conn, d, sensor), start, end, now)
+    cal = calibration.status_over(calibration.records(conn, d, sensor), start, end)
     body: dict[str, Any] = {
         "kind": "sensor",
         "sensor": sensor,
@@ -268,8 +268,6 @@ def _notifications(conn: Any, d: Any, alarm_ids: list[str]) -> dict[str, list[An
 
 def _calibration_json(status: dict[str, Any]) -> dict[str, Any]:
     out = dict(status)
-    if "due_at" in out:
-        out["due_at"] = format_time(out["due_at"])
     out["records"] = [
         {**r, "performed_at": format_time(r["performed_at"]), "due_at": format_time(r["due_at"])}
         for r in out.get("records", [])
