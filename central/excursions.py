@@ -1,10 +1,13 @@
 """Excursions, gaps and the time-weighted figures of one sensor, computed by the database.
 
-The readings never come into Python: one window query (LAG/LEAD, SQLite ≥ 3.25 and
-PostgreSQL) weights each reading by the time it stands for and cuts the series into *runs*
-— consecutive readings on the same side of the limits (`high`, `low` or in range ``""``),
-also cut after an interval longer than the gap threshold — and returns one aggregate row
-per run (a 30-day series at 1 reading/10 s is a few dozen rows). Python then folds runs:
+The readings never come into Python: one pass (a LEAD window materialized once; SQLite ≥
+3.35 and PostgreSQL ≥ 12) weights each reading by the time it stands for and returns the
+totals plus only the readings that *end a run* — consecutive readings on the same side of
+the limits (`high`, `low` or in range), also cut after an interval longer than the gap
+threshold (a 30-day series at 1 reading/10 s gives a few dozen rows). Each out-of-range
+run then gets its peak, weight and MKT sum from an index range query over its readings
+alone. (LEAD only: SQLite's LAG is markedly slower; a second window level with a GROUP BY
+per run was twice as slow.) Python then folds runs:
 
 - weights follow central/reports.py (sample-and-hold; an interval counts at most
   `GAP_FACTOR` typical intervals; the last reading holds one typical interval, never past
@@ -105,26 +108,28 @@ def compute(
         empty = Report(0, None, None, None, None, 0.0, None, None, None)
         return Figures(empty, [], [(start, end)], None, None)
 
-    def runs_with(typical: float) -> tuple[list[Run], int, int, float, float]:
+    def scan_with(typical: float, unit_weights: bool = False) -> tuple[_Scan, float, float]:
         cap = typical * GAP_FACTOR
         threshold = max(cap, offline_after or 0.0)
-        last_w = max(0.0, min(typical, end - float(last)))
-        runs, shorter, upto = _runs(
-            conn, d, sensor, start, end, above, below, unit, cap, threshold, last_w, count,
-            typical,
-        )  # fmt: skip
-        return runs, shorter, upto, threshold, last_w
+        last_w = 1.0 if count == 1 else max(0.0, min(typical, end - float(last)))
+        limits = _Limits(above, below, cap, threshold, last_w, unit_weights)
+        return _scan(conn, d, sensor, start, end, limits, unit, typical), threshold, last_w
 
     # The median interval of a sample is usually the median of all (regular sampling):
-    # the runs query counts the intervals below and up to it, which proves it (or not,
-    # then the exact median is sorted out and the runs computed again).
+    # the scan counts the intervals below and up to it, which proves it (or not: then the
+    # exact median is sorted out and the scan runs again).
     typical = _sample_median(conn, d, sensor, start, end) if count > 1 else 1.0
-    runs, shorter, upto, threshold, last_w = runs_with(typical)
-    if count > 1 and not _is_median(typical, shorter, upto, count - 1):
+    scan, threshold, last_w = scan_with(typical)
+    if count > 1 and not _is_median(typical, scan.shorter, scan.upto, count - 1):
         typical = _typical(conn, d, sensor, start, end, count)
-        runs, _, _, threshold, last_w = runs_with(typical)
-    report = _summary(runs, unit, above, below, count)
-    excursions = _excursions(runs, 1.0 if count == 1 else last_w)
+        scan, threshold, last_w = scan_with(typical)
+    unit_weights = scan.weight <= 0  # every reading at one instant: equal weights
+    if unit_weights:
+        scan, threshold, last_w = scan_with(typical, unit_weights=True)
+    limits = _Limits(above, below, typical * GAP_FACTOR, threshold, last_w, unit_weights)
+    runs = _runs(conn, d, sensor, end, scan, float(first), limits, unit)
+    report = _summary(scan, unit, above, below, count)
+    excursions = _excursions(runs, last_w)
     gaps: list[tuple[float, float]] = []
     if float(first) - start > threshold:
         gaps.append((start, float(first)))
@@ -184,121 +189,207 @@ def _typical(conn: Any, d: Any, sensor: str, start: float, end: float, count: in
     return float(row[0] or 0.0) or 1.0
 
 
-def _runs(
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    above: float | None
+    below: float | None
+    cap: float  # an interval counts at most this long
+    threshold: float  # an interval longer than this is an offline gap
+    last_w: float  # what the last reading stands for
+    unit_weights: bool  # every reading counts 1 (all at one instant)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    count: int
+    weight: float
+    sum_v: float
+    sum_vw: float
+    sum_arrhenius: float | None
+    lo: float
+    hi: float
+    weight_high: float
+    weight_low: float
+    shorter: int  # intervals shorter than the probed typical interval
+    upto: int  # intervals up to it
+    edges: list[tuple[float, float, float | None, str, bool]]  # time, value, next, state, gap
+
+
+_STATE = "CASE WHEN {v} > ? THEN 1 WHEN {v} < ? THEN -1 ELSE 0 END"
+_STATES = {1: "high", -1: "low", 0: ""}
+_F = "DOUBLE PRECISION"
+
+
+def _weight_sql() -> str:
+    """What a reading stands for: params (unit weights 0/1, last weight, cap, cap)."""
+    return (
+        "CASE WHEN ? = 1 THEN 1.0 WHEN nxt IS NULL THEN ? WHEN nxt - time > ? THEN ?"
+        " ELSE nxt - time END"
+    )
+
+
+def _arrhenius(unit: str | None, weighted: bool) -> str:
+    offset = TEMPERATURE_UNITS.get(unit or "")
+    if offset is None:
+        return "NULL"
+    ratio = DELTA_H / GAS_CONSTANT
+    return f"SUM({'w * ' if weighted else ''}EXP(-{ratio!r} / (value + {offset!r})))"
+
+
+def _scan(
     conn: Any,
     d: Any,
     sensor: str,
     start: float,
     end: float,
-    above: float | None,
-    below: float | None,
+    lim: _Limits,
     unit: str | None,
-    cap: float,
-    threshold: float,
-    last_w: float,
-    count: int,
     probe: float,
-) -> tuple[list[Run], int, int]:
-    offset = TEMPERATURE_UNITS.get(unit or "")
-    ratio = DELTA_H / GAS_CONSTANT
-    arrhenius = "NULL" if offset is None else f"SUM(w * EXP(-{ratio!r} / (value + {offset!r})))"
-    single = count == 1  # one reading stands for 1 s (reports.weights)
-    state = "CASE WHEN {v} > ? THEN 'high' WHEN {v} < ? THEN 'low' ELSE '' END"
-    # LEAD only (SQLite's LAG is markedly slower): a row *ends* its run when the next
-    # reading is on another side of a limit, after an offline gap, or there is none.
+) -> _Scan:
+    """One pass (one LEAD window, materialized once): the totals, and the rows that end a
+    run — the next reading is on another side of a limit, after an offline gap, or none."""
+    row_state = _STATE.format(v="value")
+    next_state = _STATE.format(v="LEAD(value) OVER w")
     rows = d.all(
         conn,
-        f"""WITH s AS (
-            SELECT time, value, {state.format(v="value")} AS st,
-                LEAD(time) OVER w AS nxt, {state.format(v="LEAD(value) OVER w")} AS next_st
+        f"""WITH s AS MATERIALIZED (
+            SELECT time, value, {row_state} AS st, LEAD(time) OVER w AS nxt,
+                {next_state} AS next_st
             FROM readings WHERE sensor = ? AND time >= ? AND time < ?
             WINDOW w AS (ORDER BY time)),
-        e AS (
-            SELECT time, value, nxt, st,
-                CASE WHEN nxt IS NULL THEN ? WHEN nxt - time > ? THEN ? ELSE nxt - time END AS w,
-                CASE WHEN nxt - time > ? THEN 1 ELSE 0 END AS gap,
-                CASE WHEN nxt IS NULL OR nxt - time > ? OR next_st <> st THEN 1 ELSE 0 END AS ends
-            FROM s),
-        g AS (
-            SELECT time, value, nxt, st, w, gap,
-                SUM(ends) OVER (ORDER BY time ROWS UNBOUNDED PRECEDING) - ends AS grp
-            FROM e)
-        SELECT st, MIN(time), MAX(time), MAX(nxt), SUM(CASE WHEN nxt IS NULL THEN 1 ELSE 0 END),
-            COUNT(*), SUM(w), SUM(value), SUM(value * w), MIN(value), MAX(value), {arrhenius},
-            MAX(gap), SUM(CASE WHEN nxt - time < ? THEN 1 ELSE 0 END),
-            SUM(CASE WHEN nxt - time <= ? THEN 1 ELSE 0 END)
-        FROM g GROUP BY grp, st ORDER BY grp""",
+        e AS (SELECT time, value, st, next_st, nxt, {_weight_sql()} AS w FROM s)
+        SELECT 0, CAST(COUNT(*) AS {_F}), CAST(SUM(w) AS {_F}), CAST(SUM(value) AS {_F}),
+            CAST(SUM(value * w) AS {_F}), CAST({_arrhenius(unit, True)} AS {_F}),
+            CAST(MIN(value) AS {_F}), CAST(MAX(value) AS {_F}),
+            CAST(SUM(CASE WHEN st = 1 THEN w ELSE 0 END) AS {_F}),
+            CAST(SUM(CASE WHEN st = -1 THEN w ELSE 0 END) AS {_F}),
+            CAST(SUM(CASE WHEN nxt - time < ? THEN 1 ELSE 0 END) AS {_F}),
+            CAST(SUM(CASE WHEN nxt - time <= ? THEN 1 ELSE 0 END) AS {_F})
+        FROM e
+        UNION ALL
+        SELECT 1, time, value, nxt, CAST(st AS {_F}),
+            CAST(CASE WHEN nxt - time > ? THEN 1 ELSE 0 END AS {_F}),
+            NULL, NULL, NULL, NULL, NULL, NULL
+        FROM e WHERE nxt IS NULL OR nxt - time > ? OR next_st <> st""",
         (
-            above,
-            below,
-            above,
-            below,
+            lim.above,
+            lim.below,
+            lim.above,
+            lim.below,
             sensor,
             start,
             end,
-            1.0 if single else last_w,
-            cap,
-            cap,
-            threshold,
-            threshold,
+            int(lim.unit_weights),
+            lim.last_w,
+            lim.cap,
+            lim.cap,
             probe,
             probe,
+            lim.threshold,
+            lim.threshold,
         ),
     )
-    runs = []
-    shorter = upto = 0
-    for st, t0, t1, nxt, open_, n, w, sv, svw, lo, hi, arr, gap, below_n, upto_n in rows:
-        shorter += int(below_n)
-        upto += int(upto_n)
-        runs.append(
-            Run(
-                state=str(st),
-                first=float(t0),
-                last=float(t1),
-                next=None if int(open_) else float(nxt),
-                count=int(n),
-                weight=float(w),
-                sum_v=float(sv),
-                sum_vw=float(svw),
-                lo=float(lo),
-                hi=float(hi),
-                sum_arrhenius=None if arr is None else float(arr),
-                gap_after=bool(gap),
-            )
-        )
-    return runs, shorter, upto
+    total = next(r for r in rows if int(r[0]) == 0)
+    edges = sorted(
+        (float(t), float(v), None if n is None else float(n), _STATES[int(st)], bool(gap))
+        for kind, t, v, n, st, gap, *_ in rows
+        if int(kind) == 1
+    )
+    return _Scan(
+        count=int(total[1]),
+        weight=float(total[2] or 0.0),
+        sum_v=float(total[3] or 0.0),
+        sum_vw=float(total[4] or 0.0),
+        sum_arrhenius=None if total[5] is None else float(total[5]),
+        lo=float(total[6]),
+        hi=float(total[7]),
+        weight_high=float(total[8] or 0.0),
+        weight_low=float(total[9] or 0.0),
+        shorter=int(total[10] or 0),
+        upto=int(total[11] or 0),
+        edges=edges,
+    )
+
+
+def _runs(
+    conn: Any,
+    d: Any,
+    sensor: str,
+    end: float,
+    scan: _Scan,
+    first: float,
+    lim: _Limits,
+    unit: str | None,
+) -> list[Run]:
+    """Runs from the scan's edges; out-of-range runs get their own figures (count, weight,
+    peak, Arrhenius sum) from an index range query over just their readings."""
+    runs: list[Run] = []
+    begin = first
+    for time_, _value, nxt, state, gap in scan.edges:
+        if state:
+            runs.append(_run_detail(conn, d, sensor, end, state, begin, time_, nxt, gap, lim, unit))
+        else:
+            runs.append(Run(state, begin, time_, nxt, 0, 0.0, 0.0, 0.0, 0.0, 0.0, None, gap))
+        if nxt is not None:
+            begin = nxt
+    return runs
+
+
+def _run_detail(
+    conn: Any,
+    d: Any,
+    sensor: str,
+    end: float,
+    state: str,
+    begin: float,
+    last: float,
+    nxt: float | None,
+    gap: bool,
+    lim: _Limits,
+    unit: str | None,
+) -> Run:
+    upper = last if nxt is None else nxt  # the reading after the run gives its last weight
+    row = d.one(
+        conn,
+        f"""WITH s AS (SELECT time, value, LEAD(time) OVER (ORDER BY time) AS nxt FROM readings
+            WHERE sensor = ? AND time >= ? AND time <= ? AND time < ?),
+        e AS (SELECT time, value, nxt, {_weight_sql()} AS w FROM s)
+        SELECT COUNT(*), SUM(w), SUM(value), SUM(value * w), MIN(value), MAX(value),
+            {_arrhenius(unit, True)}
+        FROM e WHERE time <= ?""",
+        (sensor, begin, upper, end, int(lim.unit_weights), lim.last_w, lim.cap, lim.cap, last),
+    )
+    n, w, sv, svw, lo, hi, arr = row
+    return Run(
+        state=state,
+        first=begin,
+        last=last,
+        next=nxt,
+        count=int(n),
+        weight=float(w or 0.0),
+        sum_v=float(sv or 0.0),
+        sum_vw=float(svw or 0.0),
+        lo=float(lo),
+        hi=float(hi),
+        sum_arrhenius=None if arr is None else float(arr),
+        gap_after=gap,
+    )
 
 
 def _summary(
-    runs: list[Run], unit: str | None, above: float | None, below: float | None, count: int
+    scan: _Scan, unit: str | None, above: float | None, below: float | None, count: int
 ) -> Report:
-    weight = sum(r.weight for r in runs)
-    if weight <= 0:  # every reading at one instant: equal weights (reports.weights)
-        weight = float(count)
-        runs = [_reweighted(r) for r in runs]
-    arr = [r.sum_arrhenius for r in runs]
-    total = None if any(a is None for a in arr) else sum(a for a in arr if a is not None)
     return Report(
         count=count,
-        min=min(r.lo for r in runs),
-        max=max(r.hi for r in runs),
-        mean=sum(r.sum_v for r in runs) / count,
-        time_weighted_mean=sum(r.sum_vw for r in runs) / weight,
-        covered_s=weight if count > 1 else 0.0,
-        time_above_s=None if above is None else sum(r.weight for r in runs if r.state == "high"),
-        time_below_s=None if below is None else sum(r.weight for r in runs if r.state == "low"),
-        mkt=mkt_in_unit(total, weight, unit),
+        min=scan.lo,
+        max=scan.hi,
+        mean=scan.sum_v / count,
+        time_weighted_mean=scan.sum_vw / scan.weight,
+        covered_s=scan.weight if count > 1 else 0.0,
+        time_above_s=None if above is None else scan.weight_high,
+        time_below_s=None if below is None else scan.weight_low,
+        mkt=mkt_in_unit(scan.sum_arrhenius, scan.weight, unit),
     )
-
-
-def _reweighted(run: Run) -> Run:
-    arr = None
-    if run.sum_arrhenius is not None and run.weight > 0:
-        arr = run.sum_arrhenius / run.weight * run.count
-    return Run(
-        run.state, run.first, run.last, run.next, run.count, float(run.count), run.sum_v,
-        run.sum_v, run.lo, run.hi, arr, run.gap_after,
-    )  # fmt: skip
 
 
 def _excursions(runs: list[Run], last_w: float) -> list[Excursion]:
