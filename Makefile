@@ -20,7 +20,8 @@ packages:
 	./scripts/ensure-packages
 
 # The dashboard's chart library (uPlot), fetched from the npm registry at set-up and
-# served by central itself: nothing is loaded from the internet at run time.
+# served by central itself: nothing is loaded from the internet at run time. `npm ci` also
+# installs the dev dependency axe-core, which tests/dashboard injects from node_modules/.
 DASHBOARD := central/dashboard
 VENDOR := $(DASHBOARD)/static/vendor
 $(VENDOR)/.installed: $(DASHBOARD)/package-lock.json

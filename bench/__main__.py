@@ -17,6 +17,8 @@ BENCHMARKS = [
     "analytics_throughput",
     "tracing_overhead",
     "scale_out",
+    "records",
+    "notify_latency",
     "fuzz",
 ]
 

@@ -56,11 +56,13 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
-def make_batches(gateways: int, batches: int, size: int) -> dict[str, list[bytes]]:
+def make_batches(
+    gateways: int, batches: int, size: int, prefix: str = "bench-gw"
+) -> dict[str, list[bytes]]:
     base = time.time() - 3600
     out: dict[str, list[bytes]] = {}
     for g in range(gateways):
-        gw = f"bench-gw-{g:02d}"
+        gw = f"{prefix}-{g:02d}"
         bodies = []
         for b in range(batches):
             items = []

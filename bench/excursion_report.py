@@ -96,7 +96,7 @@ async def measure(url: str, sensors: list[str], end: float) -> dict[str, Any]:
     try:
 
         async def sensor_json() -> Any:
-            return await storage.read_with(
+            return await storage.run_read(
                 lambda c, d: report_data.sensor_report(c, d, one, start, end, end)
             )
 
@@ -104,7 +104,7 @@ async def measure(url: str, sensors: list[str], end: float) -> dict[str, Any]:
             return report_pdf.render(await sensor_json())
 
         async def site_json() -> Any:
-            return await storage.read_with(
+            return await storage.run_read(
                 lambda c, d: report_data.site_report(c, d, "bench-site", start, end, end)
             )
 

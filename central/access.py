@@ -14,17 +14,14 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from central.auth import bearer, role_allows
+from central.services import Services
 from central.storage.records import Principal
-
-if TYPE_CHECKING:
-    from central.app import Services
 
 log = logging.getLogger("tracseq.central.access")
 
@@ -47,7 +44,7 @@ def session_digest(cookie: str) -> str:
 async def identify(services: Services, request: Request) -> Identity | None:
     """The bearer secret's principal, else the session's user, else None.
 
-    Raises when the database cannot be asked (callers answer 503)."""
+    Raises StorageUnavailable when the database cannot be asked (the app answers 503)."""
     if bearer(request) is not None:
         principal = await services.auth.resolve(request)
         return None if principal is None else Identity(principal)
@@ -75,12 +72,8 @@ def csrf_ok(identity: Identity, request: Request) -> bool:
 
 async def check(services: Services, request: Request, role: str) -> Identity | Response:
     """The caller's identity when it may act with `role`, else the error response
-    (401 unknown, 403 wrong kind/role or missing CSRF token, 503 database down)."""
-    try:
-        identity = await identify(services, request)
-    except Exception as exc:
-        log.warning("cannot check the caller's credentials: %s", exc)
-        return error(503, "database unavailable, retry later", {"Retry-After": "5"})
+    (401 unknown, 403 wrong kind/role or missing CSRF token)."""
+    identity = await identify(services, request)
     if identity is None:
         return error(
             401,

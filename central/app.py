@@ -1,9 +1,15 @@
 """The central service's ASGI app: `create_app(settings)` wires storage, auth and routes.
 
-No global state: everything a request needs hangs off the `Services` the factory builds.
+No global state: everything a request needs hangs off the `Services` the factory builds
+(central/services.py). What a route does not handle is answered by the exception handlers
+registered here once (central/exceptions.py): 503 for an unreachable database, 500 and a
+logged traceback for anything else.
+
 The lifespan migrates the schema (retrying while the database is down: /readyz shows it)
-and runs the gateway-offline watchdog; on PostgreSQL also the live feed shared by all
-instances (central/livefeed.py) and the readings partitions (central/storage/partitions.py).
+and runs the gateway-offline watchdog, the calibration-due watch, the notification sender
+(central/notify/) and the `--heartbeat-url` dead man's switch; on PostgreSQL also the live
+feed shared by all instances (central/livefeed.py) and the readings partitions
+(central/storage/partitions.py).
 """
 
 from __future__ import annotations
@@ -13,12 +19,10 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from functools import partial
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from central import (
@@ -27,7 +31,9 @@ from central import (
     calibration,
     calibration_api,
     dashboard,
+    exceptions,
     livefeed,
+    probes,
     queries,
     report_api,
     sessions,
@@ -36,27 +42,16 @@ from central import (
 from central.auth import Authenticator
 from central.ingest import Ingest
 from central.metrics import Metrics
-from central.openapi import spec
-from central.ratelimit import LoginLimiter
+from central.notify import api as notify_api
+from central.notify import heartbeat
+from central.notify.service import Notify
+from central.services import Services
 from central.settings import Settings
-from central.storage import SqlStorage, open_storage, partitions
-from central.stream import Hub
+from central.storage import SqlStorage, StorageError, open_storage, partitions
 from central.watchdog import Watchdog
 from runtime.backoff import Backoff, RetryLog
 
 log = logging.getLogger("tracseq.central")
-
-
-@dataclass(slots=True)
-class Services:
-    settings: Settings
-    storage: SqlStorage
-    auth: Authenticator
-    metrics: Metrics
-    hub: Hub
-    clock: Callable[[], float]
-    ready: bool = False
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
 
 def create_app(
@@ -74,6 +69,9 @@ def create_app(
         hub=livefeed.hub_for(settings.db_url, settings.stream_buffer),
         clock=clock,
     )
+    services.notify = Notify(
+        store, settings.notifications, services.metrics.registry, clock, poll=settings.notify_poll
+    )
     ingest = Ingest(
         store,
         services.auth,
@@ -84,31 +82,8 @@ def create_app(
         max_inflight=settings.max_inflight,
     )
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        try:
-            await asyncio.wait_for(store.ping(), 5.0)
-        except Exception as exc:
-            return JSONResponse({"status": "unavailable", "database": str(exc)}, 503)
-        if not services.hub.live:
-            return JSONResponse({"status": "unavailable", "live": "not listening"}, 503)
-        return JSONResponse({"status": "ok", "database": store.describe})
-
-    async def metrics(request: Request) -> Response:
-        services.metrics.stream_clients.set(services.hub.clients)
-        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(spec())
-
     routes = [
-        Route("/healthz", healthz),
-        Route("/health", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics),
-        Route("/openapi.json", openapi),
+        *probes.routes(services),
         Route("/api/v1/ingest", ingest.handle, methods=["POST"]),
         *signature_api.routes(services),  # before queries: --require-signatures guards ack
         *report_api.routes(services),
@@ -117,25 +92,39 @@ def create_app(
         *sessions.routes(services),
         *admin.routes(services),
         *audit_api.routes(services),
+        *notify_api.routes(services),
         *dashboard.routes(services),  # last: mounted at "/"
     ]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        watchdog = Watchdog(store, services.metrics, services.hub, settings.offline_after, clock)
-        try:
-            async with asyncio.TaskGroup() as group:
-                task = group.create_task(_serve_background(services, watchdog))
-                feed = group.create_task(services.hub.run())
-                yield
-                task.cancel()
-                feed.cancel()
-        finally:
-            await store.close()
-
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=partial(_lifespan, services),
+        middleware=[Middleware(exceptions.BugTrap)],
+        exception_handlers=exceptions.HANDLERS,
+    )
     app.state.services = services
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(services: Services, app: Starlette) -> AsyncIterator[None]:
+    """Migrate and watch in the background while the app serves; close storage at the end."""
+    settings = services.settings
+    watchdog = Watchdog(
+        services.storage, services.metrics, services.hub, settings.offline_after, services.clock
+    )
+    release = services.notify.catch_sighup() if services.notify is not None else None
+    try:
+        async with asyncio.TaskGroup() as group:
+            task = group.create_task(_serve_background(services, watchdog))
+            feed = group.create_task(services.hub.run())
+            yield
+            task.cancel()
+            feed.cancel()
+    finally:
+        if release is not None:
+            release()
+        await services.storage.close()
 
 
 async def _serve_background(services: Services, watchdog: Watchdog) -> None:
@@ -145,7 +134,7 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
     while True:
         try:
             version = await services.storage.migrate()
-        except Exception as exc:
+        except StorageError as exc:  # down, or a newer schema: /readyz says which until fixed
             retry.failed(exc)
             await asyncio.sleep(backoff.next_delay())
             continue
@@ -153,9 +142,28 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
         log.info("database %s ready (schema v%d)", services.storage.describe, version)
         services.ready = True
         break
+    settings = services.settings
     async with asyncio.TaskGroup() as group:
         if services.storage.backend == "postgresql":
-            settings = services.settings
             group.create_task(partitions.run(settings.db_url, settings.retention, services.clock))
         group.create_task(calibration.watch(services))
+        if services.notify is not None:
+            group.create_task(services.notify.run())
+        if settings.heartbeat_url:
+            group.create_task(
+                heartbeat.run(
+                    settings.heartbeat_url, partial(_healthy, services), settings.heartbeat_interval
+                )
+            )
         await watchdog.run()
+
+
+async def _healthy(services: Services) -> bool:
+    """For the heartbeat: the database answers and notifications are being sent."""
+    if services.notify is not None and not services.notify.running:
+        return False
+    try:
+        await asyncio.wait_for(services.storage.ping(), 5.0)
+    except (StorageError, TimeoutError):
+        return False
+    return True

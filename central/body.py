@@ -1,15 +1,25 @@
-"""Reading a request body with a size limit, before and after gzip decompression.
+"""The one way central reads a request body: bounded, before and after gzip decompression.
 
-The compressed body is counted as it streams in and the read stops at the limit; gzip is
-inflated incrementally with `max_length`, so a 1 GB gzip bomb never holds more than the
-limit in memory: it is refused with 413 as soon as the inflated size passes the limit.
+A declared `Content-Length` over the limit is refused (413) before a byte is read; else the
+body is counted as it streams in and the read stops at the limit (413), so a client sending
+400 MiB costs central at most the limit in memory. gzip is inflated incrementally with
+`max_length`, so a 1 GB gzip bomb is refused as soon as the inflated size passes the limit.
+JSON routes read at most `JSON_LIMIT` (ingest has its own, larger `--max-body`) and parse
+the body into a pydantic request model (central/schemas.py); a field that does not fit is
+a 400 naming it. Every `BodyError` is answered by the app's handler (central/exceptions.py).
 """
 
 from __future__ import annotations
 
 import zlib
+from typing import Any, TypeVar
 
+import orjson
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
+
+JSON_LIMIT = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
 
 
 class BodyError(Exception):
@@ -62,3 +72,38 @@ def _inflate(inflater: zlib._Decompress, chunk: bytes, out: bytearray, limit: in
             if inflater.unused_data or data:
                 raise BodyError(400, "trailing data after the gzip stream")
             return
+
+
+async def read_json(request: Request, limit: int = JSON_LIMIT) -> Any:
+    """The body parsed as JSON, read through `read_body` (413/415/400 as BodyError)."""
+    body = await read_body(request, limit)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(400, f"body is not JSON: {exc}") from None
+
+
+def validate(model: type[M], data: Any) -> M:
+    """`data` as `model` (JSON types exactly: no "1" for 1, no 1 for true), else 400."""
+    try:
+        return model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        raise BodyError(400, describe(exc)) from None
+
+
+async def read_model(request: Request, model: type[M], limit: int = JSON_LIMIT) -> M:
+    """The body as a JSON object validated into `model`."""
+    return validate(model, await read_json(request, limit))
+
+
+def describe(exc: ValidationError) -> str:
+    """Each problem as `field: what is wrong`, e.g. `password: Field required`."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] in ("model_type", "dict_type"):
+            message = "must be a JSON object"
+        # a rule that names its field itself ("password: at least 10 characters")
+        problems.append(message if message.startswith(f"{where}:") else f"{where}: {message}")
+    return "; ".join(problems)

@@ -17,28 +17,25 @@ after every calibration change and every `CHECK_SECONDS`.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from central.schemas import CalibrationRecord
+from central.storage import StorageError
 from central.storage.people import append_audit
 from runtime.backoff import RetryLog
-from runtime.events import ALARM_CLEARED, ALARM_RAISED, CloudEvent, format_time, parse_time
+from runtime.events import ALARM_CLEARED, ALARM_RAISED, CloudEvent, format_time
 
 if TYPE_CHECKING:
-    from central.app import Services
+    from central.services import Services
 
 log = logging.getLogger("tracseq.central.calibration")
 
 RULE = "calibration_due"
 SOURCE = "tracseq-central"
-MAX_PDF_BYTES = 5 * 1024 * 1024
 CHECK_SECONDS = 60.0
 _COLUMNS = """id, sensor, certificate, reference, performed_at, due_at, performed_by, points,
     notes, attachment_name, attachment_sha256, attachment_size, created, updated, version"""
@@ -59,67 +56,6 @@ _NAMES = (
     "updated",
     "version",
 )
-
-
-class Point(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    nominal: float
-    as_found: float
-    as_left: float
-
-    @field_validator("nominal", "as_found", "as_left")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
-
-
-class CalibrationInput(BaseModel):
-    """A calibration record as sent (without the signature)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    certificate: str = Field(min_length=1, max_length=200)
-    reference: str = Field(min_length=1, max_length=500)
-    performed_at: str
-    due_at: str
-    performed_by: str = Field(min_length=1, max_length=200)
-    points: list[Point] = Field(min_length=1, max_length=100)
-    notes: str | None = Field(default=None, max_length=4000)
-    certificate_pdf: str | None = None  # base64 of the PDF
-    certificate_name: str | None = Field(default=None, max_length=200)
-
-    def times(self) -> tuple[float, float]:
-        """(performed, due) in epoch seconds; ValueError names the field that is wrong."""
-        try:
-            performed = parse_time(self.performed_at)
-        except ValueError:
-            raise ValueError("performed_at: an RFC 3339 time (2025-01-10T00:00:00Z)") from None
-        try:
-            due = parse_time(self.due_at)
-        except ValueError:
-            raise ValueError("due_at: an RFC 3339 time (2026-01-10T00:00:00Z)") from None
-        if due <= performed:
-            raise ValueError("due_at: must be after performed_at")
-        return performed, due
-
-    def pdf(self) -> bytes | None:
-        """The attached certificate, checked: a PDF of at most MAX_PDF_BYTES."""
-        if self.certificate_pdf is None:
-            return None
-        if len(self.certificate_pdf) > MAX_PDF_BYTES * 4 // 3 + 8:
-            raise ValueError(f"certificate_pdf: at most {MAX_PDF_BYTES // 1024 // 1024} MiB")
-        try:
-            data = base64.b64decode(self.certificate_pdf, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("certificate_pdf: not base64") from None
-        if len(data) > MAX_PDF_BYTES:
-            raise ValueError(f"certificate_pdf: at most {MAX_PDF_BYTES // 1024 // 1024} MiB")
-        if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-1024:]:
-            raise ValueError("certificate_pdf: not a PDF document (must start with %PDF-)")
-        return data
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -143,7 +79,7 @@ def save(
     now: float,
     actor: str,
     sensor: str,
-    data: CalibrationInput,
+    data: CalibrationRecord,
     cal_id: int | None,
 ) -> int | None:
     """Insert (cal_id None) or replace a record, audited; None when `cal_id` is unknown.
@@ -339,7 +275,7 @@ def _event(type_: str, alarm_id: str, sensor: str, at: float, **data: Any) -> di
 async def check(services: Services) -> int:
     """One round of the calibration check; returns how many events it published."""
     now = services.clock()
-    events = await services.storage.write_with(lambda conn, d: check_due(conn, d, now))
+    events = await services.storage.run_write(lambda conn, d: check_due(conn, d, now))
     if events:
         services.hub.publish(events)
     return len(events)
@@ -351,7 +287,7 @@ async def watch(services: Services) -> None:
     while True:
         try:
             await check(services)
-        except Exception as exc:  # the database is down: try again next round
+        except StorageError as exc:  # the database is down: try again next round
             retry.failed(exc)
         else:
             retry.succeeded()

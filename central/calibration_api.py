@@ -13,24 +13,20 @@ as `certificate_pdf` (base64, a PDF of at most 5 MiB) and `certificate_name`, an
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from central import access, calibration, signatures
-from central.signature_api import json_body
+from central.body import read_model
+from central.schemas import MAX_PDF_BYTES, CalibrationRecord
+from central.services import Services
 from runtime.events import format_time
 
-if TYPE_CHECKING:
-    from central.app import Services
-
-log = logging.getLogger("tracseq.central.calibration")
-MAX_BODY = calibration.MAX_PDF_BYTES * 4 // 3 + 64 * 1024
+MAX_BODY = MAX_PDF_BYTES * 4 // 3 + 64 * 1024  # the base64 certificate and the record
 
 
 def routes(services: Services) -> list[Route]:
@@ -49,7 +45,7 @@ def routes(services: Services) -> list[Route]:
                 row["signatures"] = [signatures.to_json(s) for s in signed.get(str(row["id"]), [])]
             return rows
 
-        rows = await storage.read_with(read)
+        rows = await storage.run_read(read)
         due = float(rows[0]["due_at"]) if rows else None  # the newest record's
         for row in rows:
             for key in ("performed_at", "due_at", "created", "updated"):
@@ -67,19 +63,8 @@ def routes(services: Services) -> list[Route]:
         identity = await access.check(services, request, "operator")
         if isinstance(identity, Response):
             return identity
-        body = await json_body(request, MAX_BODY)
-        if isinstance(body, Response):
-            return body
-        sig = signatures.parse_input(body)
-        if isinstance(sig, Response):
-            return sig
-        fields = {k: v for k, v in body.items() if k != "signature"}
-        try:
-            data = calibration.CalibrationInput.model_validate(fields)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            return access.error(400, f"{where}: {first['msg']}")
+        data = await read_model(request, CalibrationRecord, MAX_BODY)
+        sig = data.signature
         signer = await signatures.authenticate(services, request, identity, sig)
         if isinstance(signer, Response):
             return signer
@@ -106,17 +91,10 @@ def routes(services: Services) -> list[Route]:
                 )
             return {"id": saved, "sensor": sensor, "signature": signatures.to_json(signed)}
 
-        try:
-            result = await storage.write_with(store)
-        except Exception:
-            log.exception("saving a calibration of %s failed", sensor)
-            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        result = await storage.run_write(store)
         if result is None:
             return access.error(404, f"no calibration {cal_id} of sensor {sensor!r}")
-        try:
-            await calibration.check(services)  # a past due date alarms at once
-        except Exception as exc:  # the periodic check retries
-            log.warning("calibration check after saving failed: %s", exc)
+        await calibration.check(services)  # a past due date alarms at once
         return _json(result, 201 if cal_id is None else 200)
 
     async def certificate(request: Request) -> Response:
@@ -124,7 +102,7 @@ def routes(services: Services) -> list[Route]:
         if isinstance(identity, Response):
             return identity
         cal_id = _id(request)
-        found = await storage.read_with(lambda conn, d: calibration.attachment(conn, d, cal_id))
+        found = await storage.run_read(lambda conn, d: calibration.attachment(conn, d, cal_id))
         if found is None:
             return access.error(404, f"calibration {cal_id} has no certificate")
         data, name = found

@@ -6,7 +6,10 @@
     tracseq-edge central apikey create NAME --role viewer|operator|admin [--db URL]
     tracseq-edge central token|apikey list [--db URL]
     tracseq-edge central token revoke ID | apikey revoke NAME [--db URL]
-    tracseq-edge central user create NAME --role ROLE --password-file FILE [--db URL]
+    tracseq-edge central user create NAME --role ROLE --password-file FILE [--email E] [--phone P]
+    tracseq-edge central [--notifications FILE] [--heartbeat-url URL]  (notifications, SIGHUP)
+    tracseq-edge central notifications check FILE
+    tracseq-edge central backup|restore|verify|archive|unarchive ...   (central/records/cli.py)
 
 Exit codes: 0 ok, 2 bad arguments (a clear message, no traceback), 1 runtime failure.
 A secret is printed once, as the last word of the output; only its digest is stored.
@@ -21,6 +24,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from central.auth import API_KEY_PREFIX, ROLES, TOKEN_PREFIX, digest, gateway_source, new_secret
@@ -85,10 +89,23 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="every acknowledgement and role change must be electronically signed "
         "(21 CFR Part 11): the plain ack API answers 403",
     )
+    parser.add_argument(
+        "--notifications",
+        default=None,
+        metavar="FILE",
+        help="notifications file: channels, groups, schedules, policies (reloaded on SIGHUP)",
+    )
+    parser.add_argument(
+        "--heartbeat-url",
+        default=None,
+        metavar="URL",
+        help="GET this URL every minute while central is healthy (a dead man's switch)",
+    )
     parser.epilog = (
         "other commands: `token create GATEWAY`, `apikey create NAME --role ROLE`, "
         "`token list`, `token revoke ID`, `apikey list`, `apikey revoke NAME`, "
-        "`user create NAME --role ROLE --password-file FILE`"
+        "`user create NAME --role ROLE --password-file FILE`, `notifications check FILE`, "
+        "`backup`, `restore`, `verify`, `archive`, `unarchive` (records protection)"
     )
     return parser
 
@@ -111,10 +128,18 @@ def _secret_parser(kind: str) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args_list = list(argv)
+    if args_list[:1] and args_list[0] in ("backup", "restore", "verify", "archive", "unarchive"):
+        from central.records import cli as records_cli
+
+        return records_cli.main(args_list[0], args_list[1:])
     if args_list[:1] == ["user"]:
         from central import user_cli
 
         return user_cli.main(args_list[1:])
+    if args_list[:1] == ["notifications"]:
+        from central.notify import check
+
+        return check.main(args_list[1:])
     if args_list[:1] in (["token"], ["apikey"]):
         kind = args_list[0]
         if args_list[1:2] in (["list"], ["revoke"]):
@@ -138,6 +163,15 @@ def main(argv: Sequence[str]) -> int:
     except (ValueError, StorageError) as exc:
         print(f"tracseq-edge central: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if settings.notifications is not None:
+        from central.notify.config import load_notifications
+        from runtime.errors import ConfigError
+
+        try:
+            load_notifications(settings.notifications)
+        except ConfigError as exc:
+            print(f"tracseq-edge central: invalid notifications file:\n{exc}", file=sys.stderr)
+            return EXIT_USAGE
     setup_logging(args.log_format)
     return _serve(settings, args.log_format)
 
@@ -167,6 +201,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     if not 0.1 <= sse_keepalive <= 3600:
         raise ValueError("--sse-keepalive: must be between 100ms and 1h (e.g. 15s)")
     retention = _retention(args.retention, args.db)
+    heartbeat = args.heartbeat_url
+    if heartbeat is not None and not heartbeat.startswith(("http://", "https://")):
+        raise ValueError(f"--heartbeat-url: {heartbeat!r} is not an http(s) URL")
     return Settings(
         db_url=args.db,
         host=host.strip("[]"),
@@ -177,6 +214,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         retention=retention,
         sse_keepalive=sse_keepalive,
         require_signatures=args.require_signatures,
+        notifications=Path(args.notifications) if args.notifications else None,
+        heartbeat_url=heartbeat,
     )
 
 

@@ -1,4 +1,5 @@
-"""`POST /api/v1/ingest`: the contract's CloudEvents batches from gateways (and analytics).
+"""`POST /api/v1/ingest`: the contract's CloudEvents batches from gateways (and analytics),
+and single events in structured or binary mode (`central.content_modes`).
 
 Order of checks, each answered before anything is stored:
 401 no or unknown token (403 for an API key) → 503 when shedding load → 415/413/400 for the
@@ -21,8 +22,9 @@ from starlette.responses import JSONResponse, Response
 
 from central.auth import Authenticator
 from central.body import BodyError, read_body
+from central.content_modes import ACCEPTED, ContentError, events_of, mode_of
 from central.metrics import Metrics
-from central.storage import SqlStorage
+from central.storage import SqlStorage, StorageUnavailable
 from central.storage.records import Batch, EventRow, ReadingRow
 from central.stream import Hub
 from central.watchdog import offline_event
@@ -33,7 +35,6 @@ from runtime.errors import EnvelopeError
 
 log = logging.getLogger("tracseq.central.ingest")
 
-MEDIA_TYPES = (ev.BATCH_MEDIA_TYPE, "application/json")
 RETRY_AFTER_BUSY = "1"
 RETRY_AFTER_DB = "5"
 MAX_SEQ = 2**63 - 1  # a BIGINT; larger failed in the database: 503 and a retry forever
@@ -77,7 +78,7 @@ class Ingest:
     async def _handle(self, request: Request) -> Response:
         try:
             principal = await self._auth.resolve(request)
-        except Exception as exc:  # the database is down: the gateway retries later
+        except StorageUnavailable as exc:  # the gateway retries later
             self._db_retry.failed(exc)
             return _error(503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_DB})
         if principal is None:
@@ -96,18 +97,17 @@ class Ingest:
 
     async def _ingest(self, request: Request, source: str) -> Response:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media not in MEDIA_TYPES:
-            return _error(415, f"Content-Type must be {ev.BATCH_MEDIA_TYPE}, got {media!r}")
+        mode = mode_of(media, request.headers)
+        if mode is None:
+            return _error(415, f"Content-Type must be {ACCEPTED}, got {media!r}")
         try:
             body = await read_body(request, self._max_body)
         except BodyError as exc:
             return _error(exc.status, str(exc))
         try:
-            items = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return _error(400, f"body is not JSON: {exc}")
-        if not isinstance(items, list):
-            return _error(400, "body must be a JSON array of CloudEvents")
+            items = events_of(mode, body, request.headers, media)
+        except ContentError as exc:
+            return _error(400, str(exc))
         foreign = [
             {"index": i, "field": "source", "message": f"{item['source']!r} is not {source!r}"}
             for i, item in enumerate(items)
@@ -124,7 +124,7 @@ class Ingest:
         try:
             with tracing.batch_span("central.db.write", attributes={"events": len(items)}):
                 result = await self._storage.ingest(batch)
-        except Exception as exc:  # the database is down or busy: the gateway retries later
+        except StorageUnavailable as exc:  # the gateway retries later
             self._db_retry.failed(exc)
             return _error(503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_DB})
         self._db_retry.succeeded()

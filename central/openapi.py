@@ -1,38 +1,19 @@
 """The OpenAPI 3.1 description of the central API, served at /openapi.json.
 
-Written by hand next to the routes (one place, no docstring magic); `docs/openapi.json` is
-the committed copy and tests/central/test_openapi.py fails when the two drift apart or a
-route is missing here.
+Paths, parameters and status codes are written here next to the routes (no docstring
+magic); every request and response body is generated from the pydantic models the routes
+validate with (central/schemas.py). `docs/openapi.json` is the committed copy and
+tests/central/test_openapi.py fails when the two drift apart or a route is missing here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from central import openapi_people, openapi_qa
-from central.queries import BLANK, MAX_RAW
+from central import openapi_people, openapi_qa, schemas
+from central.notify import openapi as notify_openapi
+from central.queries import MAX_RAW
 
-_TIME = {"type": "string", "format": "date-time"}
-_MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}  # null: not (yet) known
-_NUM = {"type": ["number", "null"]}
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "index": {"type": "integer"},
-                    "field": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            },
-        },
-    },
-}
 _WINDOW = [
     {
         "name": "from",
@@ -63,7 +44,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "missing or unknown bearer secret",
         403: "the secret may not do this",
         404: "not found (the message names what)",
-        413: "body over the limit (before or after decompression)",
+        409: "nothing to do in the current state (the message says why)",
+        413: "body over the limit (before or after decompression); not read further",
         415: "unsupported Content-Type or Content-Encoding",
         503: "shedding load or database unavailable; see Retry-After",
     }
@@ -99,18 +81,6 @@ def _limit(most: int) -> dict[str, Any]:
     }
 
 
-def _text(most: int, description: str) -> dict[str, Any]:
-    """A required free text: at least one character that is not white space (`BLANK`)."""
-    return {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": most,
-        # \uXXXX escapes: readable, and the same in ECMA-262, Python and Rust regexes
-        "pattern": "[^" + "".join(f"\\u{ord(c):04x}" for c in BLANK) + "]",
-        "description": description,
-    }
-
-
 def _sensor_param() -> dict[str, Any]:
     return {"name": "sensor", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -120,6 +90,9 @@ def spec() -> dict[str, Any]:
         "/api/v1/ingest": {
             "post": {
                 "summary": "Store a batch of CloudEvents from a gateway (idempotent on event id)",
+                "description": "Also one event in structured mode "
+                "(application/cloudevents+json) or in binary mode (ce-* headers, the event's "
+                "JSON data as the body), with the same checks.",
                 "security": [{"gatewayToken": []}],
                 "parameters": [
                     {"name": "Content-Encoding", "in": "header", "schema": {"enum": ["gzip"]}}
@@ -129,7 +102,8 @@ def spec() -> dict[str, Any]:
                     "content": {
                         "application/cloudevents-batch+json": {
                             "schema": {"type": "array", "items": _ref("CloudEvent")}
-                        }
+                        },
+                        "application/cloudevents+json": {"schema": _ref("CloudEvent")},
                     },
                 },
                 "responses": {
@@ -139,18 +113,11 @@ def spec() -> dict[str, Any]:
             }
         },
         "/api/v1/gateways": _read(
-            "Each gateway: last seen, last seq, sync lag, online",
-            {
-                "type": "object",
-                "properties": {"gateways": {"type": "array", "items": _ref("Gateway")}},
-            },
+            "Each gateway: last seen, last seq, sync lag, online", _ref("Gateways")
         ),
         "/api/v1/sensors": _read(
             "Digital twin: each sensor's latest value/time, kind, limits, status, active alarms",
-            {
-                "type": "object",
-                "properties": {"sensors": {"type": "array", "items": _ref("Sensor")}},
-            },
+            _ref("Sensors"),
         ),
         "/api/v1/sensors/{sensor}/readings": _read(
             "Raw readings, or min/avg/max/count per `step` (computed by the database)",
@@ -169,7 +136,7 @@ def spec() -> dict[str, Any]:
         ),
         "/api/v1/alarms": _read(
             "Alarm log with durations and acknowledgements, newest first",
-            {"type": "object", "properties": {"alarms": {"type": "array", "items": _ref("Alarm")}}},
+            _ref("Alarms"),
             [
                 {"name": "state", "in": "query", "schema": {"enum": ["active", "all"]}},
                 _limit(10_000),
@@ -187,22 +154,23 @@ def spec() -> dict[str, Any]:
                         "schema": {"type": "string"},
                     }
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["by", "comment"],
-                                "properties": {
-                                    "by": _text(200, "who acknowledges (a session's own name)"),
-                                    "comment": _text(4000, "why; what was done"),
-                                },
-                            }
-                        }
-                    },
+                "requestBody": schemas.request_body(schemas.AckRequest),
+                "responses": {"200": _json(_ref("Ack")), **_errors(400, 401, 403, 404, 413, 503)},
+            }
+        },
+        "/api/v1/sensors/{sensor}/ack": {
+            "post": {
+                "summary": "Acknowledge a sensor's alarms with one comment (operator or admin)",
+                "description": "All or none, each audited and announced on the live stream. "
+                "Without `alarm_ids`: the sensor's active alarms not yet acknowledged (409 "
+                "when there is none).",
+                "security": [{"apiKey": []}],
+                "parameters": [_sensor_param()],
+                "requestBody": schemas.request_body(schemas.SensorAckRequest),
+                "responses": {
+                    "200": _json(_ref("SensorAcks")),
+                    **_errors(400, 401, 403, 404, 409, 413, 503),
                 },
-                "responses": {"200": _json(_ref("Ack")), **_errors(400, 401, 403, 404)},
             }
         },
         "/api/v1/reports/sensors/{sensor}": _read(
@@ -226,6 +194,7 @@ def spec() -> dict[str, Any]:
         },
     }
     paths.update(openapi_people.paths())
+    paths.update(notify_openapi.paths())
     paths.update(openapi_qa.paths())
     for path, summary in (
         ("/healthz", "Liveness"),
@@ -258,158 +227,6 @@ def spec() -> dict[str, Any]:
                 },
                 "session": openapi_people.SESSION_SCHEME,
             },
-            "schemas": _schemas(),
-        },
-    }
-
-
-def _schemas() -> dict[str, Any]:
-    alarm = {
-        "type": "object",
-        "properties": {
-            "alarm_id": {"type": "string"},
-            "origin": {"enum": ["edge", "central"]},
-            "gateway": {"type": ["string", "null"]},
-            "subject": {"type": ["string", "null"]},
-            "rule": {"type": "string"},
-            "threshold": _NUM,
-            "value": _NUM,
-            "raised_at": _MAYBE_TIME,
-            "cleared_at": _MAYBE_TIME,
-            "clear_value": _NUM,
-            "duration_s": _NUM,
-            "state": {"enum": ["active", "cleared"]},
-            "acks": {"type": "array", "items": _ref("Ack")},
-        },
-    }
-    return {
-        "Error": _ERROR,
-        "CloudEvent": {
-            "type": "object",
-            "required": ["specversion", "id", "source", "type"],
-            "properties": {
-                "specversion": {"const": "1.0"},
-                "id": {"type": "string", "description": "<gateway>:<seq>, the de-dup key"},
-                "source": {"type": "string", "description": "tracseq-edge/<gateway>"},
-                "type": {"type": "string"},
-                "subject": {"type": "string"},
-                "time": _TIME,
-                "datacontenttype": {"const": "application/json"},
-                "data": {"type": "object"},
-            },
-        },
-        "IngestResult": {
-            "type": "object",
-            "required": ["accepted", "duplicates"],
-            "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"}},
-        },
-        "Gateway": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "first_seen": _TIME,
-                "last_seen": _TIME,
-                "last_seq": {"type": ["integer", "null"]},
-                "last_received": _MAYBE_TIME,
-                "lag_s": _NUM,
-                "pending": {"type": ["integer", "null"]},
-                "version": {"type": ["string", "null"]},
-                "config_hash": {"type": ["string", "null"]},
-                "started_at": _MAYBE_TIME,
-                "stopped_at": _MAYBE_TIME,
-                "online": {"type": "boolean"},
-            },
-        },
-        "Sensor": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "gateway": {"type": ["string", "null"]},
-                "kind": {"type": ["string", "null"]},
-                "quantity": {"type": ["string", "null"]},
-                "unit": {"type": ["string", "null"]},
-                "site": {"type": ["string", "null"]},
-                "protocol": {"type": ["string", "null"]},
-                "alarms": {"type": "object"},
-                "described_at": _MAYBE_TIME,
-                "last_value": _NUM,
-                "last_time": _MAYBE_TIME,
-                "last_seq": {"type": ["integer", "null"]},
-                "analytics_status": {"type": ["string", "null"]},
-                "status": {
-                    "enum": [
-                        "normal",
-                        "alarm",
-                        "offline",
-                        "warning",
-                        "critical",
-                        "stale",
-                        "unknown",
-                    ]
-                },
-                "active_alarms": {"type": "array", "items": _ref("Alarm")},
-            },
-        },
-        "Readings": {
-            "type": "object",
-            "properties": {
-                "sensor": {"type": "string"},
-                "from": _TIME,
-                "to": _TIME,
-                "step": _NUM,
-                "truncated": {"type": "boolean", "description": "raw: `limit` rows returned"},
-                "readings": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {"time": _TIME, "value": {"type": "number"}},
-                    },
-                },
-                "buckets": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "time": _TIME,
-                            "min": {"type": "number"},
-                            "avg": {"type": "number"},
-                            "max": {"type": "number"},
-                            "count": {"type": "integer"},
-                        },
-                    },
-                },
-            },
-        },
-        "Alarm": alarm,
-        "Ack": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "integer"},
-                "alarm_id": {"type": "string"},
-                "by": {"type": "string"},
-                "comment": {"type": "string"},
-                "at": _TIME,
-                "actor": {"type": "string"},
-            },
-        },
-        "Report": {
-            "type": "object",
-            "properties": {
-                "sensor": {"type": "string"},
-                "from": _TIME,
-                "to": _TIME,
-                "unit": {"type": ["string", "null"]},
-                "thresholds": {"type": "object"},
-                "delta_h_kj_per_mol": {"type": "number"},
-                "count": {"type": "integer"},
-                "min": _NUM,
-                "max": _NUM,
-                "mean": _NUM,
-                "time_weighted_mean": _NUM,
-                "covered_s": {"type": "number"},
-                "time_above_s": _NUM,
-                "time_below_s": _NUM,
-                "mkt": {**_NUM, "description": "mean kinetic temperature, ΔH = 83.144 kJ/mol"},
-            },
+            "schemas": schemas.components(),
         },
     }

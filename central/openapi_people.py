@@ -7,27 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from central import passwords
+from central import schemas
+from central.schemas import request_body as _body
 
 _STR = {"type": "string"}
-_ROLE = {"enum": ["viewer", "operator", "admin"]}
-_NAME = {"type": "string", "pattern": passwords.NAME.pattern}
-_PASSWORD = {
-    "type": "string",
-    "minLength": passwords.MIN_LENGTH,
-    "maxLength": passwords.MAX_LENGTH,
-}
-# The same rule as central/admin.py's gateway names.
-_GATEWAY = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}
 _SEC: list[dict[str, list[str]]] = [{"apiKey": []}, {"session": []}]
 
 
-def _obj(required: list[str], **props: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": props}
-
-
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _resp(description: str, *codes: int, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -42,6 +30,7 @@ def _resp(description: str, *codes: int, schema: dict[str, Any] | None = None) -
         403: "role too low, or X-CSRF-Token missing or wrong",
         404: "not found",
         409: "exists already",
+        413: "body over the limit (64 KiB); not read further",
         415: "not JSON",
         429: "too many failed sign-ins; see Retry-After",
         503: "database unavailable; see Retry-After",
@@ -60,66 +49,17 @@ def _limit(most: int) -> dict[str, Any]:
 
 
 def paths() -> dict[str, Any]:
-    # csrf_token: null when the caller is an API key (no session, no CSRF token).
-    csrf = {"type": ["string", "null"]}
-    session = _obj(["username", "role"], username=_STR, role=_ROLE, csrf_token=csrf)
-    time = {"type": "string", "format": "date-time"}
-    maybe_time = {"type": ["string", "null"], "format": "date-time"}  # null: never / not
-    user = _obj(
-        ["name", "role"],
-        name=_STR,
-        role=_ROLE,
-        created=time,
-        updated=maybe_time,
-        disabled=maybe_time,
-    )
-    changed = _obj(
-        ["name", "role", "disabled"], name=_STR, role=_ROLE, disabled={"type": "boolean"}
-    )
-    entry = _obj(
-        ["id", "at", "actor", "action"],
-        id={"type": "integer"},
-        at={"type": "string", "format": "date-time"},
-        actor=_STR,
-        action=_STR,
-        target={"type": ["string", "null"]},
-        old_value={"type": ["string", "null"]},
-        new_value={"type": ["string", "null"]},
-        prev_hash=_STR,
-        hash=_STR,
-        problem={"type": ["string", "null"]},
-    )
     trail = _resp(
-        "the trail (JSON, or CSV with format=csv)",
-        400,
-        401,
-        403,
-        503,
-        schema=_obj(
-            ["chain", "entries"],
-            chain=_obj(
-                ["ok", "rows"],
-                ok={"type": "boolean"},
-                rows={"type": "integer"},
-                head=_STR,
-                problems={"type": "array"},
-            ),
-            entries={"type": "array", "items": entry},
-        ),
+        "the trail (JSON, CSV with format=csv)", 400, 401, 403, 503, schema=_ref("AuditTrail")
     )
     trail["200"]["content"]["text/csv"] = {"schema": _STR}
+    session = _ref("Session")
     return {
         "/api/v1/session": {
             "post": {
                 "summary": "Sign in: sets the HttpOnly session cookie, returns the CSRF token",
-                "requestBody": _body(
-                    _obj(
-                        ["username", "password"],
-                        username={"type": "string", "minLength": 1, "maxLength": 200},
-                        password={"type": "string", "maxLength": passwords.MAX_LENGTH},
-                    )
-                ),
-                "responses": _resp("signed in", 400, 401, 415, 429, 503, schema=session),
+                "requestBody": _body(schemas.LoginRequest),
+                "responses": _resp("signed in", 400, 401, 413, 415, 429, 503, schema=session),
             },
             "get": {
                 "summary": "Who is signed in (and the session's CSRF token)",
@@ -136,20 +76,13 @@ def paths() -> dict[str, Any]:
             "get": {
                 "summary": "People and their roles (admin)",
                 "security": _SEC,
-                "responses": _resp(
-                    "users",
-                    401,
-                    403,
-                    schema=_obj(["users"], users={"type": "array", "items": user}),
-                ),
+                "responses": _resp("users", 401, 403, schema=_ref("Users")),
             },
             "post": {
                 "summary": "Create a person's account (admin; audited)",
                 "security": _SEC,
-                "requestBody": _body(
-                    _obj(["name", "role", "password"], name=_NAME, role=_ROLE, password=_PASSWORD)
-                ),
-                "responses": _resp("created", 201, 400, 401, 403, 409),
+                "requestBody": _body(schemas.UserCreate),
+                "responses": _resp("created", 201, 400, 401, 403, 409, 413),
             },
         },
         "/api/v1/users/{name}": {
@@ -157,23 +90,16 @@ def paths() -> dict[str, Any]:
                 "summary": "Change role, password or disabled (admin; audited)",
                 "security": _SEC,
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": _STR}],
-                "requestBody": _body(
-                    {
-                        **_obj([], role=_ROLE, password=_PASSWORD, disabled={"type": "boolean"}),
-                        "minProperties": 1,
-                    }
-                ),
-                "responses": _resp("changed", 400, 401, 403, 404, schema=changed),
+                "requestBody": _body(schemas.UserUpdate),
+                "responses": _resp("changed", 400, 401, 403, 404, 413, schema=_ref("UserChanged")),
             }
         },
         "/api/v1/tokens": {
             "post": {
                 "summary": "Create a gateway token, shown once (admin; audited)",
                 "security": _SEC,
-                "requestBody": _body(
-                    _obj(["gateway"], gateway=_GATEWAY, analytics={"type": "boolean"})
-                ),
-                "responses": _resp("created", 201, 400, 401, 403),
+                "requestBody": _body(schemas.TokenCreate),
+                "responses": _resp("created", 201, 400, 401, 403, 413),
             }
         },
         "/api/v1/audit": {

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from central.calibration import MAX_PDF_BYTES
-from central.passwords import MAX_LENGTH
-from central.queries import BLANK
-from central.signatures import MEANINGS, RECORD_TYPES
+from central import schemas
+from central.signatures import RECORD_TYPES
 
 _STR = {"type": "string"}
 _NUM = {"type": ["number", "null"]}
@@ -22,26 +20,6 @@ _WINDOW = [
     {"name": "from", "in": "query", "schema": _STR, "description": "RFC 3339 or epoch seconds"},
     {"name": "to", "in": "query", "schema": _STR, "description": "RFC 3339 or epoch seconds"},
 ]
-SIGNATURE = {
-    "type": "object",
-    "required": ["password", "meaning", "reason"],
-    "additionalProperties": False,
-    "properties": {
-        "username": {
-            **_STR,
-            "maxLength": 200,
-            "description": "needed on the first signing of a session",
-        },
-        "password": {**_STR, "maxLength": MAX_LENGTH},
-        "meaning": {"enum": list(MEANINGS)},
-        "reason": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 2000,
-            "pattern": "[^" + "".join(f"\\u{ord(c):04x}" for c in BLANK) + "]",
-        },
-    },
-}
 _SIGNED = {
     "type": "object",
     "properties": {
@@ -82,21 +60,6 @@ _ERRORS = {
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _body(**props: Any) -> dict[str, Any]:
-    """A signed request's body: `props` (`_required`: their required names; `_closed`: no
-    other properties) and the `signature`."""
-    required = props.pop("_required", [])
-    closed = props.pop("_closed", False)
-    schema: dict[str, Any] = {
-        "type": "object",
-        "required": ["signature", *required],
-        "properties": {**props, "signature": SIGNATURE},
-    }
-    if closed:
-        schema["additionalProperties"] = False
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def _post(summary: str, body: dict[str, Any], *extra: str) -> dict[str, Any]:
@@ -150,42 +113,12 @@ _REPORT = {
         "application/pdf": {},
     },
 }
-_CALIBRATION = {
-    "_required": ["certificate", "reference", "performed_at", "due_at", "performed_by", "points"],
-    "_closed": True,
-    "certificate": {**_STR, "minLength": 1, "maxLength": 200},
-    "reference": {**_STR, "minLength": 1, "maxLength": 500},
-    "performed_at": {**_STR, "description": "RFC 3339"},
-    "due_at": {**_STR, "description": "RFC 3339, after performed_at"},
-    "performed_by": {**_STR, "minLength": 1, "maxLength": 200},
-    "points": {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": 100,
-        "items": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["nominal", "as_found", "as_left"],
-            "properties": {
-                "nominal": {"type": "number"},
-                "as_found": {"type": "number"},
-                "as_left": {"type": "number"},
-            },
-        },
-    },
-    "notes": {"type": ["string", "null"], "maxLength": 4000},
-    "certificate_pdf": {
-        "type": ["string", "null"],
-        "contentEncoding": "base64",
-        "description": f"a PDF of at most {MAX_PDF_BYTES} bytes",
-    },
-    "certificate_name": {"type": ["string", "null"], "maxLength": 200},
-}
 
 
 def paths() -> dict[str, Any]:
-    cal = _post("Record a calibration (signed)", _body(**dict(_CALIBRATION)), "201", "429")
-    put = _post("Replace a calibration record (signed)", _body(**dict(_CALIBRATION)), "404")
+    record = schemas.request_body(schemas.CalibrationRecord)
+    cal = _post("Record a calibration (signed)", record, "201", "429")
+    put = _post("Replace a calibration record (signed)", record, "404")
     return {
         "/api/v1/reports/sensors/{sensor}": _get(
             "Excursion report of a sensor: figures, excursions, gaps, calibration, approvals",
@@ -204,14 +137,7 @@ def paths() -> dict[str, Any]:
         "/api/v1/reports/approvals": {
             "post": _post(
                 "Approve a report (signed): signs the content SHA-256 the signer saw",
-                _body(
-                    _required=["kind", "subject", "from", "to", "content_sha256"],
-                    kind={"enum": ["sensor", "site"]},
-                    subject={**_STR, "minLength": 1},
-                    **{"from": _TIME},
-                    to=_TIME,
-                    content_sha256=_STR,
-                ),
+                schemas.request_body(schemas.ReportApproval),
                 "404",
                 "409",
                 "429",
@@ -221,7 +147,7 @@ def paths() -> dict[str, Any]:
             "post": {
                 **_post(
                     "Acknowledge an alarm with an electronic signature",
-                    _body(comment={**_STR, "maxLength": 4000}),
+                    schemas.request_body(schemas.SignedAck),
                     "404",
                     "429",
                 ),
@@ -232,7 +158,7 @@ def paths() -> dict[str, Any]:
             "post": {
                 **_post(
                     "Change a user's role with an electronic signature (admin)",
-                    _body(_required=["role"], role={"enum": ["viewer", "operator", "admin"]}),
+                    schemas.request_body(schemas.SignedRoleChange),
                     "404",
                     "429",
                 ),

@@ -11,32 +11,25 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import access
+from central import access, acks, twin_status
+from central.services import Services
 from runtime.durations import parse_duration
 from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
-
-if TYPE_CHECKING:
-    from central.app import Services
 
 log = logging.getLogger("tracseq.central.queries")
 
 DEFAULT_WINDOW = 86_400.0
 MAX_RAW = 100_000
 MAX_BUCKETS = 20_000
-# What does not count as text in an acknowledgement's `by`/`comment`: white space as Python
-# (str.isspace) and JSON Schema's ECMA-262 regexes see it, so the OpenAPI pattern built from
-# it (central/openapi.py) and this check agree on every string.
-BLANK = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
+PENDING_LOOKBACK = 3600.0  # seconds before a pending delay's end searched for its start
 _TIME_FIELDS = (
     "first_seen",
     "last_seen",
@@ -58,56 +51,92 @@ class BadQuery(Exception):
 
 
 def routes(services: Services) -> list[Route]:
-    storage = services.storage
+    q = Queries(services)
+    return [
+        Route("/api/v1/gateways", q.guarded("viewer", q.gateways)),
+        Route("/api/v1/sensors", q.guarded("viewer", q.sensors)),
+        Route("/api/v1/sensors/{sensor}/readings", q.guarded("viewer", q.readings)),
+        Route("/api/v1/alarms", q.guarded("viewer", q.alarms)),
+        Route(
+            "/api/v1/alarms/{alarm_id}/ack",
+            q.guarded("operator", partial(acks.alarm, services)),
+            methods=["POST"],
+        ),
+        Route(
+            "/api/v1/sensors/{sensor}/ack",
+            q.guarded("operator", partial(acks.sensor, services)),
+            methods=["POST"],
+        ),
+        Route("/api/v1/sensors/{sensor}/analytics", q.guarded("viewer", q.analytics)),
+        Route("/api/v1/stream", q.guarded("viewer", q.stream)),
+    ]
 
-    def guarded(role: str, handler: Handler) -> Handler:
+
+class Queries:
+    """The query API's handlers; `guarded` puts the role check and 400 answers around one."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.storage = services.storage
+
+    def guarded(self, role: str, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            identity = await access.check(services, request, role)  # API key or session
+            identity = await access.check(self.services, request, role)  # API key or session
             if isinstance(identity, Response):
                 return identity
             try:
                 return await handler(request)
             except BadQuery as exc:
                 return _json({"error": str(exc)}, 400)
-            except Exception:
-                log.exception("query %s failed", request.url.path)
-                return _unavailable()
 
         return endpoint
 
-    async def gateways(request: Request) -> Response:
-        now = services.clock()
-        rows = await storage.gateways()
+    async def gateways(self, request: Request) -> Response:
+        now = self.services.clock()
+        rows = await self.storage.gateways()
         offline = {
             a["gateway"]
-            for a in await storage.alarms(True, 10_000)
+            for a in await self.storage.alarms(True, 10_000)
             if a["rule"] == "gateway_offline"
         }
         for row in rows:
             seen = row["last_seen"]
             row["online"] = (
                 seen is not None
-                and now - seen < services.settings.offline_after
+                and now - seen < self.services.settings.offline_after
                 and row["id"] not in offline
             )
         return _json({"gateways": [_times(r) for r in rows]})
 
-    async def sensors(request: Request) -> Response:
-        now = services.clock()
-        rows = await storage.sensors()
+    async def sensors(self, request: Request) -> Response:
+        now = self.services.clock()
+        rows = await self.storage.sensors()
         for row in rows:
-            row["status"] = _status(row, now)
+            row["pending"] = await self._pending(row)
+            row["status"] = twin_status.status(row, now)
             row["active_alarms"] = [_times(a) for a in row["active_alarms"]]
         return _json({"sensors": [_times(r) for r in rows]})
 
-    async def readings(request: Request) -> Response:
+    async def _pending(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The limits exceeded while their alarm's delay runs, each with since when."""
+        found = twin_status.breached(row)
+        if found and row["last_time"] is not None:
+            end = row["last_time"]
+            start = end - max(p["for_s"] for p in found) - PENDING_LOOKBACK
+            recent = await self.storage.readings(row["id"], start, end + 0.001, MAX_RAW)
+            for item in found:
+                began = twin_status.since(recent, item)
+                item["since"] = format_time(began) if began is not None else None
+        return found
+
+    async def readings(self, request: Request) -> Response:
         sensor = request.path_params["sensor"]
         start, end = _window(request)
         step_text = request.query_params.get("step")
         out: dict[str, Any] = {"sensor": sensor, "from": format_time(start), "to": format_time(end)}
         if not step_text:
             limit = _int(request, "limit", MAX_RAW, 1, MAX_RAW)
-            rows = await storage.readings(sensor, start, end, limit)
+            rows = await self.storage.readings(sensor, start, end, limit)
             out["step"] = None
             out["readings"] = [{"time": format_time(t), "value": v} for t, v in rows]
             out["truncated"] = len(rows) == limit
@@ -117,7 +146,7 @@ def routes(services: Services) -> list[Route]:
             raise BadQuery(
                 f"step: {step_text} gives more than {MAX_BUCKETS} buckets; use a larger step"
             )
-        buckets = await storage.buckets(sensor, start, end, step)
+        buckets = await self.storage.buckets(sensor, start, end, step)
         out["step"] = step
         out["buckets"] = [
             {"time": format_time(b), "min": lo, "avg": avg, "max": hi, "count": n}
@@ -125,85 +154,47 @@ def routes(services: Services) -> list[Route]:
         ]
         return _json(out)
 
-    async def alarms(request: Request) -> Response:
+    async def alarms(self, request: Request) -> Response:
         state = request.query_params.get("state", "active")
         if state not in ("active", "all"):
             raise BadQuery(f"state: must be active or all, got {state!r}")
         limit = _int(request, "limit", 1000, 1, 10_000)
-        rows = await storage.alarms(state == "active", limit)
-        now = services.clock()
+        rows = await self.storage.alarms(state == "active", limit)
+        units = {s["id"]: s["unit"] for s in await self.storage.sensors()} if rows else {}
+        now = self.services.clock()
         for row in rows:
             if row["duration_s"] is None and row["raised_at"] is not None:
                 row["duration_s"] = max(0.0, now - row["raised_at"])
             row["acks"] = [_times(a) for a in row["acks"]]
+            row["acknowledged"] = bool(row["acks"])
+            row["unit"] = _alarm_unit(row["rule"], units.get(row["subject"]))
         return _json({"alarms": [_times(r) for r in rows]})
 
-    async def ack(request: Request) -> Response:
-        alarm_id = request.path_params["alarm_id"]
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise BadQuery(f"body is not JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise BadQuery('body must be {"by": ..., "comment": ...}')
-        principal = request.state.principal
-        if principal.kind == "user":  # a signed-in person acknowledges in their own name
-            body["by"] = principal.name
-        for name, most in (("by", 200), ("comment", 4000)):
-            value = body.get(name)
-            if not isinstance(value, str) or not value.strip(BLANK):
-                raise BadQuery(f"{name}: required, a non-empty string")
-            if len(value) > most:
-                raise BadQuery(f"{name}: at most {most} characters")
-        actor = access.actor(principal)
-        by, comment = body["by"].strip(), body["comment"].strip()
-        ack_id = await storage.ack(alarm_id, by, comment, actor)
-        if ack_id is None:
-            return _json({"error": f"no alarm {alarm_id!r}"}, 404)
-        return _json(
-            {"id": ack_id, "alarm_id": alarm_id, "by": by, "comment": comment, "actor": actor}
-        )
-
-    async def analytics(request: Request) -> Response:
+    async def analytics(self, request: Request) -> Response:
         sensor = request.path_params["sensor"]
         limit = _int(request, "limit", 50, 1, 1000)
-        rows = await storage.analytics(sensor, limit)
+        rows = await self.storage.analytics(sensor, limit)
         for row in rows:
             row["time"] = format_time(row["time"]) if row["time"] is not None else None
         return _json({"sensor": sensor, "events": rows})
 
-    async def stream(request: Request) -> Response:
+    async def stream(self, request: Request) -> Response:
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         return StreamingResponse(
-            services.hub.follow(last, services.settings.sse_keepalive),
+            self.services.hub.follow(last, self.services.settings.sse_keepalive),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    return [
-        Route("/api/v1/gateways", guarded("viewer", gateways)),
-        Route("/api/v1/sensors", guarded("viewer", sensors)),
-        Route("/api/v1/sensors/{sensor}/readings", guarded("viewer", readings)),
-        Route("/api/v1/alarms", guarded("viewer", alarms)),
-        Route("/api/v1/alarms/{alarm_id}/ack", guarded("operator", ack), methods=["POST"]),
-        Route("/api/v1/sensors/{sensor}/analytics", guarded("viewer", analytics)),
-        Route("/api/v1/stream", guarded("viewer", stream)),
-    ]
 
-
-def _status(row: dict[str, Any], now: float) -> str:
-    """alarm > offline > analytics status (warning, critical, stale) > normal."""
-    if row["active_alarms"]:
-        return "alarm"
-    if row["last_time"] is None:
-        return "unknown"
-    offline = row["alarms"].get("offline") if isinstance(row["alarms"], dict) else None
-    after = offline.get("after_s") if isinstance(offline, dict) else None
-    if isinstance(after, int | float) and now - row["last_time"] > after:
-        return "offline"
-    if row["analytics_status"] in ("warning", "critical", "stale"):
-        return str(row["analytics_status"])
-    return "normal"
+def _alarm_unit(rule: str, unit: str | None) -> str | None:
+    """The unit of an alarm's value and limit: the sensor's, per minute for rate rules,
+    seconds of silence for offline and gateway_offline alarms."""
+    if rule in ("offline", "gateway_offline"):
+        return "s"
+    if unit is None:
+        return None
+    return f"{unit}/min" if rule == "rate" else unit
 
 
 def _window(request: Request) -> tuple[float, float]:
@@ -260,10 +251,6 @@ def _times(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(row.get(key), int | float):
             row[key] = format_time(row[key])
     return row
-
-
-def _unavailable() -> Response:
-    return _json({"error": "database unavailable, retry later"}, 503, {"Retry-After": "5"})
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

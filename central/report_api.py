@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -25,16 +24,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from central import access, report_data, report_pdf, signatures
+from central.body import read_model
 from central.queries import BadQuery, _window
 from central.report_csv import report_csv
-from central.signature_api import json_body
+from central.schemas import ReportApproval
+from central.services import Services
 from central.storage import read
 from runtime.events import parse_time
-
-if TYPE_CHECKING:
-    from central.app import Services
-
-log = logging.getLogger("tracseq.central.reports")
 
 
 def routes(services: Services) -> list[Route]:
@@ -43,10 +39,10 @@ def routes(services: Services) -> list[Route]:
     async def build(kind: str, subject: str, start: float, end: float) -> dict[str, Any] | None:
         now = services.clock()
         if kind == "sensor":
-            return await storage.read_with(
+            return await storage.run_read(
                 lambda c, d: report_data.sensor_report(c, d, subject, start, end, now)
             )
-        return await storage.read_with(
+        return await storage.run_read(
             lambda c, d: report_data.site_report(c, d, subject, start, end, now)
         )
 
@@ -62,22 +58,19 @@ def routes(services: Services) -> list[Route]:
                 return access.error(400, f"format: {allowed}, got {form!r}")
             try:
                 start, end = _window(request)
-                body = await build(kind, subject, start, end)
-                if body is None:
-                    return access.error(404, f"no {kind} {subject!r}")
-                if form == "csv":
-                    step = max(60.0, (end - start) / 1000)
-                    buckets = await storage.read_with(
-                        lambda c, d: read.buckets(c, d, subject, start, end, step)
-                    )
-                    return report_csv(body, buckets)
-                if form == "pdf":
-                    return await _pdf(body, access.actor(identity.principal))
             except BadQuery as exc:
                 return access.error(400, str(exc))
-            except Exception:
-                log.exception("report %s failed", request.url.path)
-                return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+            body = await build(kind, subject, start, end)
+            if body is None:
+                return access.error(404, f"no {kind} {subject!r}")
+            if form == "csv":
+                step = max(60.0, (end - start) / 1000)
+                buckets = await storage.run_read(
+                    lambda c, d: read.buckets(c, d, subject, start, end, step)
+                )
+                return report_csv(body, buckets)
+            if form == "pdf":
+                return await _pdf(body, access.actor(identity.principal))
             return _json(body)
 
         return endpoint
@@ -107,25 +100,13 @@ def routes(services: Services) -> list[Route]:
         identity = await access.check(services, request, "operator")
         if isinstance(identity, Response):
             return identity
-        body = await json_body(request)
-        if isinstance(body, Response):
-            return body
-        kind, subject = body.get("kind"), body.get("subject")
-        seen = body.get("content_sha256")
-        if kind not in ("sensor", "site") or not isinstance(subject, str) or not subject:
-            return access.error(400, "kind (sensor or site) and subject: required")
-        if not isinstance(seen, str):
-            return access.error(400, "content_sha256: the hash of the report you approve")
-        if not isinstance(body.get("from"), str) or not isinstance(body.get("to"), str):
-            return access.error(400, "from, to: RFC 3339 times of the report's period")
-        sig = signatures.parse_input(body)
-        if isinstance(sig, Response):
-            return sig
+        body = await read_model(request, ReportApproval)
+        kind, subject, seen, sig = body.kind, body.subject, body.content_sha256, body.signature
         signer = await signatures.authenticate(services, request, identity, sig)
         if isinstance(signer, Response):
             return signer
         try:
-            start, end = parse_time(body["from"]), parse_time(body["to"])
+            start, end = parse_time(body.from_), parse_time(body.to)
         except ValueError:
             return access.error(400, "from, to: RFC 3339 times of the report's period")
         if start >= end:
@@ -134,11 +115,7 @@ def routes(services: Services) -> list[Route]:
         key = report_data.report_key(kind, subject, start, end)
         # Computed on a reader, not inside the write transaction: on SQLite that would hold
         # the one writer (and ingest) for as long as a site report takes.
-        try:
-            current = await build(kind, subject, start, end)
-        except Exception:
-            log.exception("computing %s for its approval failed", key)
-            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
+        current = await build(kind, subject, start, end)
         if current is None:
             return access.error(404, f"no {kind} {subject!r}")
         if current["content_sha256"] != seen:
@@ -163,12 +140,7 @@ def routes(services: Services) -> list[Route]:
                 signed = signatures.record(conn, d, now, signer, sig, "report", key, content)
             return {"record": key, "signature": signatures.to_json(signed)}
 
-        try:
-            result = await storage.write_with(store)
-        except Exception:
-            log.exception("approving %s failed", key)
-            return access.error(503, "database unavailable, retry later", {"Retry-After": "5"})
-        return _json(result)
+        return _json(await storage.run_write(store))
 
     return [
         Route("/api/v1/reports/sensors/{sensor}", report("sensor")),

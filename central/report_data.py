@@ -3,7 +3,7 @@
 Built on one reader connection: the figures and excursions from the database
 (central/excursions.py), then for each excursion the alarm it raised — or why none (shorter
 than the rule's delay, an alarm already active, no rule) — with its acknowledgements, their
-signatures and, where central keeps a `notifications` table, the messages sent; the data
+signatures and the messages sent about it (the notification delivery log); the data
 coverage and offline gaps; the calibration status over the period; and the signatures that
 approved this report. `content_sha256` is the SHA-256 of the report's content (everything
 but its approvals), so an approval names exactly the figures it approved.
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+
+import orjson
 
 from central import calibration, excursions, reports, signatures
 from central.storage import read
@@ -49,7 +51,7 @@ def sensor_report(
     sent = _notifications(conn, d, ids)
     for item in listed:
         item["acks"] = acks.get(item["alarm_id"], []) if item["alarm_id"] else []
-        item["notifications"] = sent.get(item["alarm_id"]) if sent is not None else None
+        item["notifications"] = sent.get(item["alarm_id"], []) if item["alarm_id"] else []
     period = end - start
     gaps = [
         {"from": format_time(a), "to": format_time(b), "duration_s": b - a} for a, b in figures.gaps
@@ -123,8 +125,6 @@ def _approve(conn: Any, d: Any, body: dict[str, Any], key: str) -> None:
 
 
 def _approved(conn: Any, d: Any, sig: dict[str, Any]) -> str | None:
-    import orjson
-
     row = d.one(conn, "SELECT content FROM signatures WHERE id = ?", (sig["id"],))
     content = orjson.loads(row[0]) if row else {}
     value = content.get("content_sha256") if isinstance(content, dict) else None
@@ -235,34 +235,29 @@ def _acks(conn: Any, d: Any, alarm_ids: list[str]) -> dict[str, list[dict[str, A
     return out
 
 
-def _notifications(conn: Any, d: Any, alarm_ids: list[str]) -> dict[str, list[Any]] | None:
-    """Messages sent about these alarms, when central keeps a delivery log (else None)."""
-    if d.name == "sqlite":
-        exists = d.one(
-            conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notifications'"
-        )
-    else:
-        exists = d.one(conn, "SELECT to_regclass('notifications')")
-        exists = exists if exists and exists[0] is not None else None
-    if exists is None:
-        return None
+def _notifications(conn: Any, d: Any, alarm_ids: list[str]) -> dict[str, list[Any]]:
+    """Messages about these alarms in the delivery log (central/notify/), oldest first."""
     out: dict[str, list[Any]] = {}
-    try:
-        for alarm_id in alarm_ids:
-            cur = d.execute(
-                conn, "SELECT * FROM notifications WHERE alarm_ids LIKE ?", (f'%"{alarm_id}"%',)
+    for start in range(0, len(alarm_ids), 500):
+        chunk = alarm_ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = d.all(
+            conn,
+            f"""SELECT na.alarm_id, n.channel, n.recipients, n.state, n.sent_at, n.level
+            FROM notification_alarms na JOIN notifications n ON n.id = na.notification_id
+            WHERE na.alarm_id IN ({marks}) ORDER BY n.id""",
+            tuple(chunk),
+        )
+        for alarm_id, channel, recipients, state, sent_at, level in rows:
+            out.setdefault(str(alarm_id), []).append(
+                {
+                    "channel": channel,
+                    "to": orjson.loads(recipients),
+                    "state": state,
+                    "sent_at": None if sent_at is None else format_time(float(sent_at)),
+                    "level": level,
+                }
             )
-            names = [c[0] for c in cur.description]
-            for row in cur.fetchall():
-                item = dict(zip(names, row, strict=True))
-                out.setdefault(alarm_id, []).append(
-                    {k: item.get(k) for k in ("channel", "to", "state", "sent_at", "level")}
-                )
-    except Exception as exc:  # an unexpected delivery-log schema: the report still stands
-        log.warning("cannot read the notifications table: %s", exc)
-        if d.name != "sqlite":
-            conn.rollback()
-        return None
     return out
 
 

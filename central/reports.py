@@ -18,6 +18,8 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from runtime import units
+
 DELTA_H = 83_144.0  # J/mol
 GAS_CONSTANT = 8.3144  # J/(mol·K)
 KELVIN = 273.15
@@ -34,7 +36,7 @@ class Report:
     covered_s: float
     time_above_s: float | None
     time_below_s: float | None
-    mkt: float | None  # in the sensor's unit (degC or K); None for other quantities
+    mkt: float | None  # in the sensor's unit (degC, degF or K); None for other quantities
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,10 +93,9 @@ def summarize(
     covered = sum(w)
     weighted = sum(v * wi for v, wi in zip(values, w, strict=True)) / covered
     mkt: float | None = None
-    if unit in ("degC", "°C", "C"):
-        mkt = mean_kinetic_temperature(values, w)
-    elif unit == "K":
-        mkt = mean_kinetic_temperature([v - KELVIN for v in values], w) + KELVIN
+    if unit is not None and units.canonical(unit) is not None:  # degC, degF or K
+        celsius = [units.convert(v, unit, "degC") or 0.0 for v in values]
+        mkt = units.convert(mean_kinetic_temperature(celsius, w), "degC", unit)
     return Report(
         count=len(values),
         min=min(values),

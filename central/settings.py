@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from central.storage import DEFAULT_URL
 from central.stream import HEARTBEAT_SECONDS
@@ -22,3 +23,7 @@ class Settings:
     sse_keepalive: float = HEARTBEAT_SECONDS  # seconds between keepalives on an idle stream
     retention: float | None = None  # seconds of readings kept (None: all)
     require_signatures: bool = False  # plain acks and unsigned role changes refused
+    notifications: Path | None = None  # the notifications file (central/notify/config.py)
+    heartbeat_url: str | None = None  # called every heartbeat_interval while healthy
+    heartbeat_interval: float = 60.0
+    notify_poll: float = 0.25  # seconds between the sender's rounds when idle

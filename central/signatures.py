@@ -25,47 +25,25 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
 from central import access
-from central.passwords import MAX_LENGTH, verify_password
-from central.queries import BLANK
+from central.passwords import verify_password
+from central.schemas import MEANINGS, SignatureInput
 from central.storage.people import append_audit
 
 if TYPE_CHECKING:
     from central.access import Identity
-    from central.app import Services
+    from central.services import Services
 
-Meaning = Literal[
-    "acknowledged", "reviewed", "approved", "corrective action taken", "performed", "verified"
-]
-MEANINGS: tuple[str, ...] = Meaning.__args__  # type: ignore[attr-defined]
+__all__ = ["MEANINGS", "RECORD_TYPES", "SignatureInput", "Signer"]
+
 RECORD_TYPES = ("alarm_ack", "report", "user_role", "calibration")
-
-
-class SignatureInput(BaseModel):
-    """What a person sends to sign: password (and user name on the session's first
-    signing), meaning and reason."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    username: str | None = Field(default=None, max_length=200)
-    password: str = Field(max_length=MAX_LENGTH)
-    meaning: Meaning
-    reason: str = Field(max_length=2000)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason_required(cls, value: str) -> str:
-        if not value.strip(BLANK):  # the same white space as the OpenAPI pattern
-            raise ValueError("a reason is required")
-        return value.strip(BLANK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,23 +83,6 @@ def local_time(at: float, zone: str) -> str:
     return datetime.fromtimestamp(at, ZoneInfo(zone)).isoformat(timespec="seconds")
 
 
-def parse_input(body: Any) -> SignatureInput | Response:
-    """The `signature` object of a request body, or a 400 naming the field."""
-    if not isinstance(body, dict) or not isinstance(body.get("signature"), dict):
-        return access.error(
-            400,
-            'signature: required, {"password", "meaning", "reason"} (and "username" on the '
-            "first signing of a session)",
-        )
-    try:
-        return SignatureInput.model_validate(body["signature"])
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        hint = f" (one of: {', '.join(MEANINGS)})" if where == "meaning" else ""
-        return access.error(400, f"signature.{where}: {first['msg']}{hint}")
-
-
 async def authenticate(
     services: Services, request: Request, identity: Identity, sig: SignatureInput
 ) -> Signer | Response:
@@ -139,7 +100,7 @@ async def authenticate(
         )
     storage = services.storage
     session_hash = identity.session_hash
-    continuing = await storage.read_with(
+    continuing = await storage.run_read(
         lambda conn, d: d.one(
             conn, "SELECT 1 FROM signing_sessions WHERE session_hash = ?", (session_hash,)
         )

@@ -1,4 +1,5 @@
-"""`tracseq-edge central user create NAME --role ROLE --password-file FILE [--db URL]`.
+"""`tracseq-edge central user create NAME --role ROLE --password-file FILE [--email E]
+[--phone P] [--db URL]`.
 
 Makes a person's account (the first admin is made this way). The password is read from a
 file (`-`: standard input), never from the command line where `ps` would show it; one
@@ -15,6 +16,7 @@ import time
 from collections.abc import Sequence
 
 from central.auth import ROLES
+from central.notify.contacts import check_email, check_phone
 from central.passwords import PasswordRejected, check_name, hash_password
 from central.storage import DEFAULT_URL, SqlStorage, StorageError, open_storage
 from runtime.cli_args import ArgumentParser
@@ -35,15 +37,19 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("name", metavar="NAME")
     parser.add_argument("--role", choices=ROLES, required=True)
     parser.add_argument("--password-file", required=True, help="file holding the password, or -")
+    parser.add_argument("--email", default=None, help="e-mail address for notifications")
+    parser.add_argument("--phone", default=None, help="phone number (SMS through a webhook)")
     parser.add_argument("--db", default=DEFAULT_URL)
     parser.add_argument("--log-format", choices=("text", "json"), default=None)
     args = parser.parse_args(list(argv[1:]))
     prog = "tracseq-edge central user create"
     try:
         check_name(args.name)
+        email = None if args.email is None else check_email(args.email)
+        phone = None if args.phone is None else check_phone(args.phone)
         password = _read_password(args.password_file)
         hashed = hash_password(password)
-    except (PasswordRejected, OSError) as exc:
+    except (PasswordRejected, OSError, ValueError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -52,7 +58,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        created = asyncio.run(_create(storage, args.name, args.role, hashed))
+        created = asyncio.run(_create(storage, args.name, args.role, hashed, email, phone))
     except Exception as exc:
         print(f"{prog}: database error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
@@ -75,9 +81,11 @@ def _read_password(path: str) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
-async def _create(storage: SqlStorage, name: str, role: str, hashed: str) -> bool:
+async def _create(
+    storage: SqlStorage, name: str, role: str, hashed: str, email: str | None, phone: str | None
+) -> bool:
     try:
-        return await storage.create_user(name, role, hashed, f"cli:{os_user()}")
+        return await storage.create_user(name, role, hashed, f"cli:{os_user()}", email, phone)
     finally:
         await storage.close()
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from central.metrics import Metrics
-from central.storage import SqlStorage
+from central.storage import SqlStorage, StorageUnavailable
 from central.stream import Hub
 from runtime.backoff import RetryLog
 from runtime.events import ALARM_RAISED, CloudEvent
@@ -48,7 +48,7 @@ class Watchdog:
         while True:
             try:
                 await self.check()
-            except Exception as exc:  # the database is down: try again next round
+            except StorageUnavailable as exc:  # the database is down: try again next round
                 self._retry.failed(exc)
             else:
                 self._retry.succeeded()

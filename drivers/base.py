@@ -28,7 +28,8 @@ class Reading:
     value: float
     received: float  # gateway receive time, epoch s
     sensor_time: float | None = None  # the payload's own time, epoch s
-    unit: str | None = None  # the unit on the wire when it differs from the sensor's
+    unit: str | None = None  # the unit the message states (Tasmota's TempUnit); None: the
+    # source's wire_unit, else the sensor's unit (edge.normalize converts)
     extra: dict[str, Any] | None = None  # e.g. {"dup": True} for an MQTT redelivery
 
 

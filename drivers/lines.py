@@ -5,7 +5,8 @@ bytes: an over-long line is reported once (its first `max_line` bytes) and the r
 skipped up to the next terminator. `LineDecoder` turns one line into readings: each
 sensor's pattern is searched in the line (anchor it with ^...$ to match whole lines), its
 `value` group is the value, an optional `time` group the sensor's time and an optional
-`sensor` group selects the sensor whose `source.sensor` equals it. Whatever is not a
+`sensor` group selects the sensor whose `source.sensor` equals it, an optional `unit` group
+the unit the line states (`T= 70.2 'F`: converted to the sensor's unit). Whatever is not a
 reading becomes a reject with the reason; nothing here raises on bad input.
 """
 
@@ -21,6 +22,7 @@ from typing import Literal
 from drivers.base import Reading, Reject
 from drivers.payload import epoch, text_value
 from edgeconfig import Sensor, SerialSource
+from runtime import units
 
 Result = Literal["ok", "no_match", "bad_value", "bad_encoding", "too_long", "partial", "empty"]
 
@@ -148,6 +150,15 @@ class LineDecoder:
                 )
                 continue
             reading = Reading(target.sensor, target.sensor.id, value, received)
+            raw_unit = groups.get("unit")
+            if raw_unit is not None:
+                reading.unit = units.canonical(raw_unit.strip("'\" "))
+                if reading.unit is None:
+                    reason = (
+                        f"{target.sensor.id}: unit {raw_unit[:16]!r} is not known ({units.KNOWN})"
+                    )
+                    self._reject(out, "bad_value", reason, line, received)
+                    continue
             raw_time = groups.get("time")
             if raw_time is not None:
                 reading.sensor_time = epoch(raw_time, UTC)

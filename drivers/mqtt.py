@@ -11,6 +11,14 @@ sensor time are de-duplicated by the log, others carry `dup: true`.
 
 Nothing waits for a timer while messages are unacknowledged: a batch is submitted as soon as
 it is read, so throughput is the broker's window (our Receive Maximum) over commit latency.
+
+Brokers that speak only MQTT 3.1.1 (amqtt, older mosquitto, many PLC and cloud brokers):
+with `protocol: auto` (the default) a version-5 CONNECT refused as "unsupported protocol
+version", closed without any CONNACK or unanswered for AUTO_ANSWER_S is retried at once as
+3.1.1, which this driver keeps using once a session is up; `protocol: "3.1.1"` skips the
+attempt. 3.1.1 keeps the persistent session
+(clean session off), the manual acks after commit and the lean receive path; it has no
+Receive Maximum, so the broker's own in-flight limit is the window.
 """
 
 from __future__ import annotations
@@ -31,7 +39,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import Counter, Gauge
 
 from drivers.base import ReadingSink
-from drivers.mqtt_client import Connection, LeanClient, path_or_none, refusal_hint
+from drivers.mqtt_client import (
+    UNSUPPORTED_PROTOCOL_VERSION,
+    Connection,
+    LeanClient,
+    path_or_none,
+    refusal_hint,
+)
 from drivers.payload import MAX_PAYLOAD, Decoded, Router, decode
 from edgeconfig import Mqtt, Sensor, read_secret
 from runtime.backoff import Backoff, RetryLog
@@ -44,15 +58,33 @@ log = logging.getLogger("tracseq.drivers.mqtt")
 MESSAGES = Counter("tracseq_mqtt_messages", "MQTT messages received", ["connection"])
 CONNECTED = Gauge("tracseq_mqtt_connected", "1 while connected to the broker", ["connection"])
 RECONNECTS = Counter("tracseq_mqtt_reconnects", "Connections lost and retried", ["connection"])
+SKIPPED = Counter(
+    "tracseq_mqtt_skipped", "Messages a sensor's when: conditions left out", ["connection"]
+)
+UNAVAILABLE = Counter(
+    "tracseq_mqtt_unavailable",
+    "Messages in which a sensor said it has no value (no_value_states)",
+    ["connection"],
+)
+SENSOR_UNAVAILABLE = Gauge(
+    "tracseq_mqtt_sensor_unavailable",
+    "1 while a sensor's latest message said it has no value (no_value_states)",
+    ["sensor"],
+)
 
 RECEIVE_MAXIMUM = 1000  # unacknowledged PUBLISHes the broker may send us (MQTT 5)
 SESSION_EXPIRY_S = 7 * 86400  # how long the broker keeps our session while we are away
 CONNECT_TIMEOUT_S = 15.0
+AUTO_ANSWER_S = 5.0  # `protocol: auto`: a v5 CONNECT unanswered this long is tried as 3.1.1
 _READS_PER_EVENT = 2000  # packets read per readable event before yielding to the loop
 
 
 class ConnectFailed(Exception):
     """The broker could not be reached or refused us; retried with backoff."""
+
+
+class FallBack(ConnectFailed):
+    """`protocol: auto` and the broker does not take MQTT 5: retried at once with 3.1.1."""
 
 
 class MqttDriver:
@@ -64,6 +96,8 @@ class MqttDriver:
         self.clock = clock
         self.router = Router(sensors)
         self.client_id = settings.client_id or f"tracseq-{name}"
+        self.version = "3.1.1" if settings.protocol == "3.1.1" else "5"
+        self._version_proven = settings.protocol != "auto"  # auto: once a session is up
         try:
             self.zone = ZoneInfo(settings.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -73,7 +107,15 @@ class MqttDriver:
         self.max_payload = MAX_PAYLOAD
         self._state: State = "starting"
         self._detail = ""
-        self._counters = {"messages": 0, "rejects": 0, "reconnects": 0, "unacked": 0}
+        self._counters = {
+            "messages": 0,
+            "rejects": 0,
+            "reconnects": 0,
+            "unacked": 0,
+            "skipped": 0,
+            "unavailable": 0,
+        }
+        self._unavailable: set[str] = set()  # sensors whose latest message had no value
         self._conn: Connection | None = None
         self._sink: ReadingSink | None = None
         self._batch: list[tuple[bytes, bytes, int, bool, int]] = []
@@ -87,7 +129,13 @@ class MqttDriver:
     # --- the Driver interface ----------------------------------------------------------
 
     def health(self) -> Health:
-        return Health(self._state, self._detail, dict(self._counters))
+        counters = {**self._counters, "sensors_unavailable": len(self._unavailable)}
+        detail = self._detail
+        if self._unavailable:  # shown in /readyz: which sensors say they have no value
+            shown = ", ".join(sorted(self._unavailable)[:5])
+            more = len(self._unavailable) - 5
+            detail += f"; no value from {shown}" + (f" and {more} more" if more > 0 else "")
+        return Health(self._state, detail, counters)
 
     async def run(self, sink: ReadingSink) -> None:
         """Connect, consume and reconnect with backoff until cancelled."""
@@ -101,7 +149,11 @@ class MqttDriver:
                 self._established = False
                 try:
                     await self._session(backoff, retry)
+                except FallBack:
+                    continue
                 except (ConnectFailed, OSError, ssl.SSLError) as exc:
+                    if not self._version_proven:  # 3.1.1 did not help either: 5 again next
+                        self.version = "5"
                     problem = str(exc) or type(exc).__name__
                     self._set_state("disconnected", f"{self._where()}: {problem}")
                     retry.failed(problem)
@@ -125,36 +177,32 @@ class MqttDriver:
         assert self._commit_failed is not None
         self._commit_failed.clear()
         try:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            props.ReceiveMaximum = RECEIVE_MAXIMUM
-            await loop.run_in_executor(
-                None,
-                lambda: client.connect(
-                    self.settings.host,
-                    self.settings.port,
-                    keepalive=max(5, int(self.settings.keepalive)),
-                    clean_start=False,
-                    properties=props,
-                ),
-            )
-            async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                ok, reason = await asyncio.shield(conn.connected)
+            await loop.run_in_executor(None, lambda: self._connect(client))
+            ok, reason = await self._connack(conn)
             if not ok:
                 hint = refusal_hint(reason, self.settings)
                 raise ConnectFailed(f"broker refused the connection: {reason}{hint}")
-            client.subscribe(
-                [(f, SubscribeOptions(qos=1, retainHandling=1)) for f in self.router.subscriptions]
-            )
+            session = conn.connected.result()[1]
+            if self.version == "5":
+                client.subscribe(
+                    [
+                        (f, SubscribeOptions(qos=1, retainHandling=1))
+                        for f in self.router.subscriptions
+                    ]
+                )
+            else:
+                client.retained_may_repeat = session == "resumed"
+                client.subscribe([(f, 1) for f in self.router.subscriptions])
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 refused = await asyncio.shield(conn.subscribed)
-            detail = f"{self._where()} session={conn.connected.result()[1]}"
+            detail = f"{self._where()} session={session} mqtt={self.version}"
             if refused:
                 self._set_state("degraded", f"{detail}; subscription refused: {', '.join(refused)}")
                 log.error("MQTT %s: the broker refused %s", self.name, ", ".join(refused))
             else:
                 self._set_state("connected", detail)
             self._established = True
+            self._version_proven = True
             backoff.reset()
             retry.succeeded()
             await self._until_lost(conn)
@@ -164,6 +212,51 @@ class MqttDriver:
             ) from None
         finally:
             self._close(conn)
+
+    def _connect(self, client: LeanClient) -> None:
+        """CONNECT with a persistent session (blocking: run in an executor)."""
+        keepalive = max(5, int(self.settings.keepalive))
+        if self.version != "5":  # 3.1.1: clean session off is set on the client
+            client.connect(self.settings.host, self.settings.port, keepalive=keepalive)
+            return
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        client.connect(
+            self.settings.host,
+            self.settings.port,
+            keepalive=keepalive,
+            clean_start=False,
+            properties=props,
+        )
+
+    async def _connack(self, conn: Connection) -> tuple[bool, str]:
+        """Wait for CONNACK; with `protocol: auto`, raise FallBack if MQTT 5 is not taken."""
+        may_fall_back = self.settings.protocol == "auto" and self.version == "5"
+        wait = AUTO_ANSWER_S if may_fall_back else CONNECT_TIMEOUT_S
+        try:
+            async with asyncio.timeout(wait):
+                ok, reason = await asyncio.shield(conn.connected)
+        except TimeoutError:
+            if may_fall_back:
+                self._fall_back(f"did not answer an MQTT 5 CONNECT within {wait:g}s")
+            raise ConnectFailed(f"no answer from {self._where()} within {wait:g}s") from None
+        if not ok and may_fall_back:
+            if not conn.connack:
+                self._fall_back("closed the connection instead of answering an MQTT 5 CONNECT")
+            if conn.reason_code == UNSUPPORTED_PROTOCOL_VERSION:
+                self._fall_back("refused MQTT 5 (unsupported protocol version)")
+        return ok, reason
+
+    def _fall_back(self, why: str) -> None:
+        log.warning(
+            'MQTT %s: %s %s; trying MQTT 3.1.1 (protocol: "3.1.1" skips this attempt)',
+            self.name,
+            self._where(),
+            why,
+        )
+        self.version = "3.1.1"
+        raise FallBack(f"{self._where()} {why}")
 
     async def _until_lost(self, conn: Connection) -> None:
         assert self._commit_failed is not None
@@ -195,8 +288,8 @@ class MqttDriver:
             conn.client._sock_close()  # paho has no public close without I/O
         self._unregister(conn)
 
-    def _new_client(self) -> paho.Client:
-        client = LeanClient(self.client_id, self._on_publish)
+    def _new_client(self) -> LeanClient:
+        client = LeanClient(self.client_id, self._on_publish, self.version)
         settings = self.settings
         if settings.username is not None:
             password = read_secret(settings.password_file)
@@ -227,6 +320,8 @@ class MqttDriver:
         conn = self._conn
         if conn is None or conn.client is not client or conn.connected.done():
             return
+        conn.connack = True
+        conn.reason_code = reason.value
         if reason.is_failure:
             conn.connected.set_result((False, str(reason)))
         else:
@@ -355,6 +450,8 @@ class MqttDriver:
         self._messages.inc(count)
         self._counters["messages"] += count
         self._counters["rejects"] += len(out.rejects)
+        if out.skipped or out.unavailable or self._unavailable:
+            self._count_no_values(out)
         self._counters["unacked"] += len(mids)
         assert self._sink is not None
         self._sink.submit(out.readings, out.rejects, self._committer(conn, mids))
@@ -383,6 +480,25 @@ class MqttDriver:
         ack = conn.client.ack
         for mid in mids:
             ack(mid, 1)
+
+    def _count_no_values(self, out: Decoded) -> None:
+        """Skipped messages and sensors that said they have no value (see drivers.payload)."""
+        if out.skipped:
+            self._counters["skipped"] += out.skipped
+            SKIPPED.labels(connection=self.name).inc(out.skipped)
+        if out.unavailable:
+            self._counters["unavailable"] += len(out.unavailable)
+            UNAVAILABLE.labels(connection=self.name).inc(len(out.unavailable))
+            for sensor_id in out.unavailable:
+                if sensor_id not in self._unavailable:
+                    self._unavailable.add(sensor_id)
+                    SENSOR_UNAVAILABLE.labels(sensor=sensor_id).set(1)
+                    log.warning("MQTT %s: sensor %s says it has no value", self.name, sensor_id)
+        for reading in out.readings if self._unavailable else ():
+            if reading.sensor_id in self._unavailable:
+                self._unavailable.discard(reading.sensor_id)
+                SENSOR_UNAVAILABLE.labels(sensor=reading.sensor_id).set(0)
+                log.info("MQTT %s: sensor %s has a value again", self.name, reading.sensor_id)
 
     # --- small things ------------------------------------------------------------------
 

@@ -7,6 +7,13 @@ needs none of that, so `_handle_publish` is replaced by a parser that takes the 
 packet id, DUP flag and payload straight from the packet and hands them to `deliver`.
 Everything else (CONNECT, SUBSCRIBE, keepalive, PUBACK via `ack`, QoS 2) is paho's own.
 paho is pinned below 3.0; this override is exercised by every MQTT test.
+
+The same client speaks MQTT 5 or 3.1.1 (`protocol:`), the lean path and manual acks on
+both. A 3.1.1 PUBLISH has no properties. 3.1.1 has no Retain Handling either: a resumed
+session re-subscribes and the broker replays every retained message (flag set), which
+MQTT 5's `retainHandling=1` would not send again. Such a message may be news all the same
+(amqtt sends the messages it queued for us while we were away with the flag set), so it is
+never dropped: with `retained_may_repeat` it is delivered marked as a possible duplicate.
 """
 
 from __future__ import annotations
@@ -24,18 +31,29 @@ from edgeconfig import Mqtt
 Deliver = Callable[[bytes, bytes, int, bool, int], None]
 
 
-class LeanClient(paho.Client):
-    """A paho Client (MQTT 5, manual ack) whose received PUBLISHes go to `deliver`."""
+# What `protocol:` names, as paho's version constants.
+VERSIONS = {"5": paho.MQTTv5, "3.1.1": paho.MQTTv311}
+UNSUPPORTED_PROTOCOL_VERSION = 0x84  # CONNACK reason (paho maps 3.1.1's return code 1 to it)
 
-    def __init__(self, client_id: str, deliver: Deliver) -> None:
+
+class LeanClient(paho.Client):
+    """A paho Client (manual ack) whose received PUBLISHes go to `deliver`."""
+
+    def __init__(self, client_id: str, deliver: Deliver, version: str = "5") -> None:
+        protocol = VERSIONS[version]
         super().__init__(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=paho.MQTTv5,
+            protocol=protocol,
+            # MQTT 5 asks for the persistent session in CONNECT (clean_start=False).
+            clean_session=None if protocol == paho.MQTTv5 else False,
             manual_ack=True,
             reconnect_on_failure=False,
         )
         self.deliver = deliver
+        self.version = version
+        self.has_properties = protocol == paho.MQTTv5
+        self.retained_may_repeat = False  # 3.1.1, resumed session: see the module docstring
 
     def _handle_publish(self) -> MQTTErrorCode:
         header: int = self._in_packet["command"]
@@ -50,24 +68,26 @@ class LeanClient(paho.Client):
             if qos:
                 mid = (packet[end] << 8) | packet[end + 1]
                 end += 2
-            # MQTT 5 properties: a variable byte integer length, then the properties.
-            length = 0
-            shift = 0
-            while True:
-                byte = packet[end]
-                end += 1
-                length |= (byte & 0x7F) << shift
-                if not byte & 0x80:
-                    break
-                shift += 7
-                if shift > 21:
-                    return MQTTErrorCode.MQTT_ERR_PROTOCOL
-            end += length
+            if self.has_properties:
+                # MQTT 5 properties: a variable byte integer length, then the properties.
+                length = 0
+                shift = 0
+                while True:
+                    byte = packet[end]
+                    end += 1
+                    length |= (byte & 0x7F) << shift
+                    if not byte & 0x80:
+                        break
+                    shift += 7
+                    if shift > 21:
+                        return MQTTErrorCode.MQTT_ERR_PROTOCOL
+                end += length
         except IndexError:
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         if end > len(packet):
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        self.deliver(topic, bytes(packet[end:]), mid, bool(header & 0x08), qos)
+        dup = bool(header & 0x08) or bool(header & 0x01 and self.retained_may_repeat)
+        self.deliver(topic, bytes(packet[end:]), mid, dup, qos)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
@@ -83,6 +103,8 @@ class Connection:
         self.sock: Any = None
         self.writing = False
         self.closed = False
+        self.connack = False  # False when the broker closed before answering CONNECT
+        self.reason_code: int | None = None  # the CONNACK's
 
 
 def refusal_hint(reason: str, settings: Mqtt) -> str:

@@ -4,6 +4,12 @@ Pure functions and small compiled objects, no I/O, so the decoder is property-te
 own. `Router` maps a concrete topic to the configured sensors it feeds (one message may feed
 several); `decode` turns one message into readings and rejects. Bad input is data: every
 problem becomes a `Reject` whose reason names the topic and the field, never an exception.
+
+Two outcomes are neither: a message that fails the source's `when:` conditions is not this
+sensor's (Shelly's `events/rpc` carries every component's NotifyStatus) and is only
+counted as skipped; a value that is one of `no_value_states` (Home Assistant's
+`unavailable`, `unknown`) is the sensor saying it has no value now, counted per sensor as
+unavailable. Neither is stored, so a sensor that stays unavailable still goes offline.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from typing import Any
 import orjson
 
 from drivers.base import Reading, Reject
-from edgeconfig import MqttSource, Sensor
+from edgeconfig import Condition, MqttSource, Sensor
+from runtime import units
 
 MAX_PAYLOAD = 64 * 1024  # bytes; bigger payloads are rejected, keeping their first bytes
 KEPT_OF_HUGE = 1024  # bytes of an oversized payload kept in the rejects table
@@ -34,13 +41,18 @@ class Target:
     """One configured sensor as the decoder sees it: where its value and time are."""
 
     __slots__ = (
+        "no_value",
+        "no_value_bytes",
         "placeholders",
         "sensor",
         "states",
         "time_field",
         "time_path",
+        "unit_field",
+        "unit_path",
         "value_field",
         "value_path",
+        "when",
     )
 
     def __init__(self, sensor: Sensor) -> None:
@@ -51,8 +63,37 @@ class Target:
         self.time_field = source.time
         self.value_path = _path(source.value)
         self.time_path = _path(source.time)
+        self.unit_field = source.wire_unit_path
+        self.unit_path = _path(source.wire_unit_path)
         self.placeholders = sensor.placeholders
         self.states = sensor.quantity not in MEASURED  # door contacts: ON/OFF, true/false
+        self.when = [_Condition(c) for c in source.when]
+        self.no_value = frozenset(s.strip().lower() for s in source.no_value_states)
+        self.no_value_bytes = frozenset(s.encode() for s in self.no_value)
+
+
+class _Condition:
+    """One compiled `when:` condition."""
+
+    __slots__ = ("equals", "has_equals", "path", "present")
+
+    def __init__(self, condition: Condition) -> None:
+        self.path = tuple(condition.path.split("."))
+        self.present = condition.present
+        self.has_equals = "equals" in condition.model_fields_set
+        self.equals = condition.equals
+
+    def holds(self, document: Any) -> bool:
+        found = lookup(document, self.path)
+        if not self.present:
+            return found is _MISSING
+        if found is _MISSING:
+            return False
+        if not self.has_equals:
+            return found is not None
+        if isinstance(self.equals, bool) or isinstance(found, bool):
+            return found is self.equals
+        return bool(found == self.equals)
 
 
 @dataclass(slots=True, frozen=True)
@@ -149,11 +190,13 @@ def _path(dotted: str | None) -> tuple[str, ...] | None:
 class Decoded:
     """What one batch of messages became: readings, and rejects with their reasons."""
 
-    __slots__ = ("readings", "rejects")
+    __slots__ = ("readings", "rejects", "skipped", "unavailable")
 
     def __init__(self) -> None:
         self.readings: list[Reading] = []
         self.rejects: list[Reject] = []
+        self.skipped = 0  # (message, sensor) pairs a `when:` condition left out
+        self.unavailable: list[str] = []  # sensor ids whose value was a no-value state
 
 
 _NOT_JSON = object()
@@ -187,12 +230,16 @@ def decode(
             continue
         value_path = target.value_path
         if value_path is None:
+            if payload.strip().strip(b'"').lower() in target.no_value_bytes:
+                out.unavailable.append(match.sensor_id)
+                continue
             value, problem = scalar(payload, target.states)
             if problem is not None:
                 out.rejects.append(_reject(topic, f"{topic}: payload {problem}", payload, received))
                 continue
             time: float | None = None
             extra: dict[str, Any] | None = None
+            unit: str | None = None
         else:
             if document is _NOT_JSON:
                 try:
@@ -201,7 +248,13 @@ def decode(
                     reason = f"{topic}: payload is not valid JSON ({exc.msg})"
                     out.rejects.append(_reject(topic, reason, payload, received))
                     return
+            if target.when and not all(c.holds(document) for c in target.when):
+                out.skipped += 1
+                continue
             raw = lookup(document, value_path)
+            if isinstance(raw, str) and raw.strip().lower() in target.no_value:
+                out.unavailable.append(match.sensor_id)
+                continue
             if raw is _MISSING:
                 reason = f"{topic}: field {target.value_field} missing"
                 out.rejects.append(_reject(topic, reason, payload, received))
@@ -213,6 +266,18 @@ def decode(
                 continue
             time = None
             extra = None
+            unit = None
+            if target.unit_path is not None:
+                raw_unit = lookup(document, target.unit_path)
+                if raw_unit is not _MISSING:  # absent: the source's wire_unit applies
+                    unit = units.canonical(raw_unit) if isinstance(raw_unit, str) else None
+                    if unit is None:
+                        reason = (
+                            f"{topic}: field {target.unit_field} {_short(raw_unit)} is not a "
+                            f"known unit ({units.KNOWN}, C, F)"
+                        )
+                        out.rejects.append(_reject(topic, reason, payload, received))
+                        continue
             if target.time_path is not None:
                 raw_time = lookup(document, target.time_path)
                 time = epoch(raw_time, zone)
@@ -222,7 +287,7 @@ def decode(
         if dup and time is None:
             extra = {"dup": True} if extra is None else {**extra, "dup": True}
         out.readings.append(
-            Reading(target.sensor, match.sensor_id, value, received, time, None, extra)
+            Reading(target.sensor, match.sensor_id, value, received, time, unit, extra)
         )
 
 

@@ -173,7 +173,12 @@ class Daemon:
         outputs.add(http)
         interval = watchdog_interval()
         if interval is not None:
-            outputs.add(FunctionComponent("watchdog", lambda: watchdog_loop(self.clock, interval)))
+            # systemd hears from us only while our own listener answers /healthz.
+            outputs.add(
+                FunctionComponent(
+                    "watchdog", lambda: watchdog_loop(self.clock, interval, http.answers)
+                )
+            )
         return intake, outputs, http
 
     def _output_components(self, config: Config, the_log: DurableLog) -> list[Component]:

@@ -1,6 +1,7 @@
 """Normalisation shared by every driver: a decoded value becomes a log entry or a reject.
 
-Calibration (scale, then offset), unit conversion to the sensor's unit, and sanity checks
+Conversion from the unit on the wire (`Reading.unit`, else `source.wire_unit`) to the
+sensor's unit, calibration (scale, then offset, in the sensor's unit), and sanity checks
 (NaN/inf, the sensor's physical range, the time). A sensor time more than five minutes in
 the future or before 2020 is replaced by the receive time; the original is kept in
 `data.sensor_time_rejected` so nothing the device sent is lost.
@@ -9,11 +10,11 @@ the future or before 2020 is replaced by the receive time; the original is kept 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from drivers.base import Reading, Reject
 from edge.entry import Entry
 from runtime import events
+from runtime.units import convert
 
 MAX_FUTURE_S = 300.0
 EARLIEST_TIME = 1_577_836_800.0  # 2020-01-01T00:00:00Z
@@ -27,29 +28,6 @@ _PHYSICAL: dict[str, tuple[float, float]] = {
     "o2": (0.0, 100.0),
 }
 
-_TO_DEGC: dict[str, Callable[[float], float]] = {
-    "degC": lambda v: v,
-    "C": lambda v: v,
-    "°C": lambda v: v,
-    "degF": lambda v: (v - 32.0) * 5.0 / 9.0,
-    "F": lambda v: (v - 32.0) * 5.0 / 9.0,
-    "°F": lambda v: (v - 32.0) * 5.0 / 9.0,
-    "K": lambda v: v - 273.15,
-}
-
-
-def convert(value: float, from_unit: str, to_unit: str) -> float | None:
-    """`value` in `to_unit`, or None when no conversion is known."""
-    if from_unit == to_unit:
-        return value
-    if to_unit in ("degC", "C", "°C") and from_unit in _TO_DEGC:
-        return _TO_DEGC[from_unit](value)
-    if to_unit == "degF" and from_unit in _TO_DEGC:
-        return _TO_DEGC[from_unit](value) * 9.0 / 5.0 + 32.0
-    if to_unit == "K" and from_unit in _TO_DEGC:
-        return _TO_DEGC[from_unit](value) + 273.15
-    return None
-
 
 def normalize(reading: Reading, source: str) -> Entry | Reject:
     """The log entry for `reading`, or a reject naming the sensor and the reason."""
@@ -60,14 +38,16 @@ def normalize(reading: Reading, source: str) -> Entry | Reject:
         return _reject(reading, source, f"{where}: value {value!r} is not a number")
     if not math.isfinite(value):
         return _reject(reading, source, f"{where}: value {value!r} is not finite")
-    value = float(value) * sensor.calibration.scale + sensor.calibration.offset
-    if reading.unit is not None and reading.unit != sensor.unit:
-        converted = convert(value, reading.unit, sensor.unit)
+    value = float(value)
+    # The unit the message stated (Tasmota's TempUnit), else the configured wire_unit.
+    wire = reading.unit or sensor.source.wire_unit
+    if wire is not None and wire != sensor.unit:
+        converted = convert(value, wire, sensor.unit)
         if converted is None:
-            return _reject(
-                reading, source, f"{where}: cannot convert {reading.unit} to {sensor.unit}"
-            )
+            return _reject(reading, source, f"{where}: cannot convert {wire} to {sensor.unit}")
         value = converted
+    # Calibration is in the sensor's unit, like its certificate and its alarm limits.
+    value = value * sensor.calibration.scale + sensor.calibration.offset
     low, high = sensor.range or _PHYSICAL.get(sensor.quantity, (-math.inf, math.inf))
     if sensor.unit in ("degF", "K") and sensor.range is None:
         low, high = -math.inf, math.inf

@@ -18,12 +18,20 @@ from edgeconfig.sensors import (
     RateRule,
     Sensor,
 )
-from edgeconfig.sources import ModbusSource, MqttSource, RegisterType, SerialSource, Source
+from edgeconfig.sources import (
+    Condition,
+    ModbusSource,
+    MqttSource,
+    RegisterType,
+    SerialSource,
+    Source,
+)
 
 __all__ = [
     "Alarms",
     "Buffer",
     "Calibration",
+    "Condition",
     "Config",
     "Connection",
     "Gateway",

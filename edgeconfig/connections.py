@@ -17,6 +17,8 @@ from edgeconfig.base import Duration, Model
 
 # --- connections ---------------------------------------------------------------------
 
+MqttProtocol = Literal["5", "3.1.1", "auto"]
+
 
 class Mqtt(Model):
     url: str
@@ -29,6 +31,18 @@ class Mqtt(Model):
     key_file: Path | None = None
     keepalive: Duration = 30.0
     timezone: str = "UTC"  # for ISO 8601 sensor times without a zone
+    # "auto": MQTT 5, falling back to 3.1.1 when the broker refuses or drops a v5 CONNECT.
+    protocol: MqttProtocol = "auto"
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_text(cls, value: object) -> object:
+        # YAML reads `protocol: 5` as a number; "3.1.1" is a string either way.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = f"{value:g}"
+        if value not in ("5", "3.1.1", "auto"):
+            raise ValueError(f'unknown MQTT protocol {value!r} (use "5", "3.1.1" or auto)')
+        return value
 
     @field_validator("url")
     @classmethod

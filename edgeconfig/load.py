@@ -25,10 +25,15 @@ from edgeconfig.connections import Connection, Modbus, Mqtt, Serial
 from edgeconfig.model import Config
 from edgeconfig.sensors import Sensor
 from edgeconfig.sources import ModbusSource, MqttSource, SerialSource
-from edgeconfig.yaml_source import YamlDocument, load_yaml
+from runtime import units
 from runtime.errors import ConfigError, ConfigIssue
+from runtime.yaml_source import YamlDocument, load_yaml
 
 # --- loading -------------------------------------------------------------------------
+
+# Config fields the loader fills in, never keys of a file.
+INTERNAL_KEYS = frozenset({"source_file", "config_hash"})
+EXTENSION_PREFIX = "x-"  # top-level keys the loader ignores: a place for anchors
 
 
 def load_config(path: str | Path) -> Config:
@@ -61,9 +66,17 @@ def parse_config(text: str, file: str, *, base_dir: Path) -> Config:
         raise ConfigError(issues)
     if not isinstance(doc.data, dict):  # also a document that is only `null` or `~`
         raise ConfigError([*issues, doc.issue((), "the top level must be a mapping")])
+    for key in sorted(INTERNAL_KEYS & doc.data.keys()):
+        issues.append(doc.issue((key,), _unknown_key((key,), doc), key=True))
+    # Top-level `x-...` keys hold YAML anchors for shared defaults (as in Compose files).
+    data = {
+        k: v
+        for k, v in doc.data.items()
+        if k not in INTERNAL_KEYS and not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))
+    }
     config: Config | None = None
     try:
-        config = Config.model_validate(doc.data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, doc))
     issues.extend(_cross_check(doc.data, doc))
@@ -111,7 +124,7 @@ def _unknown_key(loc: tuple[int | str, ...], doc: YamlDocument) -> str:
     model = _model_at(loc[:-1], doc)
     hint = ""
     if model is not None:
-        names = [f.alias or n for n, f in model.model_fields.items()]
+        names = [f.alias or n for n, f in model.model_fields.items() if n not in INTERNAL_KEYS]
         close = difflib.get_close_matches(key, names, n=1)
         if close:
             hint = f" (did you mean '{close[0]}'?)"
@@ -227,6 +240,14 @@ def _cross_check(data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
                         "(topic: MQTT, register: Modbus, match: serial)",
                     )
                 )
+        out.extend(_unit_check(sensor, source, where, doc))
+        if source.get("when") and source.get("value") is None:
+            out.append(
+                doc.issue(
+                    (*where, "source", "when"),
+                    "when needs source.value (conditions look into a JSON payload)",
+                )
+            )
         if isinstance(sensor_id, str) and PLACEHOLDER.search(sensor_id):
             topic = source.get("topic")
             if not isinstance(topic, str):
@@ -249,6 +270,46 @@ def _cross_check(data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
             and bounds[0] >= bounds[1]
         ):
             out.append(doc.issue((*where, "range"), "range must be [low, high] with low < high"))
+    return out
+
+
+def _unit_check(
+    sensor: dict[str, Any], source: dict[str, Any], where: tuple[str | int, ...], doc: YamlDocument
+) -> list[ConfigIssue]:
+    """A wire unit must convert to the sensor's unit (only temperatures convert)."""
+    unit = sensor.get("unit")
+    if not isinstance(unit, str):
+        return []
+    out: list[ConfigIssue] = []
+    wire = source.get("wire_unit")
+    if (
+        isinstance(wire, str)
+        and units.canonical(wire) is not None
+        and units.convert(0.0, wire, unit) is None
+    ):
+        out.append(
+            doc.issue(
+                (*where, "source", "wire_unit"),
+                f"cannot convert {wire} to the sensor's unit {unit} "
+                f"(wire_unit converts temperatures: {units.KNOWN})",
+            )
+        )
+    if source.get("wire_unit_path") is not None:
+        if source.get("value") is None:
+            out.append(
+                doc.issue(
+                    (*where, "source", "wire_unit_path"),
+                    "wire_unit_path needs source.value (the payload is then JSON)",
+                )
+            )
+        if units.canonical(unit) is None:
+            out.append(
+                doc.issue(
+                    (*where, "source", "wire_unit_path"),
+                    f"the sensor's unit {unit} is not a temperature ({units.KNOWN}): "
+                    "nothing to convert",
+                )
+            )
     return out
 
 

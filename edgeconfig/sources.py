@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     field_validator,
@@ -13,8 +14,42 @@ from pydantic import (
 )
 
 from edgeconfig.base import PLACEHOLDER, Duration, Model
+from runtime import units
+
+
+def _known_unit(value: str | None) -> str | None:
+    if value is not None and units.canonical(value) is None:
+        raise ValueError(f"unknown wire_unit {value!r} (use {units.KNOWN})")
+    return value
+
+
+# The unit the device sends when it is not the sensor's `unit`; converted on the way in.
+WireUnit = Annotated[str | None, AfterValidator(_known_unit)]
 
 # --- sensors -------------------------------------------------------------------------
+
+
+class Condition(Model):
+    """`when:` on an MQTT source: a payload path that must hold (or be absent) for the message
+    to be this sensor's. A message that fails it is skipped, not rejected."""
+
+    path: str  # dotted path into the JSON payload
+    equals: str | float | bool | None = None  # absent: the path only has to be present
+    present: bool = True  # false: the path must be absent
+
+    @model_validator(mode="after")
+    def _sense(self) -> Condition:
+        if not self.present and "equals" in self.model_fields_set:
+            raise ValueError("a condition with present: false cannot also need equals")
+        return self
+
+
+def _conditions(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+# Home Assistant's words for "no value now": the sensor says it is unavailable; not a reject.
+NO_VALUE_STATES = ("unavailable", "unknown")
 
 
 class MqttSource(Model):
@@ -22,6 +57,10 @@ class MqttSource(Model):
     topic: str
     value: str | None = None  # dotted path into a JSON payload; None: the payload is the value
     time: str | None = None  # dotted path of the sensor's timestamp
+    wire_unit: WireUnit = None
+    wire_unit_path: str | None = None  # dotted path of a unit in the payload (TempUnit)
+    when: Annotated[list[Condition], BeforeValidator(_conditions)] = []  # all must hold
+    no_value_states: list[str] = list(NO_VALUE_STATES)  # compared without case
 
     @field_validator("topic")
     @classmethod
@@ -59,6 +98,7 @@ class ModbusSource(Model):
     scale: float = 1.0
     offset: float = 0.0
     poll: Duration = 10.0
+    wire_unit: WireUnit = None  # (`unit` is the Modbus unit id)
 
     @field_validator("register_")
     @classmethod
@@ -108,6 +148,7 @@ class SerialSource(Model):
     connection: str
     match: str
     sensor: str | None = None  # the value of a `sensor` group this sensor answers to
+    wire_unit: WireUnit = None  # a `unit` group in `match`, when it matches, wins
 
     @field_validator("match")
     @classmethod

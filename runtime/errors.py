@@ -7,7 +7,7 @@
     │   └── LogClosedError            the log was closed while a caller still waited on it
     ├── edge.errors.DeliveryError     an event could not be delivered downstream (Redis)
     ├── edge.errors.StartupError      the daemon cannot start (port taken, data_dir not writable)
-    ├── central.storage.sql.StorageError  central's database failed (see that module)
+    ├── central.storage.errors.StorageError  central's database failed (see that module)
     └── sim.errors.SimulatorError     a simulator scenario cannot run
 
 Each package keeps its own tree below the root; library errors (sqlite3, psycopg, paho,

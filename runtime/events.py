@@ -29,6 +29,7 @@ SINGLE_MEDIA_TYPE = "application/cloudevents+json"
 READING = "org.tracseq.reading"
 ALARM_RAISED = "org.tracseq.alarm.raised"
 ALARM_CLEARED = "org.tracseq.alarm.cleared"
+ALARM_ACKNOWLEDGED = "org.tracseq.alarm.acknowledged"  # central, on the live stream only
 GATEWAY_STARTED = "org.tracseq.gateway.started"
 GATEWAY_STOPPED = "org.tracseq.gateway.stopped"
 GATEWAY_HEARTBEAT = "org.tracseq.gateway.heartbeat"

@@ -4,12 +4,14 @@ Mosquitto and redis-server are used when already running on their default ports,
 started privately in the demo directory; then central (SQLite) with the dashboard, the
 analytics processor, the simulated fleet (with a scripted door opening and compressor
 failure) and the edge daemon on the repository's sensors.yaml adapted to those ports.
-Prints the dashboard URL and a login.
+Central gets a notifications file and a local SMTP catcher (sim/mailcatcher.py), so the
+compressor failure arrives as an e-mail: each message is a `.eml` file in `<dir>/mail`.
+Prints the dashboard URL, a login and the mail folder, then a line for each alarm raised,
+acknowledged, cleared and notified (sim/demo_alarms.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import secrets
@@ -21,7 +23,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from runtime.cli_args import ArgumentParser
+from sim.demo_alarms import AlarmLog
 from sim.local_servers import free_port, mosquitto, redis_server, wait_for_port
+from sim.mailcatcher import MailCatcher
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "sensors.yaml"
 
@@ -86,8 +91,39 @@ def write_config(
     return path
 
 
+DEMO_NOTIFICATIONS = """\
+# The demo's notifications (docs/notifications.md): every alarm and early warning is
+# mailed to the on-call address; the demo's SMTP catcher keeps each message in {folder}.
+channels:
+  mail:
+    smtp: {{host: 127.0.0.1, port: {port}, security: none,
+           from: "TracSeq demo <alarms@demo.example>"}}
+groups:
+  on-call: [admin, "oncall@demo.example"]
+defaults: {{group_wait: 10s, base_url: "{central}"}}
+policies:
+  - name: every-alarm
+    levels:
+      - after: 0s
+        notify: [{{channel: mail, to: [group:on-call]}}]
+        repeat: 15m
+    also_on: [acknowledged, cleared]
+  - name: early-warnings
+    match: {{event: prediction}}
+    levels: [{{after: 0s, notify: [{{channel: mail, to: [group:on-call]}}]}}]
+"""
+
+
+def write_notifications(directory: Path, *, smtp_port: int, central: str) -> Path:
+    """The demo's notifications file: every alarm to the local SMTP catcher."""
+    path = directory / "notifications.yaml"
+    folder = directory / "mail"
+    path.write_text(DEMO_NOTIFICATIONS.format(port=smtp_port, central=central, folder=folder))
+    return path
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tracseq-edge demo", description=__doc__)
+    parser = ArgumentParser(prog="tracseq-edge demo", description=__doc__)
     parser.add_argument(
         "--dir", default="demo-data", help="working directory (default ./demo-data)"
     )
@@ -120,6 +156,7 @@ def main(argv: list[str]) -> int:
         with (
             _broker(directory / "mosquitto", args.private_servers) as mqtt_port,
             _redis(directory / "redis", args.private_servers) as redis_port,
+            MailCatcher(_port_or_free(2525), directory / "mail") as mailbox,
         ):
             central_port = _port_or_free(8095)
             central_url = f"http://127.0.0.1:{central_port}"
@@ -153,7 +190,11 @@ def main(argv: list[str]) -> int:
                                         cwd=directory, start_new_session=True)  # fmt: skip
                 children.append((name, proc))
 
-            start("central", ["central", "--db", db, "--listen", f"127.0.0.1:{central_port}"])
+            notifications = write_notifications(
+                directory, smtp_port=mailbox.port, central=central_url
+            )
+            start("central", ["central", "--db", db, "--listen", f"127.0.0.1:{central_port}",
+                              "--notifications", str(notifications)])  # fmt: skip
             wait_for_port(central_port, timeout=30)
             analytics_port = _port_or_free(8097)
             start("analytics", [
@@ -178,19 +219,42 @@ def main(argv: list[str]) -> int:
                 f"http://127.0.0.1:{analytics_port}/healthz  Logs: {logs}",
                 flush=True,
             )
+            print(
+                f"Mail: alarm e-mails arrive as .eml files in {directory / 'mail'} "
+                f"(SMTP catcher on 127.0.0.1:{mailbox.port})",
+                flush=True,
+            )
             print("Ctrl-C stops everything.", flush=True)
-            while not stop["now"]:
-                for name, proc in children:
-                    if proc.poll() is not None:
-                        print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
-                        stop["now"] = True
-                time.sleep(0.2)
+            alarm_log = _alarm_log(db, central_url)
+            try:
+                while not stop["now"]:
+                    for name, proc in children:
+                        if proc.poll() is not None:
+                            print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
+                            stop["now"] = True
+                    if alarm_log is not None:
+                        alarm_log.poll()
+                    time.sleep(0.2)
+            finally:
+                if alarm_log is not None:
+                    alarm_log.close()
     except (RuntimeError, TimeoutError, OSError) as exc:
         print(f"tracseq-edge demo: {exc}", file=sys.stderr)
         return 1
     finally:
         _stop_all(children)
     return 0
+
+
+def _alarm_log(db: str, central_url: str) -> AlarmLog | None:
+    """The alarm lines' reader (a viewer API key of its own), or None with a note."""
+    try:
+        key = _command(["central", "apikey", "create", f"demo-terminal-{secrets.token_hex(3)}",
+                        "--role", "viewer", "--db", db])  # fmt: skip
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        print(f"(alarms will not be printed here: {exc})", flush=True)
+        return None
+    return AlarmLog(central_url, key, lambda line: print(line, flush=True))
 
 
 def _create_admin(db: str, secrets_dir: Path) -> tuple[str, str] | None:
@@ -201,7 +265,8 @@ def _create_admin(db: str, secrets_dir: Path) -> tuple[str, str] | None:
     os.chmod(password_file, 0o600)
     try:
         _command(["central", "user", "create", "admin", "--role", "admin",
-                  "--password-file", str(password_file), "--db", db])  # fmt: skip
+                  "--password-file", str(password_file), "--email", "admin@demo.example",
+                  "--db", db])  # fmt: skip
     except RuntimeError as exc:
         if "exists" in str(exc):
             return ("admin", "(unchanged; see secrets/admin.password of the first run)")

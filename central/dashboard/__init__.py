@@ -8,15 +8,11 @@ fetches from the npm registry into static/vendor/: nothing is loaded from the in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from central.dashboard.pages import STATIC, page_routes
-
-if TYPE_CHECKING:
-    from central.app import Services
+from central.services import Services
 
 
 def routes(services: Services) -> list[BaseRoute]:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from central import access
 from central.auth import role_allows
-
-if TYPE_CHECKING:
-    from central.app import Services
+from central.services import Services
+from central.storage import StorageUnavailable
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -45,10 +43,17 @@ PAGES = (
     ("/sensor", "sensor", "Sensor", "viewer"),
     ("/alarms", "alarms", "Alarms", "viewer"),
     ("/audit", "audit", "Audit trail", "viewer"),
+    ("/notifications", "notifications", "Notifications", "viewer"),
     ("/report", "report", "Excursion report", "viewer"),
     ("/users", "users", "Users and tokens", "admin"),
 )
-NAV = (("/", "Fleet"), ("/alarms", "Alarms"), ("/report", "Reports"), ("/audit", "Audit trail"))
+NAV = (
+    ("/", "Fleet"),
+    ("/alarms", "Alarms"),
+    ("/notifications", "Notifications"),
+    ("/report", "Reports"),
+    ("/audit", "Audit trail"),
+)
 
 
 def page_routes(services: Services) -> list[Route]:
@@ -56,7 +61,7 @@ def page_routes(services: Services) -> list[Route]:
         async def endpoint(request: Request) -> Response:
             try:
                 identity = await access.identify(services, request)
-            except Exception:
+            except StorageUnavailable:  # a page, not JSON: the app's 503 handler answers JSON
                 return HTMLResponse(
                     _error_page("The database is unavailable; retry later."), 503, HEADERS
                 )
@@ -76,8 +81,12 @@ def page_routes(services: Services) -> list[Route]:
     async def login(request: Request) -> Response:
         return HTMLResponse(_shell("login", "Sign in", None, "", None), headers=HEADERS)
 
+    async def favicon(request: Request) -> Response:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     return [
         Route("/login", login),
+        Route("/favicon.ico", favicon),
         *(Route(path, page(name, title, role)) for path, name, title, role in PAGES),  # type: ignore[arg-type]
     ]
 
@@ -88,14 +97,25 @@ def _shell(name: str, title: str, user: str | None, role: str, csrf: str | None)
     nav = ""
     if user is not None:
         links = list(NAV) + ([("/users", "Users")] if role == "admin" else [])
-        items = "".join(f'<li><a href="{href}">{e(text)}</a></li>' for href, text in links)
+        items = "".join(
+            f'<li><a href="{href}"{_current(href, name)}>{e(text)}'
+            + (
+                '<span id="nav-alarm-count" class="nav-count" hidden></span>'
+                if href == "/alarms"
+                else ""
+            )
+            + "</a></li>"
+            for href, text in links
+        )
         nav = f"""<header class="top">
   <a class="brand" href="/">TracSeq Edge</a>
   <nav aria-label="Main"><ul>{items}</ul></nav>
   <p id="live" class="live" role="status" aria-live="polite">connecting…</p>
   <p class="who"><span id="me">{e(user)}</span> <span class="role">({e(role)})</span>
     <button type="button" id="sign-out" class="link">Sign out</button></p>
-</header>"""
+</header>
+<div id="alarm-banner" class="banner" role="region" aria-label="Active alarms" hidden></div>
+<p id="announce" class="visually-hidden" role="status" aria-live="polite"></p>"""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -105,6 +125,7 @@ def _shell(name: str, title: str, user: str | None, role: str, csrf: str | None)
 <meta name="user" content="{e(user or "")}">
 <meta name="role" content="{e(role)}">
 <title>{e(title)} · TracSeq Edge</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/vendor/uPlot.min.css">
 <link rel="stylesheet" href="/static/app.css">
 </head>
@@ -120,9 +141,16 @@ def _shell(name: str, title: str, user: str | None, role: str, csrf: str | None)
 """
 
 
+def _current(href: str, page: str) -> str:
+    """aria-current on the menu link of the page shown."""
+    own = {path: name for path, name, _, _ in PAGES}
+    return ' aria-current="page"' if own.get(href) == page else ""
+
+
 def _error_page(message: str) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>TracSeq Edge</title>'
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/static/app.css"></head><body><main id="main">'
         f"<h1>TracSeq Edge</h1><p>{html.escape(message)}</p>"
         '<p><a href="/">Back to the fleet</a></p></main></body></html>'

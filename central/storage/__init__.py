@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from central.storage.sql import SqlStorage, StorageError
+from central.storage.errors import StorageError, StorageUnavailable
+from central.storage.sql import SqlStorage
 
-__all__ = ["DEFAULT_URL", "SqlStorage", "StorageError", "check_url", "open_storage"]
+__all__ = [
+    "DEFAULT_URL",
+    "SqlStorage",
+    "StorageError",
+    "StorageUnavailable",
+    "check_url",
+    "open_storage",
+]
 
 DEFAULT_URL = "sqlite:///central.db"
 

@@ -10,6 +10,9 @@ Migration 2 (issue 7, the dashboard) adds users, sessions and the hash-chained a
 Migration 3 (issue 9, scale-out) partitions PostgreSQL's readings by time (see
 central/storage/partitions.py) and allows one active `gateway_offline` per gateway, so
 several central instances' watchdogs raise it once.
+Migration 6 (issue 14, notifications) adds users' e-mail and phone, the notification outbox
+(written in the transaction that stores an alarm, ack or clear), the notifications (one
+message to one recipient, possibly listing several alarms) and every delivery attempt.
 """
 
 from __future__ import annotations
@@ -235,6 +238,55 @@ CREATE INDEX readings_sensor_time_value ON readings (sensor, time, value);
 DROP INDEX readings_sensor_time;
 """
 
+# The outbox is filled in the transaction that stores the alarm event (central/storage/
+# write.py); the sender (central/notify/) plans it into notifications and claims due ones.
+_V6_NOTIFICATIONS = """
+ALTER TABLE users ADD COLUMN email TEXT;
+ALTER TABLE users ADD COLUMN phone TEXT;
+CREATE TABLE notify_outbox (
+    id {serial},
+    alarm_id TEXT NOT NULL,              -- or 'prediction:<event id>'
+    event TEXT NOT NULL,                 -- raised, acknowledged, cleared, prediction
+    at {float} NOT NULL,                 -- central time it was stored
+    detail TEXT,                         -- JSON: a prediction's data
+    planned {float}                      -- set when turned into notifications
+);
+CREATE INDEX notify_outbox_unplanned ON notify_outbox (id) WHERE planned IS NULL;
+CREATE TABLE notifications (
+    id {serial},
+    policy TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    event TEXT NOT NULL,                 -- raised, acknowledged, cleared, prediction, test
+    channel TEXT NOT NULL,
+    recipients TEXT NOT NULL,            -- JSON list (`to`)
+    state TEXT NOT NULL,                 -- pending, sending, sent, failed, cancelled
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at {float} NOT NULL,
+    due_at {float},                      -- next attempt (NULL: nothing more to do)
+    group_until {float},                 -- alarms may join the message until then
+    claimed_until {float},               -- a sender holds it until then
+    sent_at {float},
+    error TEXT
+);
+CREATE INDEX notifications_due ON notifications (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX notifications_created ON notifications (created_at);
+CREATE TABLE notification_alarms (
+    notification_id BIGINT NOT NULL REFERENCES notifications (id),
+    alarm_id TEXT NOT NULL,
+    PRIMARY KEY (notification_id, alarm_id)
+);
+CREATE INDEX notification_alarms_alarm ON notification_alarms (alarm_id);
+CREATE TABLE notification_attempts (
+    id {serial},
+    notification_id BIGINT NOT NULL REFERENCES notifications (id),
+    at {float} NOT NULL,
+    outcome TEXT NOT NULL,               -- sent, failed
+    error TEXT,
+    instance TEXT NOT NULL
+);
+CREATE INDEX notification_attempts_of ON notification_attempts (notification_id);
+"""
+
 # Migration 7 (issue 16, QA): electronic signatures (append-only, each linked to its record
 # by the SHA-256 of the signed content, which the chained audit row also holds), the
 # signing state of continuous sessions (21 CFR 11.200), and calibration records per sensor
@@ -326,6 +378,12 @@ MIGRATIONS: list[Migration] = [
         postgres=_COVERING_READINGS_INDEX,
     ),
     Migration(
+        6,
+        "notifications: users' e-mail and phone, outbox, delivery log and attempts",
+        sqlite=_V6_NOTIFICATIONS.format(float="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
+        postgres=_V6_NOTIFICATIONS.format(float="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY"),
+    ),
+    Migration(
         7,
         "electronic signatures, signing sessions, calibration records, calibration_due",
         sqlite=_V7_QA.format(float="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB")
@@ -337,8 +395,14 @@ MIGRATIONS: list[Migration] = [
     ),
 ]
 
-# Applied by version, not by position: a database at version N gets every migration above N.
 LATEST = MIGRATIONS[-1].version
+
+
+def pending(current: int) -> list[Migration]:
+    """The migrations a database at version `current` still needs, in order. By version, not
+    by position: versions are assigned to parallel work up front, so the list may have gaps."""
+    return [m for m in MIGRATIONS if m.version > current]
+
 
 SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -76,6 +76,42 @@ def ack(
     return ack_id
 
 
+def ack_all(
+    conn: Any,
+    d: Dialect,
+    alarm_ids: list[str],
+    by: str,
+    comment: str,
+    actor: str,
+    now: float,
+    subject: str | None = None,
+) -> list[tuple[int, str, str | None]] | None:
+    """Acknowledge several alarms with one comment, all or none, each with its audit row.
+
+    Returns (ack id, alarm id, subject) per alarm, or None when one of them does not exist
+    (or, with `subject`, belongs to another sensor).
+    """
+    with d.transaction(conn):
+        marks = ", ".join("?" for _ in alarm_ids)
+        found = dict(
+            d.all(
+                conn,
+                f"SELECT alarm_id, subject FROM alarms WHERE alarm_id IN ({marks})",
+                alarm_ids,
+            )
+        )
+        if not alarm_ids or set(alarm_ids) - set(found):
+            return None
+        if subject is not None and any(s != subject for s in found.values()):
+            return None
+        out = []
+        for alarm_id in dict.fromkeys(alarm_ids):
+            ack_id = ack(conn, d, alarm_id, by, comment, actor, now)
+            if ack_id is not None:  # always: existence was checked in this transaction
+                out.append((ack_id, alarm_id, found[alarm_id]))
+    return out
+
+
 def add_token(conn: Any, d: Dialect, token_hash: str, source: str, now: float, actor: str) -> None:
     with d.transaction(conn):
         write.add_token(conn, d, token_hash, source, now)
@@ -148,8 +184,11 @@ def revoke_api_key(conn: Any, d: Dialect, name: str, now: float, actor: str) -> 
 
 
 def users(conn: Any, d: Dialect) -> list[dict[str, Any]]:
-    rows = d.all(conn, "SELECT name, role, created, updated, disabled FROM users ORDER BY name")
-    names = ("name", "role", "created", "updated", "disabled")
+    rows = d.all(
+        conn,
+        "SELECT name, role, email, phone, created, updated, disabled FROM users ORDER BY name",
+    )
+    names = ("name", "role", "email", "phone", "created", "updated", "disabled")
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
@@ -164,7 +203,15 @@ def credentials(conn: Any, d: Dialect, name: str) -> tuple[str, str] | None:
 
 
 def create_user(
-    conn: Any, d: Dialect, name: str, role: str, password_hash: str, now: float, actor: str
+    conn: Any,
+    d: Dialect,
+    name: str,
+    role: str,
+    password_hash: str,
+    now: float,
+    actor: str,
+    email: str | None = None,
+    phone: str | None = None,
 ) -> bool:
     """False when a user of that name exists already."""
     with d.transaction(conn):
@@ -172,10 +219,13 @@ def create_user(
             return False
         d.execute(
             conn,
-            "INSERT INTO users (name, role, password_hash, created) VALUES (?, ?, ?, ?)",
-            (name, role, password_hash, now),
+            """INSERT INTO users (name, role, password_hash, created, email, phone)
+            VALUES (?, ?, ?, ?, ?, ?)""",
+            (name, role, password_hash, now, email, phone),
         )
-        append_audit(conn, d, now, actor, "user.create", name, None, {"role": role})
+        new: dict[str, Any] = {"role": role}
+        new.update({k: v for k, v in (("email", email), ("phone", phone)) if v is not None})
+        append_audit(conn, d, now, actor, "user.create", name, None, new)
     return True
 
 
@@ -189,14 +239,28 @@ def update_user(
     role: str | None = None,
     password_hash: str | None = None,
     disabled: bool | None = None,
+    contact: dict[str, str | None] | None = None,
 ) -> dict[str, Any] | None:
-    """Change role / password / disabled; None for an unknown user. Each change is audited;
-    changing the password or disabling ends the user's sessions."""
+    """Change role / password / disabled / contact (`email`, `phone`; None clears one);
+    None for an unknown user. Each change is audited; changing the password or disabling
+    ends the user's sessions."""
     with d.transaction(conn):
-        row = d.one(conn, "SELECT role, disabled FROM users WHERE name = ?", (name,))
+        row = d.one(conn, "SELECT role, disabled, email, phone FROM users WHERE name = ?", (name,))
         if row is None:
             return None
         old_role, was_disabled = str(row[0]), row[1] is not None
+        old_contact = {"email": row[2], "phone": row[3]}
+        for key, value in (contact or {}).items():
+            if key in old_contact and value != old_contact[key]:
+                d.execute(
+                    conn,
+                    f"UPDATE users SET {key} = ?, updated = ? WHERE name = ?",
+                    (value, now, name),
+                )
+                append_audit(
+                    conn, d, now, actor, f"user.{key}", name, {key: old_contact[key]}, {key: value}
+                )
+                old_contact[key] = value
         if role is not None and role != old_role:
             d.execute(
                 conn, "UPDATE users SET role = ?, updated = ? WHERE name = ?", (role, now, name)
@@ -229,7 +293,7 @@ def update_user(
                 {"disabled": disabled},
             )
     still = was_disabled if disabled is None else disabled  # unchanged unless sent
-    return {"name": name, "role": role or old_role, "disabled": still}
+    return {"name": name, "role": role or old_role, "disabled": still, **old_contact}
 
 
 # --- sessions -------------------------------------------------------------------------

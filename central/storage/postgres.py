@@ -19,10 +19,11 @@ from typing import Any
 import psycopg
 
 from central.storage.dialect import Dialect
-from central.storage.migrations import LATEST, MIGRATIONS, SCHEMA_TABLE
+from central.storage.errors import StorageError, StorageUnavailable
+from central.storage.migrations import LATEST, SCHEMA_TABLE, pending
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
-from central.storage.sql import SqlStorage, StorageError
+from central.storage.sql import SqlStorage
 
 _MIGRATION_LOCK = 0x7472_6163_7365_71  # 'tracseq'
 
@@ -98,7 +99,7 @@ class PostgresDialect(Dialect):
                     f"the database schema is version {current}, newer than this build knows "
                     f"({LATEST}): upgrade tracseq-edge"
                 )
-            for migration in (m for m in MIGRATIONS if m.version > current):
+            for migration in pending(current):
                 conn.execute(migration.postgres.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",
@@ -115,7 +116,7 @@ def open_postgres(
     url: str, clock: Callable[[], float], writers: int = 4, readers: int = 2
 ) -> SqlStorage:
     def worker(name: str) -> Worker[Any]:
-        return Worker(name, lambda: connect(url), _close, _broken)
+        return Worker(name, lambda: connect(url), _close, _broken, translate)
 
     writer = Pool([worker(f"central-pg-writer-{i}") for i in range(writers)])
     reader = Pool([worker(f"central-pg-reader-{i}") for i in range(readers)])
@@ -129,3 +130,24 @@ def _close(conn: psycopg.Connection[Any]) -> None:
 
 def _broken(conn: psycopg.Connection[Any]) -> bool:
     return bool(conn.closed or conn.broken)
+
+
+def translate(exc: BaseException, conn: psycopg.Connection[Any] | None) -> BaseException:
+    """psycopg's error as central's StorageError tree.
+
+    OperationalError (no connection, server shut down, serialization failure, lock timeout,
+    out of resources) and any error on a connection that is now broken or closed are worth
+    a retry; programming, data and integrity errors are not.
+    """
+    if not isinstance(exc, psycopg.Error):
+        return exc
+    lost = conn is None or conn.closed or conn.broken
+    name = type(exc).__name__
+    if isinstance(exc, psycopg.OperationalError) or (
+        isinstance(exc, psycopg.InterfaceError) and lost
+    ):
+        found: StorageError = StorageUnavailable(f"PostgreSQL unreachable or busy ({name}): {exc}")
+    else:
+        found = StorageError(f"PostgreSQL statement failed ({name}): {exc}")
+    found.__cause__ = exc
+    return found

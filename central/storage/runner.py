@@ -1,9 +1,11 @@
 """Blocking database drivers on dedicated threads: one thread owns one connection.
 
 Callers `await pool.call(fn)`; `fn(conn)` runs on a worker thread, in order, and its
-result (or exception) comes back to the event loop. A connection that broke (database
-restarted) is dropped and reopened on the next call, so a database that is down at start
-or restarts later is retried instead of ending the service.
+result (or exception) comes back to the event loop. A driver's exception is first
+translated by the backend's `translate` into central's StorageError tree
+(central/storage/errors.py), so nothing above storage sees sqlite3 or psycopg errors. A
+connection that broke (database restarted) is dropped and reopened on the next call, so a
+database that is down at start or restarts later is retried instead of ending the service.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ C = TypeVar("C")
 T = TypeVar("T")
 
 _Job = tuple[Callable[[Any], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+# A backend's translation of a failed job's exception (and the connection, None when the
+# connect itself failed) into central's StorageError tree; other exceptions come back as is.
+Translate = Callable[[BaseException, Any], BaseException]
 
 
 class Worker(Generic[C]):
@@ -30,10 +35,12 @@ class Worker(Generic[C]):
         connect: Callable[[], C],
         close: Callable[[C], None],
         broken: Callable[[C], bool],
+        translate: Translate,
     ) -> None:
         self._connect = connect
         self._close = close
         self._broken = broken
+        self._translate = translate
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -56,12 +63,13 @@ class Worker(Generic[C]):
                 if conn is None:
                     conn = self._connect()
                 result: Any = fn(conn)
-            except BaseException as exc:  # handed to the awaiting caller
+            except BaseException as exc:  # translated, then handed to the awaiting caller
+                error = self._translate(exc, conn)
                 if conn is not None and self._broken(conn):
                     with contextlib.suppress(Exception):
                         self._close(conn)
                     conn = None
-                loop.call_soon_threadsafe(_settle, future, None, exc)
+                loop.call_soon_threadsafe(_settle, future, None, error)
             else:
                 loop.call_soon_threadsafe(_settle, future, result, None)
         if conn is not None:

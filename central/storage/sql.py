@@ -15,15 +15,11 @@ from typing import Any, TypeVar
 from central.audit import AuditEntry
 from central.storage import people, read, write
 from central.storage.dialect import Dialect
+from central.storage.errors import StorageError as StorageError  # re-exported for older imports
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
 from central.storage.runner import Pool
-from runtime.errors import TracseqError
 
 T = TypeVar("T")
-
-
-class StorageError(TracseqError):
-    """The central database cannot be used (unreachable, newer schema, bad URL)."""
 
 
 class SqlStorage:
@@ -69,13 +65,13 @@ class SqlStorage:
         dialect = self.dialect
         return await self._reader.call(lambda conn: fn(conn, dialect))
 
-    async def write_with(self, fn: Callable[[Any, Dialect], T]) -> T:
-        """Run `fn(conn, dialect)` on the writer: for feature modules that keep their SQL
-        beside them (signatures, calibration); `fn` opens its own `dialect.transaction`."""
+    async def run_write(self, fn: Callable[[Any, Dialect], T]) -> T:
+        """Run `fn(conn, dialect)` on the writer pool (packages with SQL of their own, such as
+        central/notify, keep it beside their logic and run it here)."""
         return await self._write(fn)
 
-    async def read_with(self, fn: Callable[[Any, Dialect], T]) -> T:
-        """Run `fn(conn, dialect)` on a reader (reports, signatures, calibration)."""
+    async def run_read(self, fn: Callable[[Any, Dialect], T]) -> T:
+        """Run `fn(conn, dialect)` on the reader pool."""
         return await self._read(fn)
 
     async def ping(self) -> None:
@@ -124,9 +120,37 @@ class SqlStorage:
             partial(people.ack, alarm_id=alarm_id, by=by, comment=comment, actor=actor, now=now)
         )
 
+    async def ack_all(
+        self, alarm_ids: list[str], by: str, comment: str, actor: str, subject: str | None = None
+    ) -> tuple[float, list[tuple[int, str, str | None]]] | None:
+        """Acknowledge alarms with one comment (one transaction, audited): the time stored
+        and (ack id, alarm id, subject) per alarm; None when an alarm does not exist (or,
+        with `subject`, is not that sensor's)."""
+        now = self._clock()
+        stored = await self._write(
+            partial(
+                people.ack_all,
+                alarm_ids=alarm_ids,
+                by=by,
+                comment=comment,
+                actor=actor,
+                now=now,
+                subject=subject,
+            )
+        )
+        return None if stored is None else (now, stored)
+
     # --- people and the audit trail (central/storage/people.py) -------------------------
 
-    async def create_user(self, name: str, role: str, password_hash: str, actor: str) -> bool:
+    async def create_user(
+        self,
+        name: str,
+        role: str,
+        password_hash: str,
+        actor: str,
+        email: str | None = None,
+        phone: str | None = None,
+    ) -> bool:
         now = self._clock()
         return await self._write(
             partial(
@@ -136,6 +160,8 @@ class SqlStorage:
                 password_hash=password_hash,
                 now=now,
                 actor=actor,
+                email=email,
+                phone=phone,
             )
         )
 

@@ -14,13 +14,26 @@ from pathlib import Path
 from typing import Any
 
 from central.storage.dialect import Dialect
-from central.storage.migrations import LATEST, MIGRATIONS, SCHEMA_TABLE
+from central.storage.errors import StorageError, StorageUnavailable
+from central.storage.migrations import LATEST, SCHEMA_TABLE, pending
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
-from central.storage.sql import SqlStorage, StorageError
+from central.storage.sql import SqlStorage
 
 _READING_COLUMNS = "id, gateway, seq, sensor, time, value, unit, quantity, received, ingested"
 _EVENT_COLUMNS = "id, source, gateway, seq, type, subject, time, ingested, data"
+# Primary result codes after which the same call may succeed later: another process holds
+# the lock past busy_timeout, the file cannot be opened or read right now, the disk is full.
+_RETRYABLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
 # Rows per multi-row INSERT: 10 columns x 500 = 5,000 parameters (SQLite allows 32,766).
 _CHUNK = 500
 
@@ -113,7 +126,7 @@ class SqliteDialect(Dialect):
                     f"the database schema is version {current}, newer than this build knows "
                     f"({LATEST}): upgrade tracseq-edge"
                 )
-            for migration in (m for m in MIGRATIONS if m.version > current):
+            for migration in pending(current):
                 for statement in _statements(migration.sqlite):
                     conn.execute(statement)
                 conn.execute(
@@ -159,7 +172,9 @@ def open_sqlite(url: str, clock: Callable[[], float], readers: int = 2) -> SqlSt
     path = path_of(url)
 
     def worker(name: str, readonly: bool) -> Worker[Any]:
-        return Worker(name, lambda: connect(path, readonly=readonly), _close, _never_broken)
+        return Worker(
+            name, lambda: connect(path, readonly=readonly), _close, _never_broken, translate
+        )
 
     writer = Pool([worker("central-sqlite-writer", False)])
     reader = Pool([worker(f"central-sqlite-reader-{i}", True) for i in range(readers)])
@@ -172,3 +187,21 @@ def _close(conn: sqlite3.Connection) -> None:
 
 def _never_broken(conn: sqlite3.Connection) -> bool:
     return False
+
+
+def translate(exc: BaseException, conn: sqlite3.Connection | None) -> BaseException:
+    """sqlite3's error as central's StorageError tree, decided by its primary result code."""
+    if isinstance(exc, OSError):  # the database's folder cannot be created
+        error = StorageError(f"cannot create the SQLite database's folder: {exc}")
+        error.__cause__ = exc
+        return error
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    if code is not None and code & 0xFF in _RETRYABLE:
+        found: StorageError = StorageUnavailable(f"SQLite busy or unreachable ({name}): {exc}")
+    else:
+        found = StorageError(f"SQLite statement failed ({name}): {exc}")
+    found.__cause__ = exc
+    return found

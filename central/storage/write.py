@@ -2,8 +2,11 @@
 
 A batch is stored in ONE transaction: readings and events are inserted with their id as
 unique key (duplicates ignored by the database), then only the events that were new
-update the digital twin, the alarm log and the gateway's record. The gateway's `last_seen`
-is refreshed by every request, duplicates included: a resend is a sign of life.
+update the digital twin, the alarm log and the gateway's record. An alarm raised or
+cleared, an acknowledgement and a prediction also schedule their notifications in the same
+transaction (`outbox.enqueue`, central/notify/outbox.py): stored and scheduled, or neither.
+The gateway's `last_seen` is refreshed by every request, duplicates included: a resend is
+a sign of life.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from central.notify import outbox
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
 from runtime import events as ev
@@ -33,6 +37,7 @@ def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
         for event in batch.events:
             if event.id in new_events:
                 _apply_event(conn, d, event)
+                _notify(conn, d, event, batch.now)
     accepted = len(new_ids)
     return Ingested(accepted, batch.size - accepted, new_ids, cleared)
 
@@ -145,6 +150,18 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
         _gateway_event(conn, d, event)
 
 
+def _notify(conn: Any, d: Dialect, event: EventRow, now: float) -> None:
+    data = event.data
+    if event.type == ev.ALARM_RAISED:
+        outbox.enqueue(conn, d, data["alarm_id"], "raised", now)
+    elif event.type == ev.ALARM_CLEARED:
+        outbox.enqueue(conn, d, data["alarm_id"], "cleared", now)
+    elif event.type == ev.ANALYTICS_PREDICTION and data.get("action", "raised") == "raised":
+        # An early warning is told once, when it is raised; its updates and end are not.
+        detail = {**data, "time": event.time, "source": event.source}
+        outbox.enqueue(conn, d, f"prediction:{event.id}", "prediction", now, detail)
+
+
 def _gateway_event(conn: Any, d: Dialect, event: EventRow) -> None:
     data = event.data
     if event.type == ev.GATEWAY_HEARTBEAT and isinstance(data.get("pending"), int):
@@ -206,6 +223,8 @@ def _clear_offline(conn: Any, d: Dialect, gateway: str, now: float) -> list[str]
         WHERE rule = ? AND gateway = ? AND cleared_at IS NULL RETURNING alarm_id""",
         (now, now, OFFLINE_RULE, gateway),
     )
+    for row in rows:
+        outbox.enqueue(conn, d, str(row[0]), "cleared", now)
     return [str(r[0]) for r in rows]
 
 
@@ -229,6 +248,8 @@ def raise_offline(
             ON CONFLICT DO NOTHING RETURNING raised_at, value""",
             (alarm_id, OFFLINE_RULE, after_s, now, now, gateway, cutoff, OFFLINE_RULE),
         )
+        if row is not None:
+            outbox.enqueue(conn, d, alarm_id, "raised", now)
     if row is None:
         return None
     return OfflineAlarm(alarm_id, gateway, float(row[0]), float(row[1]))
@@ -247,6 +268,7 @@ def ack(
             VALUES (?, ?, ?, ?, ?) RETURNING id""",
             (alarm_id, by, comment, now, actor),
         )
+        outbox.enqueue(conn, d, alarm_id, "acknowledged", now)
     return int(row[0])
 
 

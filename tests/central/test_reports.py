@@ -54,6 +54,11 @@ def test_kelvin_sensor_report_is_in_kelvin() -> None:
     assert report.mkt == pytest.approx(26.26 + 273.15, abs=0.005)
 
 
+def test_fahrenheit_sensor_report_is_in_fahrenheit() -> None:
+    report = summarize([0.0, 60.0], [68.0, 86.0], end=120.0, above=None, below=None, unit="degF")
+    assert report.mkt == pytest.approx(26.26 * 9 / 5 + 32, abs=0.01)
+
+
 def test_other_quantities_have_no_mkt() -> None:
     report = summarize([0.0, 60.0], [40.0, 50.0], end=120.0, above=None, below=45.0, unit="%RH")
     assert report.mkt is None

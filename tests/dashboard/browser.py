@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +22,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Screenshots are refreshed into docs/img/ with TRACSEQ_UPDATE_SCREENSHOTS=1 (so an
-# ordinary test run leaves the checkout clean); otherwise they go to a temp dir.
-IMG = (
-    Path(__file__).resolve().parents[2] / "docs" / "img"
-    if os.environ.get("TRACSEQ_UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.mkdtemp(prefix="tracseq-screenshots-"))
-)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +47,8 @@ def chromium() -> Iterator[Browser]:
 
 def signed_in(browser: Browser, site: Site, name: str, **options: object) -> BrowserContext:
     """A browser context with `name`'s session cookie (signed in through the API)."""
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, **options)  # type: ignore[arg-type]
+    options.setdefault("viewport", {"width": 1366, "height": 768})
+    context = browser.new_context(**options)  # type: ignore[arg-type]
     client, _ = site.login(name)
     cookie = client.cookies.get("tracseq_session")
     assert cookie

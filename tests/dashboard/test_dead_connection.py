@@ -65,7 +65,7 @@ def test_silently_dead_connection_is_shown_then_resumes_with_last_event_id(
     page.goto(proxy.url + "/")
     expect(page.locator("#live")).to_have_text("● live")
     site.reading(SENSOR, -71.1)  # gives the page an event id to resume after
-    expect(value_of(page, SENSOR)).to_have_text("-71.1 degC")
+    expect(value_of(page, SENSOR)).to_have_text("-71.1 °C")
     page.evaluate("window.__notReloaded = true")
     requests.clear()
 
@@ -74,17 +74,17 @@ def test_silently_dead_connection_is_shown_then_resumes_with_last_event_id(
     expect(page.locator("#live")).to_have_text("○ connection lost — reconnecting…", timeout=10_000)
     site.reading(SENSOR, -72.2)  # stored while the page cannot hear
     expect(page.locator("#live")).to_have_attribute("data-state", "lost")
-    expect(value_of(page, SENSOR)).to_have_text("-71.1 degC")
+    expect(value_of(page, SENSOR)).to_have_text("-71.1 °C")
 
     proxy.restore()
     expect(page.locator("#live")).to_have_text("● live", timeout=40_000)
     # Resumed with Last-Event-ID: the missed reading came from the stream's buffer, and
     # the page neither reloaded nor reset (a reset re-reads the sensor list).
-    expect(value_of(page, SENSOR)).to_have_text("-72.2 degC", timeout=10_000)
+    expect(value_of(page, SENSOR)).to_have_text("-72.2 °C", timeout=10_000)
     assert any("/api/v1/stream?last_event_id=" in url for url in requests)
     assert not [url for url in requests if url.endswith("/api/v1/sensors")]
     assert page.evaluate("window.__notReloaded") is True
 
     site.reading(SENSOR, -73.3)  # and new events keep coming on the new connection
-    expect(value_of(page, SENSOR)).to_have_text("-73.3 degC", timeout=10_000)
+    expect(value_of(page, SENSOR)).to_have_text("-73.3 °C", timeout=10_000)
     expect(page.locator("#live")).to_have_text("● live")

@@ -204,7 +204,7 @@ def test_fleet_view_shows_every_simulated_sensor(fleet_page: Page, stack: Stack)
     expect(page.locator("#live")).to_have_text("● live")
     for sensor in SENSORS:
         # A value with its unit: the simulated readings came through the whole chain.
-        expect(tile(page, sensor).locator(".tile-value")).to_contain_text("degC", timeout=20_000)
+        expect(tile(page, sensor).locator(".tile-value")).to_contain_text("°C", timeout=20_000)
     expect(page.locator("#gateways tbody")).to_contain_text(GATEWAY)
 
 
@@ -216,14 +216,14 @@ def test_reading_published_over_mqtt_appears_within_2s_without_reload(
     stack.simulator_done(timeout=60)
     page = fleet_page
     value = tile(page, "ult-F01.temp").locator(".tile-value")
-    expect(value).to_contain_text("degC")
-    expect(value).not_to_have_text("-77.7 degC")
+    expect(value).to_contain_text("°C")
+    expect(value).not_to_have_text("-77.7 °C")
     page.evaluate("window.__notReloaded = true")
     with publisher(stack.broker.port) as client:
         payload = {"ts": int(time.time() * 1000), "temp_c": -77.7, "door": "closed"}
         client.publish("lab3/ult/F01/telemetry", orjson.dumps(payload), qos=1)
         # From the publish: broker -> daemon -> log -> sync -> central -> SSE -> tile.
-        expect(value).to_have_text("-77.7 degC", timeout=2000)
+        expect(value).to_have_text("-77.7 °C", timeout=2000)
     assert page.evaluate("window.__notReloaded") is True
 
 
@@ -235,12 +235,13 @@ def test_simulated_compressor_failure_alarm_is_acknowledged_and_audited(
         page = context.new_page()
         page.goto(stack.url + "/alarms")
         expect(page.locator("#live")).to_have_text("● live")
-        card = page.locator(f'#active article[data-alarm-id^="{GATEWAY}:{FAILING}:high:"]')
-        expect(card).to_have_count(1, timeout=20_000)
-        alarm_id = card.get_attribute("data-alarm-id")
+        card = page.locator(f'#active article[data-subject="{FAILING}"]')
+        alarm = card.locator(f'li[data-alarm-id^="{GATEWAY}:{FAILING}:high:"]')
+        expect(alarm).to_have_count(1, timeout=20_000)
+        alarm_id = alarm.get_attribute("data-alarm-id")
         assert alarm_id
         for other in (s for s in SENSORS if s != FAILING):
-            expect(page.locator(f'article[data-alarm-id^="{GATEWAY}:{other}:"]')).to_have_count(0)
+            expect(page.locator(f'li[data-alarm-id^="{GATEWAY}:{other}:"]')).to_have_count(0)
         comment = "F02 compressor dead; samples moved to F03"
         card.get_by_label("Comment").fill(comment)
         card.get_by_role("button", name="Acknowledge").click()

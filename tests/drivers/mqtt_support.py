@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from edge.pipeline import Pipeline
 from edgeconfig import Mqtt, Sensor, load_config
 from runtime.clock import SystemClock
 from tests.conftest import CONTRACT_EXAMPLE
+from tests.servers import _binary
 
 
 def contract_sensors() -> list[Sensor]:
@@ -132,3 +134,9 @@ def publish_all(client: paho.Client, messages: list[tuple[str, bytes | str]], qo
     infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
     for info in infos:
         info.wait_for_publish(10)
+
+
+def mosquitto_pub(port: int, topic: str, payload: bytes, *extra: str) -> None:
+    """Publish as a lab's scripts do: the mosquitto_pub command, QoS 1."""
+    command = [_binary("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(port), "-q", "1"]
+    subprocess.run([*command, *extra, "-t", topic, "-m", payload.decode()], check=True, timeout=10)

@@ -197,3 +197,22 @@ def test_systemd_notify_ready_then_watchdog_pings(tmp_path: Path) -> None:
         sock.close()
     assert code == 0
     assert os.path.exists(tmp_path / "var" / "log.db")
+
+
+def test_fifty_sighup_reloads_keep_the_http_listener_answering(tmp_path: Path) -> None:
+    # A reload used to cancel uvicorn without its shutdown: the old listener stayed in the
+    # event loop's selector, and a new one that reused its fd number never answered.
+    daemon = start_daemon(tmp_path)
+    try:
+        for reload in range(1, 51):
+            daemon.signal(signal.SIGHUP)
+            wait_until(
+                lambda n=reload: daemon.stderr().count(" running: ") > n or daemon.proc.poll(),
+                timeout=15,
+            )
+            assert daemon.proc.poll() is None, daemon.stderr()
+            for path in ("/healthz", "/readyz", "/metrics"):
+                response = httpx.get(f"{daemon.url}{path}", timeout=5)
+                assert response.status_code == 200, (reload, path)
+    finally:
+        assert daemon.stop() == 0

@@ -11,18 +11,21 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-UNITS = sorted((REPO / "systemd").glob("*.service"))
+SERVICES = ("tracseq-edge.service", "tracseq-central.service", "tracseq-analytics.service")
+UNITS = [REPO / "systemd" / name for name in SERVICES]
+# Everything systemd/ ships, the nightly backup's oneshot service and timer too.
+ALL_UNITS = sorted(p for p in (REPO / "systemd").iterdir() if p.suffix in (".service", ".timer"))
 
 
-def test_the_three_units_of_the_contract_exist() -> None:
-    assert {u.name for u in UNITS} == {
-        "tracseq-edge.service",
-        "tracseq-central.service",
-        "tracseq-analytics.service",
+def test_the_units_of_the_contract_and_the_backup_timer_exist() -> None:
+    assert {u.name for u in ALL_UNITS} == {
+        *SERVICES,
+        "tracseq-backup.service",
+        "tracseq-backup.timer",
     }
 
 
-@pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
+@pytest.mark.parametrize("unit", ALL_UNITS, ids=[u.name for u in ALL_UNITS])
 def test_systemd_analyze_verify_passes(unit: Path, tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -32,6 +35,11 @@ def test_systemd_analyze_verify_passes(unit: Path, tmp_path: Path) -> None:
     text = unit.read_text().replace("/usr/bin/tracseq-edge", str(entry))
     copy = tmp_path / unit.name
     copy.write_text(text)
+    if unit.suffix == ".timer":  # a timer is verified with the service it starts
+        service = unit.with_suffix(".service")
+        (tmp_path / service.name).write_text(
+            service.read_text().replace("/usr/bin/tracseq-edge", str(entry))
+        )
     result = subprocess.run(
         [analyze, "verify", "--man=no", str(copy)],
         capture_output=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from central.storage import open_storage, partitions
-from central.storage.migrations import MIGRATIONS, SCHEMA_TABLE
+from central.storage.migrations import LATEST, MIGRATIONS, SCHEMA_TABLE
 from central.storage.partitions import AHEAD, WIDTH, maintain_url
 from central.storage.records import Batch, ReadingRow
 from tests.central.conftest import fresh_db, gateway_name, reading
@@ -86,7 +86,7 @@ def test_an_upgraded_database_keeps_its_readings(tmp_path: Path, postgres_url: s
                 "INSERT INTO readings VALUES ('g:1', 'g', 1, 'g.t', 1000, -80, 'degC', "
                 "'temperature', 1000, 1000)"
             )
-        assert asyncio.run(_upgrade(db)) == (MIGRATIONS[-1].version, [(1000.0, -80.0)], 0)
+        assert asyncio.run(_upgrade(db)) == (LATEST, [(1000.0, -80.0)], 0)
         assert _home(db, "g:1") == "readings_unpartitioned"  # the old table, now the default
         report = asyncio.run(maintain_url(db, time.time(), None))
         assert report.created and report.moved == 0

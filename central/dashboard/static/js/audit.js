@@ -25,14 +25,14 @@ async function load() {
     }
     body.replaceChildren(...data.entries.map((e) => {
       const row = h("tr", { class: e.problem ? "tampered" : "" },
-        h("td", {}, e.id),
-        h("td", {}, h("time", { datetime: e.at }, fmtTime(e.at))),
-        h("td", {}, e.actor),
-        h("td", {}, e.action),
-        h("td", {}, e.target ?? ""),
-        h("td", { class: "json" }, e.old_value ?? ""),
-        h("td", { class: "json" }, e.new_value ?? ""),
-        h("td", {}, e.problem ? h("span", { class: "badge st-alarm" }, e.problem) : h("span", { class: "badge st-normal" }, "ok")),
+        h("td", { "data-label": "#" }, e.id),
+        h("td", { "data-label": "When" }, h("time", { datetime: e.at }, fmtTime(e.at))),
+        h("td", { "data-label": "Who" }, e.actor),
+        h("td", { "data-label": "What" }, e.action),
+        h("td", { "data-label": "Target" }, e.target ?? ""),
+        h("td", { class: "json", "data-label": "Old" }, e.old_value ?? ""),
+        h("td", { class: "json", "data-label": "New" }, e.new_value ?? ""),
+        h("td", { "data-label": "Check" }, e.problem ? h("span", { class: "badge st-alarm" }, e.problem) : h("span", { class: "badge st-normal" }, "ok")),
       );
       return row;
     }));

@@ -51,22 +51,64 @@ export const sensorHref = (id) => `/sensor?id=${encodeURIComponent(id)}`;
 export const epoch = (iso) => (iso ? Date.parse(iso) / 1000 : null);
 export const now = () => Date.now() / 1000;
 
+// Units as people write them: the API says degC, percent, degC/min.
+const UNITS = { degC: "°C", degF: "°F", percent: "%", pct: "%", deg: "°" };
+export function unitLabel(unit) {
+  if (!unit) return "";
+  const [base, per] = String(unit).split("/");
+  const shown = UNITS[base] ?? base;
+  return per ? `${shown}/${per}` : shown;
+}
+
 export function fmtValue(value, unit) {
   if (value === null || value === undefined) return "—";
   const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
-  return `${value.toFixed(digits)}${unit ? ` ${unit}` : ""}`;
+  const label = unitLabel(unit);
+  return `${value.toFixed(digits)}${label ? ` ${label}` : ""}`;
+}
+
+// An alarm's value or limit in its unit (`s` of silence reads as a duration).
+export function fmtAlarmValue(value, unit) {
+  if (value === null || value === undefined) return "—";
+  return unit === "s" ? fmtDuration(value) : fmtValue(value, unit);
 }
 
 export function fmtDuration(seconds) {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
 }
 
 export const fmtAgo = (t) => (t ? `${fmtDuration(now() - t)} ago` : "never");
+
+// A duration that ticks: the element shows `prefix + fmtDuration(now - since) + suffix`
+// and is brought up to date every second (see tick below), not only when an event arrives.
+export function since(t, prefix = "", suffix = "") {
+  const el = h("span", { class: "ticking", "data-since": t ?? "" }, "");
+  el.dataset.prefix = prefix;
+  el.dataset.suffix = suffix;
+  paintSince(el);
+  return el;
+}
+
+function paintSince(el) {
+  const t = Number(el.dataset.since);
+  const text = `${el.dataset.prefix}${el.dataset.since === "" ? "—" : fmtDuration(now() - t)}${el.dataset.suffix}`;
+  if (el.textContent !== text) el.textContent = text;
+}
+
+setInterval(() => document.querySelectorAll("[data-since]").forEach(paintSince), 1000);
+
+// Polite announcements for screen readers (the shell's #announce live region).
+export function announce(text) {
+  const region = document.getElementById("announce");
+  if (!region) return;
+  region.textContent = "";
+  setTimeout(() => (region.textContent = text), 50);
+}
 
 export function fmtTime(iso) {
   if (!iso) return "—";
@@ -89,6 +131,7 @@ const TYPES = [
   "org.tracseq.reading",
   "org.tracseq.alarm.raised",
   "org.tracseq.alarm.cleared",
+  "org.tracseq.alarm.acknowledged",
   "org.tracseq.sensor.described",
   "org.tracseq.gateway.started",
   "org.tracseq.gateway.stopped",
@@ -155,13 +198,16 @@ export function live(onEvent, onReset) {
     current.addEventListener("reset", (m) => {
       heardFrom();
       lastId = m.lastEventId;
+      refreshBanner();
       onReset?.();
     });
     for (const type of TYPES) {
       current.addEventListener(type, (m) => {
         heardFrom();
         lastId = m.lastEventId;
-        onEvent(type, JSON.parse(m.data));
+        const event = JSON.parse(m.data);
+        if (type.startsWith("org.tracseq.alarm.")) refreshBanner();
+        onEvent(type, event);
       });
     }
   };
@@ -171,6 +217,46 @@ export function live(onEvent, onReset) {
   set("connecting", "connecting…");
   open();
 }
+
+// The alarm banner at the top of every page and the count beside "Alarms" in the menu:
+// how many alarms are active and how many of them nobody acknowledged yet.
+async function loadBanner() {
+  const banner = document.getElementById("alarm-banner");
+  const count = document.getElementById("nav-alarm-count");
+  if (!banner || !me.name) return;
+  let alarms;
+  try {
+    alarms = (await api("/api/v1/alarms?state=active&limit=10000")).alarms;
+  } catch {
+    return; // the page shows its own errors; the banner keeps its last state
+  }
+  const open = alarms.filter((a) => !a.acknowledged);
+  const subjects = new Set(open.map((a) => a.subject ?? a.gateway));
+  if (count) {
+    count.hidden = alarms.length === 0;
+    count.replaceChildren(String(alarms.length), h("span", { class: "visually-hidden" }, " active"));
+    count.classList.toggle("all-acked", open.length === 0);
+  }
+  if (!alarms.length) {
+    banner.hidden = true;
+    banner.replaceChildren();
+    return;
+  }
+  const text = open.length
+    ? `${open.length} active alarm${open.length === 1 ? "" : "s"} not acknowledged` +
+      ` (${[...subjects].slice(0, 3).join(", ")}${subjects.size > 3 ? ", …" : ""})`
+    : `${alarms.length} active alarm${alarms.length === 1 ? "" : "s"}, all acknowledged`;
+  banner.className = `banner ${open.length ? "banner-alarm" : "banner-acked"}`;
+  banner.replaceChildren(
+    h("span", {}, text),
+    location.pathname === "/alarms"
+      ? h("a", { href: "#active-h" }, "Go to the list")
+      : h("a", { href: "/alarms" }, open.length ? "Open the alarms" : "See alarms"),
+  );
+  banner.hidden = false;
+}
+export const refreshBanner = debounce(loadBanner, 250);
+loadBanner();
 
 // Header: sign out.
 document.getElementById("sign-out")?.addEventListener("click", async () => {

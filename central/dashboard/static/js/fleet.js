@@ -1,6 +1,7 @@
-// Fleet view: gateways, and a tile per sensor grouped by site and kind, kept current by
-// the live stream (no polling). Statuses: alarm, warning, offline, stale, normal.
-import { api, debounce, epoch, fmtAgo, fmtDuration, fmtValue, h, live, now, sensorHref, showError } from "./common.js";
+// Fleet view: the sensors that need attention first (alarm, then pending), a tile per
+// sensor grouped by site and kind, then the gateways; kept current by the live stream (no
+// polling). Statuses: alarm, offline, pending, warning, stale, normal.
+import { api, debounce, epoch, fmtAgo, fmtDuration, fmtValue, h, live, now, sensorHref, showError, since } from "./common.js";
 
 const STALE_S = 600; // no reading for 10 min (and no offline rule said otherwise): stale
 const SPARK_WINDOW = 6 * 3600;
@@ -12,6 +13,25 @@ const groups = document.getElementById("groups");
 const query = document.getElementById("q");
 const statusFilter = document.getElementById("status-filter");
 const summary = document.getElementById("summary");
+const attention = document.getElementById("attention");
+const attentionTiles = document.getElementById("attention-tiles");
+const FIRST = { alarm: 0, pending: 1 }; // tiles shown under "Needs attention", in this order
+
+// The high/low limits the latest value is beyond while no alarm of that rule is active:
+// the edge's `for` delay is running (central says so too: status `pending`).
+const LIMITS = [["high", "above", (v, l) => v > l], ["low", "below", (v, l) => v < l]];
+function pendingRules(s) {
+  const v = s.last_value;
+  if (typeof v !== "number") return [];
+  const active = new Set((s.active_alarms ?? []).map((a) => a.rule));
+  const out = [];
+  for (const [rule, key, beyond] of LIMITS) {
+    const limit = s.alarms?.[rule]?.[key];
+    if (typeof limit !== "number" || active.has(rule) || !beyond(v, limit)) continue;
+    out.push({ rule, threshold: limit, for_s: s.alarms[rule].for_s ?? 0, since: s.since?.[rule] ?? null });
+  }
+  return out;
+}
 
 function status(s) {
   if (s.active_alarms?.length) return "alarm";
@@ -19,6 +39,7 @@ function status(s) {
   const age = now() - s.last_time;
   const after = s.alarms?.offline?.after_s;
   if (typeof after === "number" && age > after) return "offline";
+  if (pendingRules(s).length) return "pending";
   if (s.status === "critical") return "alarm";
   if (s.status === "warning") return "warning";
   if (s.status === "stale" || age > STALE_S) return "stale";
@@ -30,6 +51,7 @@ async function loadSensors() {
   sensors.clear();
   for (const s of data.sensors) {
     s.last_time = epoch(s.last_time);
+    s.since = Object.fromEntries((s.pending ?? []).map((p) => [p.rule, epoch(p.since)]));
     sensors.set(s.id, s);
   }
   render();
@@ -44,10 +66,10 @@ async function loadGateways() {
       ...data.gateways.map((g) =>
         h("tr", {},
           h("th", { scope: "row" }, g.id),
-          h("td", {}, h("span", { class: `badge ${g.online ? "st-normal" : "st-offline"}` }, g.online ? "online" : "offline")),
-          h("td", {}, fmtAgo(epoch(g.last_seen))),
-          h("td", {}, g.lag_s === null ? "—" : fmtDuration(g.lag_s)),
-          h("td", {}, g.pending ?? "—"),
+          h("td", { "data-label": "State" }, h("span", { class: `badge ${g.online ? "st-normal" : "st-offline"}` }, g.online ? "online" : "offline")),
+          h("td", { "data-label": "Last seen" }, fmtAgo(epoch(g.last_seen))),
+          h("td", { "data-label": "Sync lag" }, g.lag_s === null ? "—" : fmtDuration(g.lag_s)),
+          h("td", { "data-label": "Unsynced events" }, g.pending ?? "—"),
         ),
       ),
     );
@@ -67,10 +89,15 @@ function matches(s) {
 
 function render() {
   const bySite = new Map();
+  const urgent = [];
   let shown = 0;
   for (const s of [...sensors.values()].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!matches(s)) continue;
     shown += 1;
+    if (status(s) in FIRST) {
+      urgent.push(s);
+      continue;
+    }
     const site = s.site ?? "no site";
     const kind = s.kind ?? "other";
     if (!bySite.has(site)) bySite.set(site, new Map());
@@ -98,23 +125,48 @@ function render() {
       ),
     );
   }
-  if (!sections.length) sections.push(h("p", { class: "muted" }, sensors.size ? "No sensor matches." : "No sensor has reported yet."));
+  if (!sections.length && !urgent.length) sections.push(h("p", { class: "muted" }, sensors.size ? "No sensor matches." : "No sensor has reported yet."));
   groups.replaceChildren(...sections);
+  urgent.sort((a, b) => FIRST[status(a)] - FIRST[status(b)] || a.id.localeCompare(b.id));
+  attentionTiles.replaceChildren(...urgent.map((s) => h("li", {}, tile(s, true))));
+  attention.hidden = urgent.length === 0;
 }
 
-function tile(s) {
+function tile(s, where = false) {
   const st = status(s);
   const el = h("a", { class: `tile st-${st}`, href: sensorHref(s.id), "data-status": st },
     h("span", { class: "tile-id" }, s.id),
+    where ? h("span", { class: "tile-where muted" }, [s.site, s.kind].filter(Boolean).join(" · ")) : "",
     h("span", { class: "tile-value" }, fmtValue(s.last_value, s.unit)),
     h("span", { class: "tile-meta" },
       h("span", { class: `badge st-${st}` }, st),
       h("span", { class: "ago" }, fmtAgo(s.last_time)),
     ),
+    note(s, st),
     spark(s.id),
   );
   el.dataset.sensor = s.id;
   return el;
+}
+
+// What a tile in trouble says beyond its badge: which limit, since when, what comes next.
+function note(s, st) {
+  if (st === "pending") {
+    const p = pendingRules(s)[0];
+    const word = p.rule === "high" ? "above" : "below";
+    return h("span", { class: "tile-note" },
+      `${word} ${fmtValue(p.threshold, s.unit)}`,
+      p.since ? since(p.since, " for ") : "",
+      p.for_s ? `; alarm after ${fmtDuration(p.for_s)}` : "",
+    );
+  }
+  if (st === "alarm" && s.active_alarms?.length) {
+    const a = s.active_alarms[0];
+    const p = pendingRules(s)[0]; // another limit exceeded, its delay still running
+    return h("span", { class: "tile-note" }, `${a.rule} alarm`, since(epoch(a.raised_at), " for "),
+      p ? `; ${p.rule} limit ${fmtValue(p.threshold, s.unit)} exceeded, alarm after ${fmtDuration(p.for_s)}` : "");
+  }
+  return "";
 }
 
 function spark(id) {
@@ -161,9 +213,13 @@ async function loadSparks() {
 
 function redrawTile(id) {
   const s = sensors.get(id);
-  const old = [...groups.querySelectorAll(".tile")].find((el) => el.dataset.sensor === id);
+  const old = [...document.querySelectorAll(".tile")].find((el) => el.dataset.sensor === id);
   if (!s || !old) return;
-  const fresh = tile(s);
+  if (status(s) !== old.dataset.status) {
+    render(); // it moves in or out of "Needs attention"
+    return;
+  }
+  const fresh = tile(s, attention.contains(old));
   const focused = document.activeElement === old;
   old.replaceWith(fresh);
   if (focused) fresh.focus();
@@ -182,9 +238,13 @@ function onEvent(type, event) {
     }
     const t = epoch(event.time);
     if (s.last_time === null || t >= s.last_time) {
+      const before = new Set(pendingRules(s).map((p) => p.rule));
       s.last_value = event.data.value;
       s.last_time = t;
       if (event.data.unit) s.unit = event.data.unit;
+      const after = new Set(pendingRules(s).map((p) => p.rule));
+      for (const rule of after) if (!before.has(rule)) s.since[rule] = t;
+      for (const rule of before) if (!after.has(rule)) delete s.since[rule];
     }
     const line = sparks.get(id);
     if (line) line.push([t, event.data.value]);
@@ -192,8 +252,8 @@ function onEvent(type, event) {
     reloadGateways();
   } else if (type.startsWith("org.tracseq.gateway.")) {
     reloadGateways();
-  } else {
-    reloadSensors();
+  } else if (type !== "org.tracseq.alarm.acknowledged") {
+    reloadSensors(); // an acknowledgement changes no status (the banner follows it)
   }
 }
 
@@ -210,7 +270,7 @@ live(onEvent, () => {
 });
 // "x s ago" and stale/offline follow the clock, not only events.
 setInterval(() => {
-  for (const el of groups.querySelectorAll(".tile")) {
+  for (const el of document.querySelectorAll(".tile")) {
     const s = sensors.get(el.dataset.sensor);
     if (!s) continue;
     if (status(s) !== el.dataset.status) redrawTile(s.id);

@@ -1,8 +1,14 @@
 // Sensor page: readings chart (uPlot; min/avg/max per step from the downsampled query,
 // ~720 buckets whatever the range), alarm limits and alarm periods drawn on it, the
-// report with CSV export, alarm history and analytics.
+// report with CSV export, alarm history and analytics. The x axis always spans the range
+// picked (24 h shows 24 h, however few readings there are); active alarms can be
+// acknowledged here with one comment.
+import { ackForm } from "./ackform.js";
 import { loadCalibration } from "./calibration.js";
-import { api, epoch, fmtDuration, fmtTime, fmtValue, h, live, now, showError } from "./common.js";
+import {
+  announce, api, canAck, epoch, fmtAlarmValue, fmtDuration, fmtTime, fmtValue, h, live, me, now,
+  showError, unitLabel,
+} from "./common.js";
 
 const id = new URLSearchParams(location.search).get("id") ?? "";
 const enc = encodeURIComponent(id);
@@ -13,6 +19,8 @@ let alarms = [];
 let plot = null;
 let uPlot = null;
 let data = [[], [], [], []];
+let windowEnd = now(); // the x axis shows [windowEnd - range, windowEnd]
+let ack = null; // the acknowledgement form, kept across updates (a draft survives them)
 
 const chartBox = document.getElementById("chart");
 const note = document.getElementById("chart-note");
@@ -35,9 +43,12 @@ async function loadTwin() {
     return;
   }
   const { high, low } = limits();
+  const pending = (twin.pending ?? []).map((p) =>
+    `${p.rule === "high" ? "above" : "below"} ${fmtValue(p.threshold, twin.unit)}` +
+    `${p.since ? ` since ${fmtTime(p.since)}` : ""}; alarm after ${fmtDuration(p.for_s)}`);
   const facts = [
     ["Latest", `${fmtValue(twin.last_value, twin.unit)} at ${fmtTime(twin.last_time)}`],
-    ["Status", twin.status],
+    ["Status", [twin.status, ...pending].join(": ")],
     ["Kind", twin.kind ?? "—"],
     ["Site", twin.site ?? "—"],
     ["Gateway", twin.gateway ?? "—"],
@@ -51,28 +62,62 @@ async function loadTwin() {
 async function loadAlarms() {
   const all = await api("/api/v1/alarms?state=all&limit=10000");
   alarms = all.alarms.filter((a) => a.subject === id);
+  paintAck();
   const box = document.getElementById("history");
   if (!alarms.length) {
     box.replaceChildren(h("p", { class: "muted" }, "No alarms."));
     return;
   }
+  const columns = ["Rule", "State", "Raised", "Duration", "Value", "Limit", "Acknowledged by"];
   box.replaceChildren(
-    h("div", { class: "scroll" },
-      h("table", {},
-        h("thead", {}, h("tr", {}, ...["Rule", "State", "Raised", "Duration", "Value", "Acknowledged by"].map((t) => h("th", { scope: "col" }, t)))),
-        h("tbody", {}, ...alarms.map((a) =>
-          h("tr", {},
-            h("td", {}, a.rule),
-            h("td", {}, h("span", { class: `badge st-${a.state === "active" ? "alarm" : "normal"}` }, a.state)),
-            h("td", {}, fmtTime(a.raised_at)),
-            h("td", {}, fmtDuration(a.duration_s)),
-            h("td", {}, fmtValue(a.value, twin?.unit)),
-            h("td", {}, a.acks.map((k) => `${k.by}: ${k.comment}`).join("; ") || "—"),
-          ),
-        )),
-      ),
+    h("table", { class: "cards" },
+      h("thead", {}, h("tr", {}, ...columns.map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, ...alarms.map((a) => {
+        const cells = [
+          a.rule,
+          h("span", { class: `badge st-${a.state === "active" ? (a.acknowledged ? "acked" : "alarm") : "normal"}` },
+            a.state === "active" && a.acknowledged ? "active, acknowledged" : a.state),
+          fmtTime(a.raised_at),
+          fmtDuration(a.duration_s),
+          fmtAlarmValue(a.value, a.unit),
+          fmtAlarmValue(a.threshold, a.unit),
+          a.acks.map((k) => `${k.by}: ${k.comment}`).join("; ") || "—",
+        ];
+        return h("tr", {}, ...cells.map((c, i) => h("td", { "data-label": columns[i] }, c)));
+      })),
     ),
   );
+}
+
+// The sensor's active alarms nobody acknowledged yet, with one form covering them all.
+function paintAck() {
+  const box = document.getElementById("ack-box");
+  const list = document.getElementById("ack-list");
+  const open = alarms.filter((a) => a.state === "active" && !a.acknowledged);
+  const acked = alarms.filter((a) => a.state === "active" && a.acknowledged);
+  box.hidden = !open.length && !acked.length && !ack?.comment.value.trim();
+  list.replaceChildren(...[...open, ...acked].map((a) =>
+    h("li", {}, h("strong", {}, a.rule), `: ${fmtAlarmValue(a.value, a.unit)} (limit ${fmtAlarmValue(a.threshold, a.unit)}), raised ${fmtTime(a.raised_at)} — `,
+      a.acknowledged ? `acknowledged by ${[...new Set(a.acks.map((k) => k.by))].join(", ")}` : "not acknowledged")));
+  if (!canAck) return;
+  if (open.length && !ack) {
+    ack = ackForm(`Comment (acknowledging as ${me.name})`, async (comment) => {
+      const ids = alarms.filter((a) => a.state === "active" && !a.acknowledged).map((a) => a.alarm_id);
+      await api(`/api/v1/sensors/${enc}/ack`, { method: "POST", body: { comment, alarm_ids: ids } });
+      return async () => {
+        await loadAlarms().catch(() => {});
+        document.getElementById("ack-h").focus();
+        announce(`Acknowledged ${ids.length} alarm${ids.length === 1 ? "" : "s"} on ${id} as ${me.name}.`);
+      };
+    });
+    box.append(ack.form);
+  } else if (!open.length && ack && !ack.comment.value.trim()) {
+    ack.form.remove();
+    ack = null;
+  }
+  if (ack) {
+    ack.button.textContent = open.length > 1 ? `Acknowledge ${open.length} alarms` : "Acknowledge";
+  }
 }
 
 async function loadAnalytics() {
@@ -164,11 +209,11 @@ function size() {
 
 function draw() {
   const { high, low } = limits();
-  const unit = twin?.unit ?? "";
+  const unit = unitLabel(twin?.unit ?? "");
   const opts = {
     ...size(),
     scales: {
-      x: { time: true },
+      x: { time: true, range: () => [windowEnd - range, windowEnd] },
       y: {
         range: (u, lo, hi) => {
           const all = [lo, hi, high, low].filter((v) => v !== null && isFinite(v));
@@ -187,7 +232,15 @@ function draw() {
       { label: "max", stroke: "#5b8def", width: 1 },
     ],
     bands: [{ series: [3, 1], fill: "rgba(91, 141, 239, 0.15)" }],
-    hooks: { draw: [overlay] },
+    hooks: {
+      draw: [overlay],
+      // What the axis shows, for people who read the page's attributes (and the tests).
+      setScale: [(u, key) => {
+        if (key !== "x") return;
+        chartBox.dataset.xMin = String(u.scales.x.min);
+        chartBox.dataset.xMax = String(u.scales.x.max);
+      }],
+    },
   };
   if (plot) plot.destroy();
   plot = new uPlot(opts, data, chartBox);
@@ -196,6 +249,7 @@ function draw() {
 async function loadChart() {
   const to = Math.ceil(now());
   const from = to - range;
+  windowEnd = to;
   const step = Math.max(1, Math.ceil(range / BUCKETS));
   for (const b of document.querySelectorAll("#ranges button")) {
     b.setAttribute("aria-pressed", String(Number(b.dataset.range) === range));
@@ -212,7 +266,8 @@ async function loadChart() {
     data[3].push(b.max);
   }
   const readings = r.buckets.reduce((n, b) => n + b.count, 0);
-  note.textContent = `${readings.toLocaleString()} readings in ${r.buckets.length} steps of ${fmtDuration(step)} (min, average and max per step).`;
+  note.textContent = `${fmtTime(new Date(from * 1000).toISOString())} – ${fmtTime(new Date(to * 1000).toISOString())}: ` +
+    `${readings.toLocaleString()} readings in ${r.buckets.length} steps of ${fmtDuration(step)} (min, average and max per step).`;
   if (uPlot) draw();
   loadReport(from, to, mine).catch((e) => showError(document.getElementById("report"), e));
 }
@@ -253,11 +308,12 @@ function onEvent(type, event) {
       twin.last_value = v;
       twin.last_time = event.time;
     }
-    if (data[0].length && t > data[0][data[0].length - 1]) {
+    if (!data[0].length || t > data[0][data[0].length - 1]) {
       data[0].push(t);
       data[1].push(v);
       data[2].push(v);
       data[3].push(v);
+      windowEnd = Math.max(windowEnd, Math.ceil(now()));
       plot?.setData(data);
     }
   } else if (type.startsWith("org.tracseq.alarm.") && event.subject === id) {

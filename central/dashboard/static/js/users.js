@@ -1,5 +1,5 @@
 // Users and gateway tokens (admins only; the API checks the role again).
-import { api, h, me, showError } from "./common.js";
+import { api, h, live, me, showError } from "./common.js";
 
 const body = document.querySelector("#users tbody");
 const msg = document.getElementById("users-msg");
@@ -21,12 +21,18 @@ function row(u) {
   const save = h("button", { type: "button", disabled: self }, "Change role");
   save.addEventListener("click", () => change(u.name, { role: select.value }, `role of ${u.name} set to ${select.value}`));
   const toggle = h("button", { type: "button", disabled: self }, u.disabled ? "Enable" : "Disable");
+  const email = h("input", { type: "email", value: u.email ?? "", "aria-label": `E-mail of ${u.name}` });
+  const phone = h("input", { type: "tel", value: u.phone ?? "", "aria-label": `Phone of ${u.name}` });
+  const contact = h("button", { type: "button" }, "Save contact");
+  contact.addEventListener("click", () => change(u.name, { email: email.value.trim() || null, phone: phone.value.trim() || null }, `contact of ${u.name} saved`));
   toggle.addEventListener("click", () => change(u.name, { disabled: !u.disabled }, `${u.name} ${u.disabled ? "enabled" : "disabled"}`));
   return h("tr", {},
     h("th", { scope: "row" }, u.name),
-    h("td", {}, select),
-    h("td", {}, u.disabled ? "disabled" : "active"),
-    h("td", {}, save, " ", toggle),
+    h("td", { "data-label": "Role" }, select),
+    h("td", { "data-label": "E-mail" }, email),
+    h("td", { "data-label": "Phone" }, phone),
+    h("td", { "data-label": "State" }, u.disabled ? "disabled" : "active"),
+    h("td", { "data-label": "Actions" }, save, " ", toggle, " ", contact),
   );
 }
 
@@ -47,7 +53,13 @@ document.getElementById("new-user").addEventListener("submit", async (event) => 
   try {
     await api("/api/v1/users", {
       method: "POST",
-      body: { name, role: document.getElementById("nu-role").value, password: document.getElementById("nu-password").value },
+      body: {
+        name,
+        role: document.getElementById("nu-role").value,
+        password: document.getElementById("nu-password").value,
+        email: document.getElementById("nu-email").value.trim() || null,
+        phone: document.getElementById("nu-phone").value.trim() || null,
+      },
     });
     msg.textContent = `user ${name} added`;
     form.reset();
@@ -72,3 +84,6 @@ document.getElementById("new-token").addEventListener("submit", async (event) =>
 });
 
 load();
+// The stream carries no user changes; it is opened for the connection indicator (the
+// header would say "connecting…" forever otherwise) and the alarm banner.
+live(() => {}, load);

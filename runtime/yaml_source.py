@@ -3,6 +3,11 @@
 Config errors must name the place (`sensors.yaml:42:7: sensors[3].alarms.high.for: ...`),
 so the loader keeps a map from each path (a tuple of keys and indexes) to its line and
 column. Duplicate keys, which PyYAML silently resolves to the last one, are reported.
+
+Anchors, aliases and merge keys (`<<: *freezer`, or `<<: [*a, *b]`) work as in YAML 1.1:
+keys written in the mapping win over merged ones, and of several merged mappings the first
+wins. A merged value keeps the position where it is written (under the anchor), so an
+error in shared defaults points at the defaults.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import yaml
 from runtime.errors import ConfigIssue
 
 Path = tuple[str | int, ...]
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass
@@ -141,7 +147,12 @@ def _scalar(node: yaml.Node, path: Path, doc: YamlDocument) -> Any:
 def _collection(node: yaml.Node, path: Path, doc: YamlDocument, walk: _Walk) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
+        explicit = [(k, v) for k, v in node.value if k.tag != MERGE_TAG]
         for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                _merge(value_node, path, doc, walk, out)
+        merged = set(out)
+        for key_node, value_node in explicit:
             key = _scalar(key_node, path, doc) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str | int | float | bool):
                 doc.issues.append(
@@ -157,8 +168,29 @@ def _collection(node: yaml.Node, path: Path, doc: YamlDocument, walk: _Walk) -> 
             key = str(key)
             child = (*path, key)
             doc.key_marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if key in out:
+            if key in out and key not in merged:
                 doc.issues.append(doc.issue(child, "duplicate key", key=True))
+            merged.discard(key)
             out[key] = _build(value_node, child, doc, walk)
         return out
     return [_build(item, (*path, index), doc, walk) for index, item in enumerate(node.value)]
+
+
+def _merge(
+    node: yaml.Node, path: Path, doc: YamlDocument, walk: _Walk, out: dict[Any, Any]
+) -> None:
+    """`<<: *anchor` or `<<: [*a, *b]`: add the keys `out` does not have yet."""
+    sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    mark = doc.value_marks.get(path)
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode):
+            line, column = source.start_mark.line + 1, source.start_mark.column + 1
+            message = "<< merges a mapping or a list of mappings (e.g. <<: *defaults)"
+            doc.issues.append(ConfigIssue(doc.file, line, column, format_path(path), message))
+            continue
+        built = _build(source, path, doc, walk)
+        if isinstance(built, dict):
+            for key, value in built.items():
+                out.setdefault(key, value)
+    if mark is not None:  # the mapping itself stays where it is written
+        doc.value_marks[path] = mark

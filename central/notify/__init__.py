@@ -1,0 +1,1 @@
+"""Notifications: policies, the outbox, the sender and its channels (issue 14)."""

@@ -1,0 +1,63 @@
+"""The Prometheus Alertmanager channel: `POST <url>/api/v2/alerts`.
+
+A raised alarm is posted as a firing alert (labels identify the alarm, annotations carry
+the text and the acknowledge link); its clear is posted again with `endsAt`, which resolves
+it. Alertmanager has no acknowledgement, so acknowledgements are not sent to it. It expires
+a firing alert after its `resolve_timeout` (5m by default) unless posted again: give the
+level a `repeat` shorter than that to keep a long alarm firing there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from central.notify.config import Alertmanager
+from central.notify.messages import Message, ack_link
+from central.notify.webhook import post
+from runtime.events import format_time
+
+
+def alerts(message: Message, base_url: str, policy: str, now: float) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for alarm in message.alarms:
+        labels = {
+            "alertname": f"tracseq_{alarm.rule}",
+            "alarm_id": alarm.alarm_id,
+            "rule": alarm.rule,
+            "policy": policy,
+        }
+        if alarm.sensor:
+            labels["sensor"] = alarm.sensor
+        if alarm.gateway:
+            labels["gateway"] = alarm.gateway
+        alert: dict[str, Any] = {
+            "labels": labels,
+            "annotations": {
+                "summary": message.subject,
+                "description": message.text,
+                "acknowledge": ack_link(base_url, alarm.alarm_id),
+            },
+            "generatorURL": ack_link(base_url, alarm.alarm_id),
+        }
+        if alarm.since is not None:
+            alert["startsAt"] = format_time(alarm.since)
+        if message.event == "cleared":
+            alert["endsAt"] = format_time(alarm.cleared_at if alarm.cleared_at else now)
+        out.append(alert)
+    return out
+
+
+async def send(
+    client: httpx.AsyncClient,
+    config: Alertmanager,
+    message: Message,
+    base_url: str,
+    policy: str,
+    now: float,
+) -> None:
+    payload = orjson.dumps(alerts(message, base_url, policy, now))
+    url = config.url.rstrip("/") + "/api/v2/alerts"
+    await post(client, url, payload, {"Content-Type": "application/json"}, config.timeout)
