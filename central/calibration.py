@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from central.notify import outbox
 from central.schemas import CalibrationRecord
 from central.storage import StorageError
 from central.storage.people import append_audit
@@ -228,6 +229,7 @@ def check_due(conn: Any, d: Any, now: float) -> list[dict[str, Any]]:
                 (alarm_id, gateway[0] if gateway else None, sensor, RULE, due, now - due, now),
             )
             if cur.rowcount:
+                outbox.enqueue(conn, d, alarm_id, "raised", now)
                 log.warning("calibration of %s overdue since %s", sensor, format_time(due))
                 out.append(
                     _event(
@@ -253,6 +255,7 @@ def check_due(conn: Any, d: Any, now: float) -> list[dict[str, Any]]:
                     "UPDATE alarms SET cleared_at = ?, duration_s = ? WHERE alarm_id = ?",
                     (now, now - float(raised), alarm_id),
                 )
+                outbox.enqueue(conn, d, str(alarm_id), "cleared", now)
                 out.append(
                     _event(
                         ALARM_CLEARED, str(alarm_id), sensor, now, duration_s=now - float(raised)

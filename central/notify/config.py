@@ -24,7 +24,7 @@ from runtime.yaml_source import YamlDocument, load_yaml
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Rule = Literal["high", "low", "rate", "offline", "gateway_offline"]
+Rule = Literal["high", "low", "rate", "offline", "gateway_offline", "calibration_due"]
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 

@@ -7,7 +7,10 @@ Checks, each reported by name:
   missing number between a gateway's oldest stored reading and its newest event is a row
   that was deleted (or an event the gateway quarantined: `tracseq-edge status` there says);
 - `unknown_sensors`: readings of sensors the twin does not know (no `sensor.described`, or
-  a deleted twin row).
+  a deleted twin row);
+- `signatures`: every electronic signature against its audit row and the newest of each
+  record against the record as it is now (central/signatures.py): an edited signature or a
+  signed acknowledgement, role change, calibration or approval changed after signing.
 """
 
 from __future__ import annotations
@@ -16,11 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from central import audit as audit_chain
+from central import signatures
 from central.records.database import Database, RecordsError, connection, has_tables
 from central.storage.dialect import Dialect
 from central.storage.people import audit_rows
 
-TABLES = ("readings", "events", "sensors", "gateways", "alarms", "alarm_acks", "users", "audit")
+CHECKS = ("audit_chain", "row_counts", "sequence_gaps", "unknown_sensors", "signatures")
+TABLES = (
+    "readings", "events", "sensors", "gateways", "alarms", "alarm_acks", "users", "audit",
+    "signatures", "calibrations",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -49,13 +57,14 @@ def verify(db: Database) -> Report:
     with connection(db, readonly=True) as (conn, dialect):
         if not has_tables(conn, dialect):
             raise RecordsError("the database holds no central schema")
-        for check in ("audit_chain", "row_counts", "sequence_gaps", "unknown_sensors"):
+        for check in CHECKS:
             report.checks[check] = "ok"
         _audit(conn, dialect, report)
         for table in TABLES:
             report.counts[table] = int(dialect.one(conn, f"SELECT count(*) FROM {table}")[0])
         _gaps(conn, dialect, report)
         _unknown_sensors(conn, dialect, report)
+        _signatures(conn, dialect, report)
     return report
 
 
@@ -118,3 +127,12 @@ def _unknown_sensors(conn: Any, dialect: Dialect, report: Report) -> None:
     )
     for sensor, count in rows:
         report.fail("unknown_sensors", f"{count} reading(s) of sensor {sensor!r}, not in the twin")
+
+
+def _signatures(conn: Any, dialect: Dialect, report: Report) -> None:
+    for problem in signatures.verify(conn, dialect)["problems"]:
+        report.fail(
+            "signatures",
+            f"signature {problem['signature_id']} of {problem['record_type']} "
+            f"{problem['record_id']}: {problem['problem']}",
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import secrets
 import sqlite3
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.central.conftest import fresh_db, start_central
+from tests.central.conftest import fresh_db, run_cli, start_central
 from tests.dashboard.conftest import GATEWAY, PASSWORD, Site, make_people
 from tests.qa import recording as rec
 
@@ -138,6 +139,13 @@ def test_a_signed_ack_edited_in_the_database_is_found_by_verification(site: Site
     assert [(p["record_id"], p["problem"]) for p in problems] == [
         (str(ack_id), "the signed record was changed after signing")
     ]
+    code, out, err = run_cli("verify", "--db", site.central.db, "--json")  # and `central verify`
+    assert code == 1, err
+    report = json.loads(out)
+    assert report["checks"]["signatures"] == "failed"
+    assert f"alarm_ack {ack_id}: the signed record was changed after signing" in (
+        " ".join(report["problems"])
+    )
     with contextlib.closing(sqlite3.connect(site.sqlite_path(), timeout=30)) as conn, conn:
         conn.execute("UPDATE alarm_acks SET comment = ? WHERE id = ?", (SIGN["reason"], ack_id))
         conn.execute(
