@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import access, acks, twin_status
+from central import access, acks, signatures, twin_status
 from central.services import Services
 from runtime.durations import parse_duration
 from runtime.events import MAX_TIME, MIN_TIME, format_time, parse_time
@@ -168,7 +168,22 @@ class Queries:
             row["acks"] = [_times(a) for a in row["acks"]]
             row["acknowledged"] = bool(row["acks"])
             row["unit"] = _alarm_unit(row["rule"], units.get(row["subject"]))
+        await self._signatures([a for row in rows for a in row["acks"]])
         return _json({"alarms": [_times(r) for r in rows]})
+
+    async def _signatures(self, acks: list[dict[str, Any]]) -> None:
+        """Each acknowledgement's electronic signature (central/signatures.py), or null."""
+        ids = [str(a["id"]) for a in acks]
+        signed = (
+            await self.storage.run_read(
+                lambda conn, d: signatures.of_records(conn, d, "alarm_ack", ids)
+            )
+            if ids
+            else {}
+        )
+        for ack in acks:
+            found = signed.get(str(ack["id"]))
+            ack["signature"] = signatures.to_json(found[-1]) if found else None
 
     async def analytics(self, request: Request) -> Response:
         sensor = request.path_params["sensor"]

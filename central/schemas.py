@@ -334,6 +334,23 @@ class Gateway(Response):
     online: bool = False
 
 
+class Signature(Response):
+    """An electronic signature as shown (central/signatures.py)."""
+
+    id: int = 0
+    record_type: str = ""
+    record_id: str = ""
+    signer: str = Field("", description="the signer's printed name (user name)")
+    role: str = ""
+    meaning: str = ""
+    reason: str = ""
+    signed_at: Time = ""
+    zone: str = Field("", description="the site's time zone")
+    local_time: str = Field("", description="signed_at in the site's zone")
+    content_sha256: str = ""
+    audit_id: int = 0
+
+
 class Ack(Response):
     id: int = 0
     alarm_id: str = ""
@@ -341,6 +358,9 @@ class Ack(Response):
     comment: str = ""
     at: Time = ""
     actor: str = ""
+    signature: Signature | None = Field(
+        None, description="a signed acknowledgement's electronic signature (else null)"
+    )
 
 
 class Alarm(Response):

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from runtime import events as ev
 from tests.central.conftest import fresh_db, run_cli, start_central
 from tests.dashboard.conftest import GATEWAY, PASSWORD, Site, make_people
 from tests.qa import recording as rec
@@ -41,6 +43,35 @@ def session(site: Site, name: str) -> Iterator[tuple[httpx.Client, dict[str, str
         r = client.post("/api/v1/session", json={"username": name, "password": PASSWORD})
         assert r.status_code == 200, r.text
         yield client, {"x-csrf-token": r.json()["csrf_token"]}
+
+
+@contextlib.contextmanager
+def live_stream(site: Site) -> Iterator[Iterator[str]]:
+    """The live stream's lines, connected (read in this thread, with a read timeout)."""
+    headers = {"authorization": f"Bearer {site.central.key()}"}
+    with (
+        httpx.Client(timeout=15) as client,
+        client.stream("GET", f"{site.url}/api/v1/stream", headers=headers) as response,
+    ):
+        lines = response.iter_lines()
+        for line in lines:
+            if line.startswith(": connected"):
+                break
+        yield lines
+
+
+def next_event(lines: Iterator[str], kind: str, mark: str) -> dict[str, Any]:
+    """The next `kind` event whose data mentions `mark` (a read timeout ends the wait)."""
+    frame: dict[str, str] = {}
+    for line in lines:
+        if line == "" and frame:
+            if frame.get("event") == kind and mark in frame.get("data", ""):
+                return dict(orjson.loads(frame["data"]))
+            frame = {}
+        elif ":" in line and not line.startswith(":"):
+            name, _, value = line.partition(":")
+            frame[name] = value.strip()
+    raise AssertionError(f"the stream ended without a {kind} event about {mark}")
 
 
 def signed_ack(
@@ -249,7 +280,23 @@ def test_require_signatures_refuses_the_plain_ack_and_unsigned_role_changes(stri
         "/api/v1/users/victor", json={"role": "operator"}, headers={"x-csrf-token": csrf}
     )
     assert r.status_code == 400 and "signed" in r.json()["error"]
-    with session(strict, "olga") as (c, headers):
+    body = {"by": "t", "comment": "c"}
+    sensor_ack = strict.central.post("/api/v1/sensors/fridge-2.temp/ack", body)
+    assert sensor_ack.status_code == 403 and "signed-ack" in sensor_ack.json()["error"]
+    with (
+        live_stream(strict) as lines,
+        session(strict, "olga") as (c, headers),
+    ):
         r = signed_ack(c, headers, alarm_id, username="olga", password=PASSWORD, **SIGN)
         assert r.status_code == 200, r.text
+        got = next_event(lines, ev.ALARM_ACKNOWLEDGED, alarm_id)  # announced like a plain ack
+    assert got["data"]["by"] == "olga" and got["data"]["signature"]["meaning"] == "acknowledged"
     assert strict.central.count("alarm_acks", "alarm_id = ?", (alarm_id,)) == 1
+    # the alarm list shows who signed, with which meaning and when
+    listed = strict.central.get("/api/v1/alarms", state="all").json()["alarms"]
+    (ack,) = next(a for a in listed if a["alarm_id"] == alarm_id)["acks"]
+    assert ack["by"] == "olga" and ack["comment"] == SIGN["reason"]
+    shown = ack["signature"]
+    assert (shown["signer"], shown["meaning"]) == ("olga", "acknowledged")
+    assert shown["reason"] == SIGN["reason"]
+    assert shown["signed_at"].endswith("Z") and shown["local_time"] and shown["zone"]

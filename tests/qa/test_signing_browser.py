@@ -3,17 +3,49 @@ signature from the report page, a report approved, a calibration recorded on the
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from runtime import events as ev
+from tests.central.conftest import fresh_db, start_central
 from tests.dashboard.browser import browser, signed_in  # noqa: F401 - fixture
-from tests.dashboard.conftest import GATEWAY, PASSWORD, Site
+from tests.dashboard.conftest import GATEWAY, PASSWORD, Site, make_people
 from tests.qa import recording as rec
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+T = TypeVar("T")
+
+
+def _off_loop(fn: Callable[[], T]) -> T:
+    """Run `fn` in a thread: the CLI helpers call asyncio.run, Playwright's loop runs here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Site]:
+    """A central with --require-signatures and the dashboard's people."""
+    stack = contextlib.ExitStack()
+
+    def start() -> Site:
+        workdir = tmp_path_factory.mktemp("strict-browser")
+        db = stack.enter_context(fresh_db("sqlite", workdir, postgres_url))
+        make_people(db, workdir)
+        central = stack.enter_context(start_central(db, "sqlite", workdir, "--require-signatures"))
+        return Site(central, central.token(GATEWAY), workdir)
+
+    site = _off_loop(start)
+    try:
+        yield site
+    finally:
+        _off_loop(stack.close)
 
 
 def recorded(site: Site, sensor: str) -> str:
@@ -99,3 +131,32 @@ def test_recording_a_calibration_on_the_sensor_page(browser: Browser, site: Site
     ):
         time.sleep(0.1)
     assert site.central.count("alarms", "rule = 'calibration_due' AND subject = ?", (sensor,)) == 1
+
+
+def test_with_require_signatures_the_alarms_and_users_pages_sign(
+    strict: Site,
+    browser: Browser,  # noqa: F811
+) -> None:
+    alarm_id = strict.raise_alarm("fridge-9.temp", 9.5, 8.0)
+    page = signed_in(browser, strict, "ada").new_page()
+    page.goto(f"{strict.url}/alarms")
+    card = page.locator("article.alarm-group", has_text="fridge-9.temp")
+    card.get_by_label(re.compile("^Comment")).fill("door was open, closed it")
+    card.get_by_label("Reason").fill("door closed, product checked")
+    card.get_by_label("User name").fill("ada")
+    card.get_by_label("Password").fill(PASSWORD)
+    card.get_by_role("button", name="Acknowledge").click()
+    signed = card.locator(".acks .signed")
+    expect(signed).to_contain_text("signed by ada · acknowledged")
+    expect(signed).to_contain_text("reason: door closed, product checked")
+    assert strict.central.count("signatures", "record_type = 'alarm_ack'") >= 1
+    assert strict.central.count("alarm_acks", "alarm_id = ?", (alarm_id,)) == 1
+    page.goto(f"{strict.url}/users")
+    row = page.locator("tr", has=page.locator("th", has_text="victor"))
+    row.get_by_label("Role of victor").select_option("operator")
+    row.get_by_role("button", name="Change role").click()
+    row.get_by_label("Reason").fill("new shift lead")
+    row.get_by_label("Password").fill(PASSWORD)  # the session signed once: password only
+    row.get_by_role("button", name="Sign and set role operator").click()
+    expect(page.locator("#users-msg")).to_have_text("role of victor set to operator (signed)")
+    assert strict.central.count("signatures", "record_type = 'user_role'") == 1

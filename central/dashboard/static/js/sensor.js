@@ -5,6 +5,7 @@
 // acknowledged here with one comment.
 import { ackForm } from "./ackform.js";
 import { loadCalibration } from "./calibration.js";
+import { signedAck } from "./sign.js";
 import {
   announce, api, canAck, epoch, fmtAlarmValue, fmtDuration, fmtTime, fmtValue, h, live, me, now,
   showError, unitLabel,
@@ -101,9 +102,13 @@ function paintAck() {
       a.acknowledged ? `acknowledged by ${[...new Set(a.acks.map((k) => k.by))].join(", ")}` : "not acknowledged")));
   if (!canAck) return;
   if (open.length && !ack) {
-    ack = ackForm(`Comment (acknowledging as ${me.name})`, async (comment) => {
+    ack = ackForm(`Comment (acknowledging as ${me.name})`, async (comment, signature) => {
       const ids = alarms.filter((a) => a.state === "active" && !a.acknowledged).map((a) => a.alarm_id);
-      await api(`/api/v1/sensors/${enc}/ack`, { method: "POST", body: { comment, alarm_ids: ids } });
+      if (signature) {  // --require-signatures: one signed acknowledgement per alarm
+        for (const alarmId of ids) await signedAck(alarmId, comment, signature);
+      } else {
+        await api(`/api/v1/sensors/${enc}/ack`, { method: "POST", body: { comment, alarm_ids: ids } });
+      }
       return async () => {
         await loadAlarms().catch(() => {});
         document.getElementById("ack-h").focus();

@@ -1,7 +1,7 @@
 // Electronic signatures (central/signatures.py): a fieldset asking for the meaning, the
 // reason and the password — and the user name, which the first signing of a session needs
 // (21 CFR 11.200); later signings in the same session need the password only.
-import { h, me } from "./common.js";
+import { api, h, me } from "./common.js";
 
 export const MEANINGS = ["acknowledged", "reviewed", "approved", "corrective action taken", "performed", "verified"];
 let seq = 0;
@@ -48,4 +48,11 @@ export function signatureLine(s) {
     h("span", { class: "meaning" }, s.meaning), " · ",
     h("time", { datetime: s.signed_at }, `${s.signed_at} UTC`), ` (${s.local_time} ${s.zone})`,
     " · reason: ", h("span", { class: "reason" }, s.reason));
+}
+
+// A signed acknowledgement of one alarm (POST /api/v1/alarms/{id}/signed-ack) -> the ack.
+export function signedAck(alarmId, comment, signature) {
+  return api(`/api/v1/alarms/${encodeURIComponent(alarmId)}/signed-ack`, {
+    method: "POST", body: { comment, signature },
+  });
 }
