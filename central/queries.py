@@ -204,8 +204,9 @@ class Queries:
 
 def _alarm_unit(rule: str, unit: str | None) -> str | None:
     """The unit of an alarm's value and limit: the sensor's, per minute for rate rules,
-    seconds of silence for offline and gateway_offline alarms."""
-    if rule in ("offline", "gateway_offline"):
+    seconds of silence for offline and gateway_offline alarms, seconds overdue for
+    calibration_due."""
+    if rule in ("offline", "gateway_offline", "calibration_due"):
         return "s"
     if unit is None:
         return None
