@@ -1,5 +1,8 @@
 """The consumer-group loop: read, judge, commit atomically, and share the work.
 
+Over 400 lines on purpose: reading, claiming idle entries and the atomic commit share one
+consumer's Redis connection and state.
+
 On start (and after Redis comes back) the group is created if missing (`MKSTREAM`, from the
 stream's beginning), then this consumer's own pending entries (`0`) are re-processed before
 new ones (`>`). Every `claim_idle / 2` seconds entries idle longer than `claim_idle` on any

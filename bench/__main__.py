@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "log_append",
     "mqtt_intake",
+    "steady_rate",
     "redis_publish",
     "alarm_latency",
     "sync_drain",

@@ -288,7 +288,7 @@ def _create_secret(kind: str, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return asyncio.run(_store_secret(storage, kind, args))
-    except Exception as exc:
+    except StorageError as exc:
         print(f"tracseq-edge central {kind} create: database error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
 

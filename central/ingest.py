@@ -130,7 +130,10 @@ class Ingest:
         self._db_retry.succeeded()
         self._metrics.events.labels("accepted").inc(result.accepted)
         self._metrics.events.labels("duplicate").inc(result.duplicates)
-        self._hub.publish(e for e in batch.envelopes if e["id"] in result.new_ids)
+        if result.accepted == len(batch.envelopes):  # all new (the common case)
+            self._hub.publish(batch.envelopes)
+        else:
+            self._hub.publish(e for e in batch.envelopes if e["id"] in result.new_ids)
         for alarm_id in result.cleared_offline:
             assert batch.gateway is not None
             log.info("gateway %s is back: cleared %s", batch.gateway, alarm_id)
@@ -144,6 +147,7 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
         source[len(ev.EDGE_SOURCE_PREFIX) :] if source.startswith(ev.EDGE_SOURCE_PREFIX) else None
     )
     batch = Batch(source, gateway, now, [], [], items)
+    readings = batch.readings
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
@@ -153,20 +157,20 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
         except EnvelopeError as exc:
             errors.append({"index": index, "field": exc.field, "message": str(exc)})
             continue
-        seq = event.data.get("seq") if event.gateway is not None else None
+        data, edge = event.data, event.gateway
         if event.type == ev.READING:
-            assert event.gateway is not None and event.subject is not None
-            batch.readings.append(
+            assert edge is not None and event.subject is not None
+            readings.append(
                 ReadingRow(
-                    id=event.id,
-                    gateway=event.gateway,
-                    seq=int(event.data["seq"]),
-                    sensor=event.subject,
-                    time=event.time if event.time is not None else (received or now),
-                    value=float(event.data["value"]),
-                    unit=_text(event.data.get("unit")),
-                    quantity=_text(event.data.get("quantity")),
-                    received=received,
+                    event.id,
+                    edge,
+                    int(data["seq"]),
+                    event.subject,
+                    event.time if event.time is not None else (received or now),
+                    float(data["value"]),
+                    _text(data.get("unit")),
+                    _text(data.get("quantity")),
+                    received,
                 )
             )
         else:
@@ -174,8 +178,8 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
                 EventRow(
                     id=event.id,
                     source=event.source,
-                    gateway=event.gateway,
-                    seq=seq,
+                    gateway=edge,
+                    seq=data.get("seq") if edge is not None else None,
                     type=event.type,
                     subject=event.subject,
                     time=event.time if event.time is not None else (received or now),
@@ -189,17 +193,17 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
 
 def _check(event: ev.CloudEvent) -> None:
     """Contract rules beyond the envelope, per event type (raises EnvelopeError)."""
-    data = event.data
-    if event.gateway is not None:
+    data, gateway = event.data, event.gateway
+    if gateway is not None:
         seq = data.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
             raise EnvelopeError("data.seq", "must be an integer from 0 to 2^63-1")
-        if event.id != f"{event.gateway}:{seq}":
-            raise EnvelopeError("id", f"must be '<gateway>:<seq>' = '{event.gateway}:{seq}'")
+        if event.id != f"{gateway}:{seq}":
+            raise EnvelopeError("id", f"must be '<gateway>:<seq>' = '{gateway}:{seq}'")
     elif not event.source.startswith(ev.ANALYTICS_SOURCE_PREFIX):
         raise EnvelopeError("source", "must be tracseq-edge/<gateway> or tracseq-analytics/<id>")
     if event.type == ev.READING:
-        if event.gateway is None:
+        if gateway is None:
             raise EnvelopeError("source", "a reading must come from a gateway")
         if not event.subject:
             raise EnvelopeError("subject", "a reading needs the sensor id as subject")
@@ -207,12 +211,16 @@ def _check(event: ev.CloudEvent) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise EnvelopeError("data.value", f"must be a number, got {value!r}"[:200])
         for name in ("unit", "quantity", "kind"):
-            if data.get(name) is not None and not isinstance(data[name], str):
+            text = data.get(name)
+            if text is not None and not isinstance(text, str):
                 raise EnvelopeError(f"data.{name}", "must be a string")
     elif event.type in (ev.ALARM_RAISED, ev.ALARM_CLEARED):
         for name in ("alarm_id", "rule"):
             if not isinstance(data.get(name), str) or not data[name]:
                 raise EnvelopeError(f"data.{name}", "must be a non-empty string")
+    elif event.type == ev.ALARM_NOTIFIED:  # the edge's fallback e-mail, kept in `events`
+        if not isinstance(data.get("alarm_id"), str) or not data["alarm_id"]:
+            raise EnvelopeError("data.alarm_id", "must be a non-empty string")
     elif event.type == ev.SENSOR_DESCRIBED:
         if not event.subject:
             raise EnvelopeError("subject", "sensor.described needs the sensor id as subject")

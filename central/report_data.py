@@ -132,28 +132,24 @@ def _approved(conn: Any, d: Any, sig: dict[str, Any]) -> str | None:
 
 
 def _alarms(conn: Any, d: Any, sensor: str, start: float, end: float) -> list[dict[str, Any]]:
-    """The sensor's high/low alarms overlapping the period, with `priority` where central's
-    alarms table has that column (the alarm-priority feature)."""
-    cur = d.execute(
+    """The sensor's high/low alarms overlapping the period, with their priority."""
+    rows = d.all(
         conn,
-        """SELECT * FROM alarms WHERE subject = ? AND rule IN ('high', 'low') AND raised_at <= ?
+        """SELECT alarm_id, rule, raised_at, cleared_at, priority FROM alarms
+        WHERE subject = ? AND rule IN ('high', 'low') AND raised_at <= ?
         AND (cleared_at IS NULL OR cleared_at >= ?) ORDER BY raised_at""",
         (sensor, end, start - 86_400.0),
     )
-    names = [c[0] for c in cur.description]
-    out = []
-    for row in cur.fetchall():
-        item = dict(zip(names, row, strict=True))
-        out.append(
-            {
-                "alarm_id": str(item["alarm_id"]),
-                "rule": str(item["rule"]),
-                "raised_at": float(item["raised_at"]),
-                "cleared_at": item["cleared_at"],
-                "priority": item.get("priority"),
-            }
-        )
-    return out
+    return [
+        {
+            "alarm_id": str(alarm_id),
+            "rule": str(rule),
+            "raised_at": float(raised_at),
+            "cleared_at": cleared_at,
+            "priority": priority,
+        }
+        for alarm_id, rule, raised_at, cleared_at, priority in rows
+    ]
 
 
 def _excursion(

@@ -1,4 +1,7 @@
 """The API's bodies as pydantic models: requests are validated with them (central/body.py),
+
+Over 400 lines on purpose: one model per body the API reads or sends, all in one place so
+the validation and the OpenAPI document cannot drift apart.
 and the OpenAPI document (central/openapi.py) is generated from the same classes.
 
 Request models are strict (JSON types exactly) and ignore unknown keys. Response models
@@ -375,6 +378,9 @@ class Alarm(Response):
     cleared_at: MaybeTime = None
     clear_value: float | None = None
     duration_s: float | None = None
+    priority: Literal["critical", "warning"] | None = Field(
+        None, description="from the edge rule (null: central's own alarm or an older gateway)"
+    )
     state: Literal["active", "cleared"] = "active"
     acks: list[Ack] = []
     acknowledged: bool = Field(False, description="at least one acknowledgement exists")

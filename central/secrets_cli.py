@@ -58,7 +58,7 @@ def main(kind: str, argv: Sequence[str]) -> int:
         return _usage(prog, str(exc))
     try:
         return asyncio.run(_run(storage, prog, kind, action, target))
-    except Exception as exc:
+    except StorageError as exc:
         print(f"{prog}: database error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
 

@@ -59,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     try:
         created = asyncio.run(_create(storage, args.name, args.role, hashed, email, phone))
-    except Exception as exc:
+    except StorageError as exc:
         print(f"{prog}: database error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     if not created:
@@ -94,5 +94,5 @@ def os_user() -> str:
     """Who runs the command, for the audit trail's `cli:<OS user>`."""
     try:
         return getpass.getuser()
-    except Exception:
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
         return "unknown"

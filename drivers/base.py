@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edgeconfig import Sensor
+from runtime.errors import TracseqError
 from runtime.health import Health
 
-# Called once the batch is committed (True) or could not be (False); runs in the log's
-# writer thread: hand work back to the event loop with loop.call_soon_threadsafe.
+# Called once the batch is committed (True) or could not be (False); runs in the event
+# loop (the log hands each commit's outcomes back in one call).
 Committed = Callable[[bool], None]
 
 
@@ -51,8 +52,13 @@ class ReadingSink(Protocol):
         readings: Sequence[Reading],
         rejects: Sequence[Reject] = (),
         on_commit: Committed | None = None,
+        *,
+        urgent: bool = False,
     ) -> None:
-        """Normalise and queue for the durable log; `on_commit` after the commit."""
+        """Normalise and queue for the durable log; `on_commit` after the commit.
+
+        `urgent`: the producer can receive nothing more until this commit (its MQTT
+        inflight window is full), so the log must not hold it for its commit window."""
         ...
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
@@ -68,3 +74,23 @@ class Driver(Protocol):
         ...
 
     def health(self) -> Health: ...
+
+
+class OutputError(TracseqError):
+    """A coil could not be written (connection refused, timeout, an exception response)."""
+
+
+class CoilWriter(Protocol):
+    """Switches coils on a device (local alarm outputs); built by `drivers.registry`."""
+
+    def where(self) -> str:
+        """The device's address, for logs and /readyz."""
+        ...
+
+    async def write_coil(self, unit: int, address: int, on: bool) -> None:
+        """Set one coil; raises OutputError when the device did not take it."""
+        ...
+
+    def close(self) -> None:
+        """Drop the connection; the next write opens a new one."""
+        ...

@@ -29,6 +29,7 @@ from drivers.base import Reading, ReadingSink, Reject
 from drivers.registers import Block, decode, plan, source_of, split
 from edgeconfig import Modbus, Sensor
 from runtime.backoff import Backoff, RetryLog
+from runtime.cancellation import raise_if_cancelled
 from runtime.clock import Clock
 from runtime.health import Health
 
@@ -62,13 +63,13 @@ _DEVICE_ERRORS = {
 _JITTER = 0.05  # each poll interval varies by up to 5% so devices never fall into lockstep
 
 
-def _unit_keyword() -> str:
-    # pymodbus renamed `slave=` to `device_id=` during 3.x.
+def unit_keyword() -> str:
+    """The unit id keyword of pymodbus calls (`slave=` became `device_id=` during 3.x)."""
     params = inspect.signature(AsyncModbusTcpClient.read_holding_registers).parameters
     return "device_id" if "device_id" in params else "slave"
 
 
-_UNIT = _unit_keyword()
+_UNIT = unit_keyword()
 
 
 @dataclass(slots=True)
@@ -199,7 +200,7 @@ class ModbusDriver:
             self._client = self._make_client()
             ok = bool(await self._client.connect())
             error = "" if ok else "cannot connect"
-        except Exception as exc:  # any failure to open is retried, never fatal
+        except Exception as exc:  # noqa: BLE001 -- pymodbus raises many kinds; any is retried
             ok, error = False, f"{type(exc).__name__}: {exc}"
         CONNECTS.labels(connection=self.name, result="ok" if ok else "failed").inc()
         key = "connect_ok" if ok else "connect_failed"
@@ -218,7 +219,7 @@ class ModbusDriver:
         if self._client is not None:
             try:
                 self._client.close()
-            except Exception as exc:  # closing a broken port must not mask the real error
+            except Exception as exc:  # noqa: BLE001 -- closing must not mask the real error
                 log.debug("modbus %s: close failed: %s", self.name, exc)
             self._client = None
 
@@ -237,6 +238,7 @@ class ModbusDriver:
 
     async def _poll_while_connected(self, sink: ReadingSink) -> None:
         while self._client is not None and self._client.connected:
+            raise_if_cancelled()  # pymodbus's wait_for may have swallowed a stop (3.11)
             if not self._polls:
                 await self._clock.sleep(3600.0)
                 continue
@@ -306,7 +308,7 @@ class ModbusDriver:
             raise _Failure("timeout", f"no response within {self.settings.timeout:g}s") from None
         except OSError as exc:
             raise _Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
-        except Exception as exc:  # whatever the wire did to the client: start it afresh
+        except Exception as exc:  # noqa: BLE001 -- whatever the wire did: start afresh
             log.warning("modbus %s: unexpected error, reconnecting: %r", self.name, exc)
             raise _Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
         if response.isError():

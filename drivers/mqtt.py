@@ -1,5 +1,8 @@
 """The MQTT driver: paho-mqtt 2.x on the asyncio loop, each PUBLISH acked after its commit.
 
+Over 400 lines on purpose: one connection's state (session, paho's sockets on the loop,
+unacked message ids) is shared by every method; split, it would be passed around instead.
+
 paho is driven the way aiomqtt does it, without a network thread: its socket callbacks
 register the socket with the event loop (`add_reader`/`add_writer`) and a small task runs
 its housekeeping (`loop_misc`: keepalive). Every readable event drains what the socket
@@ -9,8 +12,10 @@ do we send the PUBACKs. A gateway killed between receive and commit gets the mes
 from its persistent session (fixed client id, MQTT 5 with a session expiry); readings with a
 sensor time are de-duplicated by the log, others carry `dup: true`.
 
-Nothing waits for a timer while messages are unacknowledged: a batch is submitted as soon as
-it is read, so throughput is the broker's window (our Receive Maximum) over commit latency.
+A batch is submitted as soon as it is read; the log may hold it for its commit window
+(a few ms, bounding disk syncs per second) unless half the broker's in-flight window is
+unacknowledged: then it is marked urgent, since the broker sends nothing more until we ack
+(throughput is the broker's window over commit latency).
 
 Brokers that speak only MQTT 3.1.1 (amqtt, older mosquitto, many PLC and cloud brokers):
 with `protocol: auto` (the default) a version-5 CONNECT refused as "unsupported protocol
@@ -18,7 +23,7 @@ version", closed without any CONNACK or unanswered for AUTO_ANSWER_S is retried 
 3.1.1, which this driver keeps using once a session is up; `protocol: "3.1.1"` skips the
 attempt. 3.1.1 keeps the persistent session
 (clean session off), the manual acks after commit and the lean receive path; it has no
-Receive Maximum, so the broker's own in-flight limit is the window.
+Receive Maximum, so the broker's own in-flight limit is the window (MQTT311_INFLIGHT).
 """
 
 from __future__ import annotations
@@ -73,6 +78,9 @@ SENSOR_UNAVAILABLE = Gauge(
 )
 
 RECEIVE_MAXIMUM = 1000  # unacknowledged PUBLISHes the broker may send us (MQTT 5)
+# A 3.1.1 session has no Receive Maximum: the broker's own limit applies (mosquitto's
+# max_inflight_messages defaults to 20 for 3.1.1 clients), so a batch is urgent sooner.
+MQTT311_INFLIGHT = 20
 SESSION_EXPIRY_S = 7 * 86400  # how long the broker keeps our session while we are away
 CONNECT_TIMEOUT_S = 15.0
 AUTO_ANSWER_S = 5.0  # `protocol: auto`: a v5 CONNECT unanswered this long is tried as 3.1.1
@@ -122,6 +130,9 @@ class MqttDriver:
         self._loop_thread = 0
         self._commit_failed: asyncio.Event | None = None
         self._established = False
+        # The broker sends at most this many unacknowledged PUBLISHes (our Receive Maximum);
+        # a batch submitted with half of them unacked is committed without a commit window.
+        self.inflight_window = RECEIVE_MAXIMUM
         self._messages = MESSAGES.labels(connection=name)
         self._connected = CONNECTED.labels(connection=name)
         self._reconnects = RECONNECTS.labels(connection=name)
@@ -217,11 +228,13 @@ class MqttDriver:
         """CONNECT with a persistent session (blocking: run in an executor)."""
         keepalive = max(5, int(self.settings.keepalive))
         if self.version != "5":  # 3.1.1: clean session off is set on the client
+            self.inflight_window = MQTT311_INFLIGHT
             client.connect(self.settings.host, self.settings.port, keepalive=keepalive)
             return
+        self.inflight_window = RECEIVE_MAXIMUM
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        props.ReceiveMaximum = self.inflight_window
         client.connect(
             self.settings.host,
             self.settings.port,
@@ -454,14 +467,12 @@ class MqttDriver:
             self._count_no_values(out)
         self._counters["unacked"] += len(mids)
         assert self._sink is not None
-        self._sink.submit(out.readings, out.rejects, self._committer(conn, mids))
+        urgent = self._counters["unacked"] * 2 >= self.inflight_window
+        self._sink.submit(out.readings, out.rejects, self._committer(conn, mids), urgent=urgent)
 
     def _committer(self, conn: Connection, mids: list[int]) -> Callable[[bool], None]:
-        loop = conn.loop
-
-        def committed(ok: bool) -> None:  # in the log's writer thread
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to ack
-                loop.call_soon_threadsafe(self._ack, conn, mids, ok)
+        def committed(ok: bool) -> None:  # in the event loop, right after the commit
+            self._ack(conn, mids, ok)
 
         return committed
 

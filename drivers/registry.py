@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from drivers.base import Driver
+from drivers.base import CoilWriter, Driver
 from edgeconfig import Config
 from runtime.clock import Clock
 
@@ -33,3 +33,13 @@ def build_drivers(config: Config, clock: Clock) -> list[Driver]:
         settings = getattr(connection, connection.protocol)
         drivers.append(cls(name, settings, sensors, clock))
     return drivers
+
+
+def build_coil_writer(config: Config, connection: str) -> CoilWriter:
+    """The coil writer of a local alarm output on `connection` (a Modbus connection)."""
+    settings = config.connections[connection].modbus
+    if settings is None:  # the loader's cross-check refuses this already
+        raise ValueError(f"connection {connection!r} is not Modbus")
+    from drivers.modbus_out import ModbusCoilWriter
+
+    return ModbusCoilWriter(connection, settings)

@@ -97,7 +97,7 @@ class SerialDriver:
                 parity=self.settings.parity,
                 stopbits=self.settings.stopbits,
             )
-        except Exception as exc:  # a port that cannot be opened is retried, never fatal
+        except Exception as exc:  # noqa: BLE001 -- a port that cannot open is retried, never fatal
             self._error = f"cannot open: {exc}"
             self._retry.failed(self._error)
             self._count_open("failed")
@@ -117,7 +117,7 @@ class SerialDriver:
             while True:
                 try:
                     chunk = await reader.read(_READ_SIZE)
-                except Exception as exc:  # the port went away (EIO, unplugged)
+                except Exception as exc:  # noqa: BLE001 -- the port went away (EIO, unplugged)
                     self._error = f"lost: {exc}"
                     break
                 if not chunk:

@@ -17,7 +17,7 @@ import signal
 from dataclasses import dataclass
 
 from drivers.base import Driver
-from drivers.registry import build_drivers
+from drivers.registry import build_coil_writer, build_drivers
 from edge.daemon_http import LogCollector, build_app
 from edge.errors import StartupError
 from edge.log import DurableLog
@@ -193,6 +193,16 @@ class Daemon:
             from edge.redis_publisher import RedisPublisher
 
             components.append(RedisPublisher(config, the_log, self.clock))
+        if config.outputs:
+            from edge.outputs import AlarmOutput
+
+            for name, output in config.outputs.items():
+                writer = build_coil_writer(config, output.connection)
+                components.append(AlarmOutput(name, output, config, the_log, writer, self.clock))
+        if config.notify is not None:
+            from edge.fallback_notify import FallbackNotifier
+
+            components.append(FallbackNotifier(config, the_log, self.clock))
         if config.sync is not None:
             from sync.uploader import Uploader
 
@@ -209,7 +219,7 @@ class Daemon:
         if stop is not None:
             try:
                 await asyncio.wait_for(stop(), timeout=1.0)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- shutdown goes on whatever the log says
                 log.warning("could not record gateway.stopped: %s", exc)
 
     async def _drain_publishers(self) -> None:
@@ -253,6 +263,7 @@ class Daemon:
             cursors=self._cursors(config),
             max_bytes=buffer.max_bytes,
             keep_delivered=buffer.keep_delivered,
+            commit_window=buffer.commit_window,
             wall=self.clock.time,
         )
 
@@ -262,6 +273,7 @@ class Daemon:
             or the_log.cursor_names != self._cursors(config)
             or the_log.max_bytes != config.gateway.buffer.max_bytes
             or the_log.keep_delivered != config.gateway.buffer.keep_delivered
+            or the_log.commit_window != config.gateway.buffer.commit_window
         )
 
     def health(self) -> dict[str, Health]:

@@ -45,6 +45,7 @@ RESERVED = frozenset(
         events.READING,
         events.ALARM_RAISED,
         events.ALARM_CLEARED,
+        events.ALARM_NOTIFIED,
         events.GATEWAY_STARTED,
         events.GATEWAY_STOPPED,
         events.GATEWAY_HEARTBEAT,

@@ -40,6 +40,8 @@ class Pipeline:
         readings: Sequence[Reading],
         rejects: Sequence[Reject] = (),
         on_commit: Committed | None = None,
+        *,
+        urgent: bool = False,
     ) -> None:
         entries, all_rejects = self._normalize(readings, rejects)
         _trace(entries, len(readings))
@@ -48,15 +50,14 @@ class Pipeline:
             if on_commit is not None:
                 on_commit(seqs is not None)
 
-        for reject in all_rejects:
-            self._log.submit_reject(reject)
-        self._log.submit(entries, committed)
+        # One request per batch: its readings and rejects commit together.
+        self._log.submit(entries, committed, rejects=all_rejects, urgent=urgent)
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
         entries, all_rejects = self._normalize(readings, rejects)
         _trace(entries, len(readings))
-        for reject in all_rejects:
-            self._log.submit_reject(reject)
+        if all_rejects:
+            self._log.submit(entries=(), rejects=all_rejects)
         await self._log.append(entries)
 
     def _normalize(

@@ -22,7 +22,7 @@ MIGRATIONS: list[str] = [
         data BLOB NOT NULL,               -- JSON object of the event's data (without seq)
         keep INTEGER NOT NULL DEFAULT 0   -- 1: never dropped by the size cap (alarms)
     );
-    -- A reading's identity: the first (sensor, sensor time) wins; redeliveries are ignored.
+    -- A reading's identity: the first (sensor, sensor time) wins (migration 3 adds the value).
     CREATE UNIQUE INDEX entries_identity ON entries(subject, time)
         WHERE type = 'org.tracseq.reading' AND time IS NOT NULL;
     CREATE INDEX entries_received ON entries(received);
@@ -46,6 +46,17 @@ MIGRATIONS: list[str] = [
     # 2: the W3C traceparent of the span that received an entry (NULL when tracing is off).
     """
     ALTER TABLE entries ADD COLUMN trace TEXT;
+    """,
+    # 3: a reading's identity is (sensor, sensor time, value). Two readings of one sensor
+    # with the same time (a device that reports in whole seconds) but different values are
+    # both kept; a redelivery is byte-identical and still ignored.
+    """
+    ALTER TABLE entries ADD COLUMN value REAL;  -- a reading's value (its identity), else NULL
+    UPDATE entries SET value = json_extract(CAST(data AS TEXT), '$.value')
+        WHERE type = 'org.tracseq.reading';
+    DROP INDEX entries_identity;
+    CREATE UNIQUE INDEX entries_identity ON entries(subject, time, value)
+        WHERE type = 'org.tracseq.reading' AND time IS NOT NULL;
     """,
 ]
 

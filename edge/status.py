@@ -2,6 +2,8 @@
 
 Buffer depth per cursor, the oldest undelivered event's age, the last sync, rejects,
 quarantined events, active alarms and the log's own error counters; `--json` for tools.
+The log is read through `LogSnapshot` (the one read-only opener, edge.sqlite): each
+component's state is read by its own prefix, never the log's private keys.
 """
 
 from __future__ import annotations
@@ -12,70 +14,61 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlite_utils
 
+from edge.alarms.store import ALARM_PREFIX
+from edge.log import LogSnapshot
 from edge.rules import active_alarms
 from edgeconfig import load_config
 from runtime import events
+
+LAST_SYNC_KEY = "sync:last_ok"  # written by sync.uploader (sync sits above edge)
 
 
 def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict[str, Any]:
     """The status of the log at `log_path` as plain data."""
     if not log_path.exists():
         return {"log": str(log_path), "exists": False}
-    db = sqlite_utils.Database(log_path)
-    db.conn.execute("PRAGMA query_only=1")
-    state = {
-        row["key"]: row["value"].encode() if isinstance(row["value"], str) else bytes(row["value"])
-        for row in db["state"].rows
-    }
-    last_seq = max(
-        int(state.get("last_seq", b"0") or 0),
-        db.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0],
-    )
-    positions = {row["name"]: row["seq"] for row in db["cursors"].rows}
-    out_cursors: dict[str, Any] = {}
-    for name in cursors:
-        position = int(positions.get(name, 0))
-        oldest = db.execute(
-            "SELECT received FROM entries WHERE seq > ? ORDER BY seq LIMIT 1", [position]
-        ).fetchone()
-        out_cursors[name] = {
-            "position": position,
-            "pending": max(0, last_seq - position),
-            "oldest_undelivered_age_s": round(now - oldest[0], 1) if oldest else 0.0,
+    with LogSnapshot(log_path) as snap:
+        last_seq = snap.last_seq()
+        positions = snap.cursors()
+        out_cursors: dict[str, Any] = {}
+        for name in cursors:
+            position = positions.get(name, 0)
+            oldest = snap.oldest_received_after(position)
+            out_cursors[name] = {
+                "position": position,
+                "pending": max(0, last_seq - position),
+                "oldest_undelivered_age_s": round(now - oldest, 1) if oldest else 0.0,
+            }
+        rejects_total, rejects = snap.rejects(5)
+        quarantine_total, quarantined = snap.quarantine(5)
+        alarms = [alarm.to_dict() for alarm in active_alarms(snap.state(ALARM_PREFIX))]
+        last_sync = _time_text(snap.state(LAST_SYNC_KEY).get(LAST_SYNC_KEY))
+        return {
+            "log": str(log_path),
+            "exists": True,
+            "last_seq": last_seq,
+            "entries": snap.entries(),
+            "size_bytes": log_path.stat().st_size,
+            "cursors": out_cursors,
+            "last_sync": last_sync,
+            "rejects": {
+                "total": rejects_total,
+                "recent": [
+                    {"time": events.format_time(at), "source": source, "reason": reason}
+                    for at, source, reason in rejects
+                ],
+            },
+            "quarantine": {
+                "total": quarantine_total,
+                "recent": [
+                    {"seq": seq, "reason": reason, "time": events.format_time(at)}
+                    for seq, reason, at in quarantined
+                ],
+            },
+            "active_alarms": alarms,
+            "dropped": snap.dropped(),
         }
-    rejects_total = db["rejects"].count
-    recent_rejects = [
-        {"time": events.format_time(r[0]), "source": r[1], "reason": r[2]}
-        for r in db.execute(
-            "SELECT received, source, reason FROM rejects ORDER BY id DESC LIMIT 5"
-        ).fetchall()
-    ]
-    quarantined = [
-        {"seq": r[0], "reason": r[1], "time": events.format_time(r[2])}
-        for r in db.execute(
-            "SELECT seq, reason, at FROM quarantine ORDER BY seq DESC LIMIT 5"
-        ).fetchall()
-    ]
-    alarms = [alarm.to_dict() for alarm in active_alarms(state)]
-    last_sync = _time_text(state.get("sync:last_ok"))
-    return {
-        "log": str(log_path),
-        "exists": True,
-        "last_seq": last_seq,
-        "entries": db["entries"].count,
-        "size_bytes": log_path.stat().st_size,
-        "cursors": out_cursors,
-        "last_sync": last_sync,
-        "rejects": {"total": rejects_total, "recent": recent_rejects},
-        "quarantine": {"total": db["quarantine"].count, "recent": quarantined},
-        "active_alarms": alarms,
-        "dropped": {
-            "delivered": int(state.get("dropped:delivered", b"0") or 0),
-            "undelivered": int(state.get("dropped:undelivered", b"0") or 0),
-        },
-    }
 
 
 def _time_text(raw: bytes | None) -> str | None:

@@ -101,6 +101,6 @@ class Supervisor:
         for component in self.components:
             try:
                 out[component.name] = component.health()
-            except Exception as exc:  # health must never break /readyz
+            except Exception as exc:  # noqa: BLE001 -- health must never break /readyz
                 out[component.name] = Health("degraded", f"health check failed: {exc}")
         return out

@@ -4,6 +4,7 @@ keeps line numbers, and the checks that name `file:line:col` for every problem.
 It sits below the drivers and the daemon: both receive these typed models, never dicts.
 """
 
+from edgeconfig.alerting import AlarmMatch, Notify, Output, Smtp
 from edgeconfig.base import read_secret
 from edgeconfig.connections import Connection, Modbus, Mqtt, Serial
 from edgeconfig.gateway import Buffer, Gateway, Listen, Redis, Sync
@@ -28,6 +29,7 @@ from edgeconfig.sources import (
 )
 
 __all__ = [
+    "AlarmMatch",
     "Alarms",
     "Buffer",
     "Calibration",
@@ -42,13 +44,16 @@ __all__ = [
     "ModbusSource",
     "Mqtt",
     "MqttSource",
+    "Notify",
     "OfflineRule",
+    "Output",
     "RateRule",
     "Redis",
     "RegisterType",
     "Sensor",
     "Serial",
     "SerialSource",
+    "Smtp",
     "Source",
     "Sync",
     "load_config",

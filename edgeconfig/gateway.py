@@ -22,6 +22,10 @@ from runtime.durations import parse_duration, parse_size
 class Buffer(Model):
     max_bytes: Size = parse_size("2GiB")
     keep_delivered: Duration = parse_duration("7d")
+    # Commits (disk syncs) start at most once per window: <= 40 commits/s at the default,
+    # <= 50 syncs/s with the WAL checkpoints. An idle gateway still commits a lone reading
+    # at once (docs/buffer.md).
+    commit_window: Duration = Field(default=parse_duration("25ms"), ge=0.0, le=1.0)
 
 
 class Listen(Model):

@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
 )
 
+from edgeconfig import alerting
 from edgeconfig.base import PLACEHOLDER
 from edgeconfig.connections import Connection, Modbus, Mqtt, Serial
 from edgeconfig.model import Config
@@ -80,6 +81,7 @@ def parse_config(text: str, file: str, *, base_dir: Path) -> Config:
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, doc))
     issues.extend(_cross_check(doc.data, doc))
+    issues.extend(alerting.cross_check(doc.data, doc))
     if issues:
         raise ConfigError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
     assert config is not None
@@ -136,13 +138,15 @@ def _unknown_key(loc: tuple[int | str, ...], doc: YamlDocument) -> str:
 def _model_at(loc: tuple[int | str, ...], doc: YamlDocument) -> type[BaseModel] | None:
     model: type[BaseModel] | None = Config
     data: Any = doc.data
+    name_next = False  # the part after a `dict[str, Model]` field is a name (outputs.<name>)
     for part in loc:
         if isinstance(data, dict | list):
             try:
                 data = data[part]  # type: ignore[index]
             except (KeyError, IndexError, TypeError):
                 data = None
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int) or model is None or name_next:
+            name_next = False
             continue
         if model is Config and part == "connections":
             return None if len(loc) == 1 else _model_for_connection(loc)
@@ -154,6 +158,7 @@ def _model_at(loc: tuple[int | str, ...], doc: YamlDocument) -> type[BaseModel] 
         if field is None:
             return None
         model = _inner_model(field.annotation)
+        name_next = getattr(field.annotation, "__origin__", None) is dict
     return model
 
 
@@ -354,4 +359,10 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             )
             connection = connection.model_copy(update={"mqtt": mqtt})
         connections[name] = connection
-    return config.model_copy(update={"gateway": gateway, "sync": sync, "connections": connections})
+    notify = config.notify
+    if notify is not None:
+        smtp = notify.smtp.model_copy(update={"password_file": resolve(notify.smtp.password_file)})
+        notify = notify.model_copy(update={"smtp": smtp})
+    return config.model_copy(
+        update={"gateway": gateway, "sync": sync, "connections": connections, "notify": notify}
+    )

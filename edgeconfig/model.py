@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeconfig.alerting import Notify, Output
 from edgeconfig.base import Model
 from edgeconfig.connections import Connection
 from edgeconfig.gateway import Gateway, Redis, Sync
@@ -16,6 +17,8 @@ class Config(Model):
     sync: Sync | None = None
     connections: dict[str, Connection] = {}
     sensors: list[Sensor] = []
+    outputs: dict[str, Output] = {}  # local beacons/buzzers (edge.outputs)
+    notify: Notify | None = None  # the edge's fallback e-mail (edge.fallback_notify)
 
     # Set by load_config: where the file was and a hash of its bytes (gateway.started).
     source_file: Path = Path("sensors.yaml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -13,11 +14,21 @@ from pydantic import (
 from edgeconfig.base import PLACEHOLDER, Duration, Kind, Model
 from edgeconfig.sources import Source
 
+Priority = Literal["critical", "warning"]
+
+
+def default_priority(kind: str, rule: str) -> Priority:
+    """critical for high/low/offline on freezers and LN2; warning otherwise (rate: warning)."""
+    if rule in ("high", "low", "offline") and kind in ("freezer", "ln2"):
+        return "critical"
+    return "warning"
+
 
 class HighRule(Model):
     above: float
     for_: Duration = Field(default=0.0, alias="for")
     clear_below: float | None = None
+    priority: Priority | None = None  # filled from the sensor's kind when not given
 
     @model_validator(mode="after")
     def _hysteresis(self) -> HighRule:
@@ -34,6 +45,7 @@ class LowRule(Model):
     below: float
     for_: Duration = Field(default=0.0, alias="for")
     clear_above: float | None = None
+    priority: Priority | None = None
 
     @model_validator(mode="after")
     def _hysteresis(self) -> LowRule:
@@ -50,10 +62,12 @@ class RateRule(Model):
     rise_per_minute: float = Field(gt=0)
     window: Duration = 300.0
     for_: Duration = Field(default=0.0, alias="for")
+    priority: Priority | None = None
 
 
 class OfflineRule(Model):
     after: Duration
+    priority: Priority | None = None
 
     @field_validator("after")
     @classmethod
@@ -69,9 +83,9 @@ class Alarms(Model):
     rate: RateRule | None = None
     offline: OfflineRule | None = None
 
-    def describe(self) -> dict[str, dict[str, float]]:
+    def describe(self) -> dict[str, dict[str, float | str]]:
         """The rules as the contract's `sensor.described` event shows them (`for_s`, `after_s`)."""
-        out: dict[str, dict[str, float]] = {}
+        out: dict[str, dict[str, float | str]] = {}
         for name in ("high", "low", "rate", "offline"):
             rule = getattr(self, name)
             if rule is None:
@@ -102,6 +116,23 @@ class Sensor(Model):
     calibration: Calibration = Calibration()
     range: tuple[float, float] | None = None  # physically possible values; outside = rejected
     site: str | None = None  # defaults to the gateway's site
+
+    @model_validator(mode="before")
+    @classmethod
+    def _priorities(cls, data: Any) -> Any:
+        """Each rule without `priority` gets the default of the sensor's kind."""
+        if not isinstance(data, dict):
+            return data
+        alarms, kind = data.get("alarms"), data.get("kind")
+        if not isinstance(alarms, dict) or not isinstance(kind, str):
+            return data
+        filled = {
+            name: {**rule, "priority": default_priority(kind, name)}
+            if isinstance(rule, dict) and "priority" not in rule
+            else rule
+            for name, rule in alarms.items()
+        }
+        return {**data, "alarms": filled}
 
     @field_validator("id")
     @classmethod

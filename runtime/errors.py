@@ -4,9 +4,12 @@
     ├── ConfigError                   bad configuration or arguments (exit 2), every ConfigIssue
     ├── EnvelopeError                 an event that does not follow the CloudEvents contract
     ├── edge.errors.LogError          the edge's durable log cannot be opened or written
+    │   ├── LogFullError              the disk is full (SQLITE_FULL), even after making room
     │   └── LogClosedError            the log was closed while a caller still waited on it
     ├── edge.errors.DeliveryError     an event could not be delivered downstream (Redis)
     ├── edge.errors.StartupError      the daemon cannot start (port taken, data_dir not writable)
+    ├── edge.errors.NotifyError       the edge's fallback e-mail was not accepted
+    ├── drivers.base.OutputError      a local alarm output's coil could not be written
     ├── central.storage.errors.StorageError  central's database failed (see that module)
     └── sim.errors.SimulatorError     a simulator scenario cannot run
 

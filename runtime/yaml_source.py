@@ -137,7 +137,7 @@ def _build(node: yaml.Node, path: Path, doc: YamlDocument, walk: _Walk) -> Any:
 def _scalar(node: yaml.Node, path: Path, doc: YamlDocument) -> Any:
     try:
         return yaml.SafeLoader(" ").construct_object(node)
-    except Exception as exc:  # PyYAML's constructors on explicit tags raise many kinds
+    except Exception as exc:  # noqa: BLE001 -- PyYAML's constructors raise many kinds
         # (e.g. `!!float` with no value: IndexError); each is a bad value, not a crash.
         problem = getattr(exc, "problem", None) or str(exc)
         doc.issues.append(doc.issue(path, f"cannot read this value: {problem}"))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from edge.errors import LogError
-from edge.sqlite import connect
+from edge.sqlite import connect, log_error
 
 
 class Quarantine:
@@ -31,14 +30,14 @@ class Quarantine:
                 (seq, event, reason, at),
             )
         except sqlite3.Error as exc:
-            raise LogError(f"{self._path}: cannot quarantine event seq {seq}: {exc}") from exc
+            raise log_error(exc, self._path, f"cannot quarantine event seq {seq}") from exc
 
     def count(self) -> int:
         """Events in quarantine."""
         try:
             return int(self._connection().execute("SELECT count(*) FROM quarantine").fetchone()[0])
         except sqlite3.Error as exc:
-            raise LogError(f"{self._path}: cannot read the quarantine: {exc}") from exc
+            raise log_error(exc, self._path, "cannot read the quarantine") from exc
 
     def close(self) -> None:
         if self._conn is not None:

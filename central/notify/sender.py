@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from central import report_data, report_pdf
 from central.notify import alarms, alertmanager, outbox, planner, reports, smtp, webhook
 from central.notify.config import NotifyConfig
 from central.notify.errors import SendError
@@ -201,6 +200,10 @@ class Sender:
 
     async def _deliver_report(self, item: outbox.Claimed, config: NotifyConfig) -> Outcome:
         """Build a site's report PDF now and e-mail it as an attachment."""
+        # Imported here: the report modules import central.signatures, which imports the
+        # Services that hold this sender (a module-level import would be a cycle).
+        from central import report_data, report_pdf
+
         site, start, end = reports.parse_key(item.policy)
         now = self._clock()
         body = await self._storage.run_read(

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from central.storage.errors import StorageError
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -393,15 +395,15 @@ MIGRATIONS: list[Migration] = [
         )
         + _POSTGRES_SIGNATURES_APPEND_ONLY,
     ),
+    Migration(
+        10,
+        "alarm priority (critical | warning) from the edge's alarm events",
+        sqlite="ALTER TABLE alarms ADD COLUMN priority TEXT;",
+        postgres="ALTER TABLE alarms ADD COLUMN priority TEXT;",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1].version
-
-
-def pending(current: int) -> list[Migration]:
-    """The migrations a database at version `current` still needs, in order. By version, not
-    by position: versions are assigned to parallel work up front, so the list may have gaps."""
-    return [m for m in MIGRATIONS if m.version > current]
 
 
 SCHEMA_TABLE = """
@@ -409,3 +411,15 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied {float} NOT NULL
 )
 """
+
+
+def pending(migrations: list[Migration], applied: set[int]) -> list[Migration]:
+    """The migrations not applied yet, in version order; versions are matched, not counted,
+    so a database that has e.g. 1-4 and 10 gets 5-9 when they arrive."""
+    unknown = applied - {m.version for m in migrations}
+    if unknown:
+        raise StorageError(
+            f"the database schema has version(s) {sorted(unknown)}, newer than this build "
+            f"knows (up to {migrations[-1].version}): upgrade tracseq-edge"
+        )
+    return [m for m in migrations if m.version not in applied]

@@ -20,7 +20,7 @@ import psycopg
 
 from central.storage.dialect import Dialect
 from central.storage.errors import StorageError, StorageUnavailable
-from central.storage.migrations import LATEST, SCHEMA_TABLE, pending
+from central.storage.migrations import LATEST, MIGRATIONS, SCHEMA_TABLE, pending
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
 from central.storage.sql import SqlStorage
@@ -92,14 +92,8 @@ class PostgresDialect(Dialect):
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             conn.execute(SCHEMA_TABLE.format(float="DOUBLE PRECISION"))
-            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            current = int(row.fetchone()[0])  # type: ignore[index]
-            if current > LATEST:
-                raise StorageError(
-                    f"the database schema is version {current}, newer than this build knows "
-                    f"({LATEST}): upgrade tracseq-edge"
-                )
-            for migration in pending(current):
+            rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+            for migration in pending(MIGRATIONS, {int(r[0]) for r in rows}):
                 conn.execute(migration.postgres.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",

@@ -14,7 +14,7 @@ from central.storage.dialect import Dialect
 from central.storage.records import Principal
 
 _ALARM_COLUMNS = """alarm_id, origin, gateway, subject, rule, threshold, value, raised_at,
-    cleared_at, clear_value, duration_s"""
+    cleared_at, clear_value, duration_s, priority"""
 
 
 def principal(conn: Any, d: Dialect, digest: str) -> Principal | None:
@@ -204,6 +204,7 @@ def _alarm(row: Any) -> dict[str, Any]:
         "cleared_at",
         "clear_value",
         "duration_s",
+        "priority",
     )
     item = dict(zip(names, row, strict=True))
     item["state"] = "active" if item["cleared_at"] is None else "cleared"

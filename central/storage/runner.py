@@ -63,7 +63,7 @@ class Worker(Generic[C]):
                 if conn is None:
                     conn = self._connect()
                 result: Any = fn(conn)
-            except BaseException as exc:  # translated, then handed to the awaiting caller
+            except BaseException as exc:  # noqa: BLE001 -- translated, handed to the awaiting caller
                 error = self._translate(exc, conn)
                 if conn is not None and self._broken(conn):
                     with contextlib.suppress(Exception):

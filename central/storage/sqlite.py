@@ -15,7 +15,7 @@ from typing import Any
 
 from central.storage.dialect import Dialect
 from central.storage.errors import StorageError, StorageUnavailable
-from central.storage.migrations import LATEST, SCHEMA_TABLE, pending
+from central.storage.migrations import LATEST, MIGRATIONS, SCHEMA_TABLE, pending
 from central.storage.records import EventRow, ReadingRow
 from central.storage.runner import Pool, Worker
 from central.storage.sql import SqlStorage
@@ -119,14 +119,8 @@ class SqliteDialect(Dialect):
     def migrate(self, conn: sqlite3.Connection, now: float) -> int:
         conn.execute(SCHEMA_TABLE.format(float="REAL"))
         with self.transaction(conn):
-            current = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-                          .fetchone()[0])  # fmt: skip
-            if current > LATEST:
-                raise StorageError(
-                    f"the database schema is version {current}, newer than this build knows "
-                    f"({LATEST}): upgrade tracseq-edge"
-                )
-            for migration in pending(current):
+            rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+            for migration in pending(MIGRATIONS, {int(r[0]) for r in rows}):
                 for statement in _statements(migration.sqlite):
                     conn.execute(statement)
                 conn.execute(

@@ -11,6 +11,7 @@ a sign of life.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -20,7 +21,10 @@ from central.storage.dialect import Dialect
 from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
 from runtime import events as ev
 
+log = logging.getLogger("tracseq.central.storage")
+
 OFFLINE_RULE = "gateway_offline"
+_TWIN_CHUNK = 1000  # sensors per twin upsert: 7,000 parameters (SQLite allows 32,766)
 
 
 def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
@@ -48,18 +52,26 @@ def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
         seen = latest.get(row.sensor)
         if seen is None or row.time >= seen.time:
             latest[row.sensor] = row
-    for _, row in sorted(latest.items()):  # one lock order: no deadlocks between batches
+    # One statement for all the batch's sensors (one row each, so no row is updated twice),
+    # in one lock order: no deadlocks between batches.
+    rows = [latest[sensor] for sensor in sorted(latest)]
+    for start in range(0, len(rows), _TWIN_CHUNK):
+        chunk = rows[start : start + _TWIN_CHUNK]
         d.execute(
             conn,
-            """INSERT INTO sensors (id, gateway, unit, quantity, last_value, last_time, last_seq)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            f"""INSERT INTO sensors (id, gateway, unit, quantity, last_value, last_time, last_seq)
+            VALUES {", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))}
             ON CONFLICT (id) DO UPDATE SET gateway = excluded.gateway,
                 unit = COALESCE(excluded.unit, sensors.unit),
                 quantity = COALESCE(excluded.quantity, sensors.quantity),
                 last_value = excluded.last_value, last_time = excluded.last_time,
                 last_seq = excluded.last_seq
             WHERE sensors.last_time IS NULL OR excluded.last_time >= sensors.last_time""",
-            (row.sensor, row.gateway, row.unit, row.quantity, row.value, row.time, row.seq),
+            [
+                v
+                for r in chunk
+                for v in (r.sensor, r.gateway, r.unit, r.quantity, r.value, r.time, r.seq)
+            ],
         )
 
 
@@ -107,11 +119,12 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
         d.execute(
             conn,
             """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, threshold, value,
-                raised_at, raised_event) VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?)
+                raised_at, raised_event, priority) VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (alarm_id) DO UPDATE SET gateway = excluded.gateway,
                 subject = excluded.subject, rule = excluded.rule,
                 threshold = excluded.threshold, value = excluded.value,
-                raised_at = excluded.raised_at, raised_event = excluded.raised_event""",
+                raised_at = excluded.raised_at, raised_event = excluded.raised_event,
+                priority = COALESCE(excluded.priority, alarms.priority)""",
             (
                 data["alarm_id"],
                 event.gateway,
@@ -121,6 +134,7 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
                 _number(data.get("value")),
                 when,
                 event.id,
+                _priority(data.get("priority")),
             ),
         )
     elif event.type == ev.ALARM_CLEARED:
@@ -129,11 +143,12 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
         d.execute(
             conn,
             """INSERT INTO alarms (alarm_id, origin, gateway, subject, rule, raised_at,
-                cleared_at, clear_value, cleared_event, duration_s)
-            VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?)
+                cleared_at, clear_value, cleared_event, duration_s, priority)
+            VALUES (?, 'edge', ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (alarm_id) DO UPDATE SET cleared_at = excluded.cleared_at,
                 clear_value = excluded.clear_value, cleared_event = excluded.cleared_event,
-                duration_s = excluded.duration_s""",
+                duration_s = excluded.duration_s,
+                priority = COALESCE(alarms.priority, excluded.priority)""",
             (
                 data["alarm_id"],
                 event.gateway,
@@ -144,10 +159,25 @@ def _apply_event(conn: Any, d: Dialect, event: EventRow) -> None:
                 _number(data.get("value")),
                 event.id,
                 duration,
+                _priority(data.get("priority")),
             ),
         )
     elif event.gateway is not None:
         _gateway_event(conn, d, event)
+    if event.type in (ev.ALARM_RAISED, ev.ALARM_CLEARED):
+        _clear_not_before_raise(conn, d, data["alarm_id"])
+
+
+def _clear_not_before_raise(conn: Any, d: Dialect, alarm_id: str) -> None:
+    """A clear stamped before its raise (an older edge, a sensor clock behind) is moved to it."""
+    row = d.one(
+        conn,
+        """UPDATE alarms SET cleared_at = raised_at WHERE alarm_id = ? AND cleared_at < raised_at
+        RETURNING raised_at""",
+        (alarm_id,),
+    )
+    if row is not None:
+        log.warning("alarm %s: cleared before its raise; cleared_at set to raised_at", alarm_id)
 
 
 def _notify(conn: Any, d: Dialect, event: EventRow, now: float) -> None:
@@ -296,6 +326,10 @@ def add_api_key(conn: Any, d: Dialect, key_hash: str, name: str, role: str, now:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _priority(value: Any) -> str | None:
+    return value if value in ("critical", "warning") else None
 
 
 def _number(value: Any) -> float | None:

@@ -3,6 +3,7 @@
 rules.py    pure state machines (high/low with delay and hysteresis, rate, offline)
 sensors.py  concrete sensor id -> configured (possibly templated) sensor
 store.py    alarm state in the log's key/value table; `active_alarms()` for status
+transitions.py  the alarm.raised / alarm.cleared entries a transition records
 engine.py   RuleEngine, the `rules` component wiring rules to the log and timers
 """
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from edge.alarms import rules, store
+from edge.alarms import rules, store, transitions
 from edge.alarms.sensors import SensorIndex
 from edge.entry import Entry, Stored
 from edge.errors import LogClosedError, LogError
@@ -325,54 +325,24 @@ class RuleEngine:
             if self._last_ids.get(key) == alarm_id:
                 alarm_id += f"-{round(received * 1000)}"
             self._last_ids[key] = alarm_id
-            alarm = store.ActiveAlarm(
-                alarm_id,
-                sensor_id,
-                name,
-                transition.since,
-                transition.threshold,
-                transition.value,
-                transition.time,
+            priority = self._priority(sensor_id, name)
+            alarm, entry = transitions.raised(
+                alarm_id, sensor_id, name, priority, transition, received
             )
             self._alarms[key] = alarm
-            data: dict[str, Any] = {
-                "rule": name,
-                "threshold": transition.threshold,
-                "value": transition.value,
-                "since": events.format_time(transition.since),
-                "alarm_id": alarm_id,
-            }
-            self._entries.append(
-                Entry(events.ALARM_RAISED, sensor_id, transition.time, received, data, keep=True)
-            )
+            self._entries.append(entry)
             self._raised.append(name)
-            log.warning(
-                "ALARM %s %s: value %s threshold %s since %s",
-                sensor_id,
-                name,
-                transition.value,
-                transition.threshold,
-                data["since"],
-            )
             return
         active = self._alarms.pop(key, None)
         if active is None:  # cannot happen: a rule only clears what it raised
             log.error("alarm %s %s cleared but not active", sensor_id, name)
             return
-        duration = round(max(0.0, transition.time - transition.since), 3)
-        data = {
-            "rule": name,
-            "value": transition.value,
-            "since": events.format_time(transition.since),
-            "alarm_id": active.alarm_id,
-            "duration_s": duration,
-        }
-        if transition.reason is not None:
-            data["reason"] = transition.reason
-        self._entries.append(
-            Entry(events.ALARM_CLEARED, sensor_id, transition.time, received, data, keep=True)
-        )
-        log.warning("alarm cleared %s %s after %.0fs", sensor_id, name, duration)
+        priority = self._priority(sensor_id, name)
+        self._entries.append(transitions.cleared(active, priority, transition, received))
+
+    def _priority(self, sensor_id: str, name: str) -> str:
+        rule = next((r for r in self._rules.get(sensor_id, []) if r.name == name), None)
+        return rule.priority if rule is not None else "warning"
 
     async def _flush(self, *, force: bool = False) -> None:
         """Commit alarm events with their state and the checkpoint, in one transaction.

@@ -43,6 +43,7 @@ class Clear:
     since: float  # the raise's `since`, so the duration is `time - since`
     time: float
     reason: str | None = None
+    received: float | None = None  # the clearing reading's receive time (epoch s)
 
 
 Transition = Raise | Clear
@@ -63,6 +64,7 @@ class Rule:
     """Common interface of every rule; `dirty` is set when what `snapshot()` shows changed."""
 
     name: str = ""
+    priority: str = "warning"  # critical | warning, from the config (alarm.raised/cleared)
     active_since: float | None = None
     dirty: bool = False
 
@@ -116,7 +118,7 @@ class _Delayed(Rule):
                 return None
             since, self.active_since = self.active_since, None
             self.dirty = True
-            return Clear(value, since, sample.time)
+            return Clear(value, since, sample.time, received=sample.received)
         if not holds:
             if self.pending is not None:
                 self.pending = None
@@ -255,7 +257,7 @@ class OfflineRule(Rule):
             return None
         since, self.active_since = self.active_since, None
         self.dirty = True
-        return Clear(sample.value, since, sample.received)
+        return Clear(sample.value, since, sample.received, received=sample.received)
 
     def deadline(self) -> float | None:
         return None if self.active_since is not None else self.last_mono + self.after
@@ -280,4 +282,7 @@ def build(alarms: config.Alarms, mono: float, wall: float) -> list[Rule]:
         rules.append(RateRule(alarms.rate))
     if alarms.offline is not None:
         rules.append(OfflineRule(alarms.offline, mono, wall))
+    for rule in rules:
+        configured = getattr(alarms, rule.name)
+        rule.priority = configured.priority or "warning"
     return rules

@@ -2,8 +2,9 @@
 
 Keys (written in the same transaction as the alarm events they belong to):
 - `alarm:<sensor>:<rule>`: for a raised alarm `{"alarm_id", "sensor", "rule", "since",
-  "raised", "threshold", "value"}` (times RFC 3339, as in the events); for a delay that is
-  running `{"pending": {"since", "received", "value"}}` (epoch seconds); absent when neither.
+  "raised", "threshold", "value", "priority"}` (times RFC 3339, as in the events); for a
+  delay that is running `{"pending": {"since", "received", "value"}}` (epoch seconds);
+  absent when neither.
 - `rules:seq`: the last log seq whose readings the rules have evaluated and whose effects
   are committed; after a restart the engine re-evaluates the readings after it.
 - `rules:seen:<sensor>`: a concrete id of a templated sensor with an `offline` rule, so its
@@ -41,10 +42,11 @@ class ActiveAlarm:
     threshold: float
     value: float
     raised: float  # when the alarm was raised (epoch s)
+    priority: str | None = None  # critical | warning (None: state written before priorities)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form `status --json` and /readyz show."""
-        return {
+        out: dict[str, Any] = {
             "alarm_id": self.alarm_id,
             "sensor": self.sensor,
             "rule": self.rule,
@@ -53,6 +55,9 @@ class ActiveAlarm:
             "threshold": self.threshold,
             "value": self.value,
         }
+        if self.priority is not None:
+            out["priority"] = self.priority
+        return out
 
 
 @dataclass(slots=True, frozen=True)
@@ -97,6 +102,7 @@ def decode(key: str, raw: bytes) -> Saved | None:
                 threshold=float(body["threshold"]),
                 value=float(body["value"]),
                 raised=events.parse_time(body["raised"]),
+                priority=body.get("priority") if isinstance(body.get("priority"), str) else None,
             )
         pending = body.get("pending")
         if pending is not None:

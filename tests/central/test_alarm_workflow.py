@@ -118,12 +118,12 @@ def test_an_acknowledgement_goes_out_on_the_live_stream(central: Central) -> Non
 
 @pytest.fixture()
 def second_instance(central: Central, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if central.backend != "postgres":
-        pytest.skip("several instances share one database on PostgreSQL only")
+    """Another central on the same database (several instances: PostgreSQL only)."""
     with start_central(central.db, "postgres", tmp_path_factory.mktemp("second")) as other:
         yield other
 
 
+@pytest.mark.parametrize("central", ["postgres"], indirect=True)
 def test_an_acknowledgement_on_one_instance_reaches_the_stream_of_another(
     central: Central, second_instance: Central
 ) -> None:

@@ -218,11 +218,10 @@ def test_over_the_limit_during_the_delay_is_pending_on_the_tile_and_in_the_api(
     page.close()
 
 
+@pytest.mark.parametrize("size", ["phone"], indirect=True)  # tap targets: at 390 px wide
 def test_tap_targets_and_badge_text_on_a_phone(
     olga: BrowserContext, ada: BrowserContext, site: Site, size: str
 ) -> None:
-    if size != "phone":
-        pytest.skip("tap targets are measured at 390 px wide")
     sensor = fresh_sensor()
     raise_alarm(site, sensor, "high", -70.0, -60.0)
     page = open_alarms(olga, site)

@@ -164,6 +164,20 @@ class ModbusPeer:
         result = await self.server.context.async_setValues(unit, _FC[table], int(address), values)
         assert result is None, result
 
+    async def coil(self, unit: int, address: int) -> bool | None:
+        """The coil's value as the device holds it; None while the server is stopped."""
+        if self.server is None:
+            return None
+        values = await self.server.context.async_getValues(unit, 1, address, 1)
+        assert isinstance(values, list), values
+        return bool(values[0])
+
+    async def restart_fresh(self) -> None:
+        """The device restarts: the server goes away and returns with every table cleared."""
+        await self.stop()
+        self._devices = [self._device(unit) for unit in self.units]
+        await self._start()
+
 
 def _link(link: Path, target: str) -> None:
     link.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.base import Committed, Reading, ReadingSink, Reject
 from drivers.mqtt import MqttDriver
-from edge.log import DurableLog
+from edge.log import DEFAULT_COMMIT_WINDOW, DurableLog
 from edge.pipeline import Pipeline
 from edgeconfig import Mqtt, Sensor, load_config
 from runtime.clock import SystemClock
@@ -70,6 +70,8 @@ class HoldingSink:
         readings: Sequence[Reading],
         rejects: Sequence[Reject] = (),
         on_commit: Committed | None = None,
+        *,
+        urgent: bool = False,
     ) -> None:
         def later(ok: bool) -> None:
             if self.holding and on_commit is not None:
@@ -77,7 +79,7 @@ class HoldingSink:
             elif on_commit is not None:
                 on_commit(ok)
 
-        self.pipeline.submit(readings, rejects, later)
+        self.pipeline.submit(readings, rejects, later, urgent=urgent)
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
         await self.pipeline.put(readings, rejects)
@@ -90,11 +92,15 @@ async def running(
     sensors: list[Sensor],
     name: str = "lab-broker",
     sink: Callable[[Pipeline], ReadingSink] = lambda pipeline: pipeline,
+    commit_window: float = DEFAULT_COMMIT_WINDOW,
+    inflight_window: int | None = None,
 ) -> AsyncIterator[Running]:
     """The driver feeding a Pipeline into a DurableLog, connected and subscribed."""
     path = tmp / "log.sqlite"
-    log = DurableLog.open(path)
+    log = DurableLog.open(path, commit_window=commit_window)
     driver = MqttDriver(name, mqtt, sensors, SystemClock())
+    if inflight_window is not None:
+        driver.inflight_window = inflight_window
     task = asyncio.create_task(driver.run(sink(Pipeline(log))))
     try:
         await until(lambda: driver.health().state == "connected", 10)

@@ -155,3 +155,30 @@ def test_messages_are_acked_only_after_commit_and_rejects_too(
             assert third.driver.health().counters["messages"] == 1
 
     asyncio.run(scenario())
+
+
+def test_a_full_inflight_window_is_committed_without_waiting_for_the_commit_window(
+    mosquitto: Server, tmp_path: Path
+) -> None:
+    """The broker sends nothing more until we ack, so a batch submitted with the inflight
+    window (half) full is never held: with an hour-long commit window and a window of 2,
+    every message is committed and acknowledged."""
+    messages = [
+        ("lab3/ult/F1/telemetry", orjson.dumps({"ts": 1.77e9 + i, "temp_c": -80}))
+        for i in range(20)
+    ]
+
+    async def scenario() -> None:
+        async with running(
+            tmp_path,
+            settings(mosquitto.port),
+            contract_sensors(),
+            commit_window=3600.0,
+            inflight_window=2,
+        ) as run:
+            with publisher(mosquitto.port) as pub:
+                publish_all(pub, messages)
+            await until(lambda: run.count() == 20)
+            await until(lambda: run.driver.health().counters["unacked"] == 0)
+
+    asyncio.run(scenario())

@@ -196,13 +196,15 @@ def test_a_failed_commit_is_not_acked_and_is_delivered_again(
             readings: Sequence[Reading],
             rejects: Sequence[Reject] = (),
             on_commit: Committed | None = None,
+            *,
+            urgent: bool = False,
         ) -> None:
             def report(ok: bool) -> None:
                 if on_commit is not None:
                     on_commit(ok and self.failed)
                 self.failed = True
 
-            self.pipeline.submit(readings, rejects, report)
+            self.pipeline.submit(readings, rejects, report, urgent=urgent)
 
         async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
             await self.pipeline.put(readings, rejects)

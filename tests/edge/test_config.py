@@ -52,7 +52,7 @@ def test_the_contract_example_loads_unchanged() -> None:
     assert config.gateway.buffer.max_bytes == 2 * 1024**3
     assert config.gateway.buffer.keep_delivered == 7 * 86400
     assert config.sensors[3].alarms.describe() == {
-        "high": {"above": 8.0, "for_s": 900.0, "clear_below": 7.5}
+        "high": {"above": 8.0, "for_s": 900.0, "clear_below": 7.5, "priority": "warning"}
     }
 
 

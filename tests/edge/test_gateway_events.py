@@ -87,8 +87,8 @@ async def test_start_records_started_and_describes_fixed_sensors(
         "site": "building-a/lab-3",
         "protocol": "mqtt",
         "alarms": {
-            "high": {"above": -15.0, "for_s": 600.0, "clear_below": -17.0},
-            "offline": {"after_s": 300.0},
+            "high": {"above": -15.0, "for_s": 600.0, "clear_below": -17.0, "priority": "critical"},
+            "offline": {"after_s": 300.0, "priority": "critical"},
         },
     }
     with sqlite3.connect(log.path) as conn:
@@ -108,7 +108,7 @@ async def test_templated_sensor_is_described_once_on_its_first_reading(
     assert described[1].data["site"] == "building-a/ult-room"
     assert described[1].data["template"] == "ult-{freezer}.temp"
     assert described[1].data["alarms"] == {
-        "high": {"above": -70.0, "for_s": 300.0, "clear_below": -72.0}
+        "high": {"above": -70.0, "for_s": 300.0, "clear_below": -72.0, "priority": "critical"}
     }
     readings = await of_type(log, events.READING)
     first_f12 = min(s.seq for s in readings if s.subject == "ult-F12.temp")

@@ -250,3 +250,14 @@ async def test_other_content_types_are_415(
     headers = {**SINGLE, "Content-Type": "text/plain"}
     response = await http.post(server.url, content=orjson.dumps(lims_event(1)), headers=headers)
     assert response.status_code == 415
+
+
+async def test_a_forged_fallback_notice_is_refused(
+    tmp_path: Path, token_file: Path, log: DurableLog, serve: Any, http: httpx.AsyncClient
+) -> None:
+    """Only the gateway records that it e-mailed someone (org.tracseq.alarm.notified)."""
+    server = await serve(config_with(tmp_path, token_file))
+    forged = lims_event(1, type=events.ALARM_NOTIFIED)
+    response = await http.post(server.url, content=orjson.dumps([forged]), headers=BATCH)
+    assert response.status_code == 400
+    assert "reserved" in response.json()["errors"][0]["message"]

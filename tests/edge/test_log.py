@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from drivers.base import Reject
+from edge import schema
 from edge.entry import Entry, Stored
+from edge.errors import LogClosedError, LogError, LogFullError
 from edge.log import DurableLog
+from edge.sqlite import connect
 from runtime import events
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,17 +69,53 @@ def test_sigkill_never_loses_a_committed_reading(tmp_path: Path) -> None:
 
 
 async def test_duplicate_reading_identity_is_ignored_without_a_seq_gap(tmp_path: Path) -> None:
+    """Identity is (sensor, sensor time, value): a redelivery (same value) is ignored without
+    spending a seq; another value in the same second is a reading of its own."""
     log = DurableLog.open(tmp_path / "log.db")
     try:
         first = await log.append([reading("a", 1.0, 1_800_000_000.0), reading("b", 2.0)])
         again = await log.append(
-            [reading("a", 9.0, 1_800_000_000.0), reading("a", 3.0, 1_800_000_001.0)]
+            [
+                reading("a", 1.0, 1_800_000_000.0),  # the redelivery
+                reading("a", 9.0, 1_800_000_000.0),  # same second, another value
+                reading("a", 3.0, 1_800_000_001.0),
+            ]
         )
         assert first == [1, 2]
-        assert again == [None, 3]
+        assert again == [None, 3, 4]
         stored = await log.read(0, 10)
-        assert [(s.seq, s.data["value"]) for s in stored] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+        assert [(s.seq, s.data["value"]) for s in stored] == [
+            (1, 1.0),
+            (2, 2.0),
+            (3, 9.0),
+            (4, 3.0),
+        ]
         assert log.stats.duplicates == 1
+    finally:
+        await log.close()
+
+
+async def test_a_log_from_before_value_identity_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A log written by the previous schema (identity sensor + time) is migrated on open:
+    its readings keep their seqs, a same-second reading with another value is now kept and
+    a redelivery of an old reading is still recognised."""
+    path = tmp_path / "log.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for script in schema.MIGRATIONS[:2]:
+        for statement in schema._statements(script):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        "INSERT INTO entries (seq, type, subject, time, received, data, keep) "
+        "VALUES (1, 'org.tracseq.reading', 'a', 1800000000.0, 1800000000.5, ?, 0)",
+        (b'{"value":-80.5,"unit":"degC"}',),
+    )
+    conn.close()
+    log = DurableLog.open(path)
+    try:
+        assert await log.append([reading("a", -80.5, 1_800_000_000.0)]) == [None]
+        assert await log.append([reading("a", -80.4, 1_800_000_000.0)]) == [2]
+        assert [s.data["value"] for s in await log.read(0, 10)] == [-80.5, -80.4]
     finally:
         await log.close()
 
@@ -86,7 +125,7 @@ async def test_seq_continues_after_reopen_even_when_everything_was_pruned(tmp_pa
     log = DurableLog.open(path, cursors=("sync",), keep_delivered=0.0)
     await log.append([reading("a", float(i)) for i in range(10)])
     await log.advance("sync", 10)
-    log._maintain()  # prune now rather than waiting for the next maintenance tick
+    await log.maintain()  # prune now rather than waiting for the next maintenance tick
     await log.close()
     assert seqs_on_disk(path) == []
     log = DurableLog.open(path, cursors=("sync",))
@@ -121,7 +160,7 @@ async def test_pruning_never_deletes_a_row_a_cursor_has_not_passed(tmp_path: Pat
         await log.append([reading("a", float(i)) for i in range(100)])
         await log.advance("redis", 90)
         await log.advance("sync", 40)
-        log._maintain()
+        await log.maintain()
         assert seqs_on_disk(path) == list(range(41, 101))
     finally:
         await log.close()
@@ -134,10 +173,10 @@ async def test_delivered_rows_are_kept_for_keep_delivered(tmp_path: Path) -> Non
     try:
         await log.append([reading("a", float(i), received=now[0]) for i in range(10)])
         await log.advance("sync", 10)
-        log._maintain()
+        await log.maintain()
         assert len(seqs_on_disk(tmp_path / "log.db")) == 10
         now[0] += 3601
-        log._maintain()
+        await log.maintain()
         assert seqs_on_disk(tmp_path / "log.db") == []
     finally:
         await log.close()
@@ -153,9 +192,10 @@ async def test_size_cap_drops_delivered_then_oldest_readings_never_alarms(tmp_pa
         await log.append([alarm("a") for _ in range(100)])
         await log.append([Entry(events.READING, "a", None, time.time(), {"v": blob})] * 2000)
         await log.advance("sync", 1000)
-        full = log._used_bytes()
+        await log.maintain()
+        full = log.stats.used_bytes
         log.max_bytes = int(full * 0.6)
-        log._maintain()
+        await log.maintain()
         remaining = seqs_on_disk(path)
         alarms = list(range(2001, 2101))
         assert set(alarms) <= set(remaining), "alarms are never dropped"
@@ -167,7 +207,7 @@ async def test_size_cap_drops_delivered_then_oldest_readings_never_alarms(tmp_pa
         assert len(dropped_undelivered) < len(readings), "only as many as needed"
         assert log.stats.dropped_delivered == 1000
         assert log.stats.dropped_undelivered == len(dropped_undelivered)
-        assert log._used_bytes() <= log.max_bytes
+        assert log.stats.used_bytes <= log.max_bytes
         # the drop counters survive a restart (for `status`)
         state = log.state("dropped:")
         assert int(state["dropped:undelivered"]) == len(dropped_undelivered)
@@ -212,8 +252,10 @@ async def test_listener_sees_committed_entries_in_seq_order(tmp_path: Path) -> N
 async def test_wal_and_synchronous_full_are_on(tmp_path: Path) -> None:
     log = DurableLog.open(tmp_path / "log.db")
     try:
-        assert log._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert log._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        conn = connect(tmp_path / "log.db")
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        conn.close()
     finally:
         await log.close()
 
@@ -223,8 +265,6 @@ def test_a_log_from_a_newer_version_is_refused_clearly(tmp_path: Path, newer: in
     path = tmp_path / "log.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {newer}")
-    from edge.errors import LogError
-
     with pytest.raises(LogError, match="newer than this build"):
         DurableLog.open(path)
 
@@ -233,14 +273,63 @@ async def test_maintenance_gives_back_the_wal_space(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     log = DurableLog.open(path, cursors=("sync",), max_bytes=8_000_000)  # WAL limit 1 MB
     try:
-        log._last_maintenance = time.monotonic() + 3600  # no maintenance while filling
         blob = "x" * 500
         await log.append([Entry(events.READING, "a", None, time.time(), {"v": blob})] * 3000)
         wal = path.with_name("log.db-wal")
         assert wal.stat().st_size > 1_000_000
-        log._last_maintenance = 0.0  # due: the writer maintains right after its next commit
-        await log.append([reading("a", 1.0)])
-        await log.append([reading("a", 2.0)])  # committed after that maintenance ran
+        await log.maintain()
         assert wal.stat().st_size < 100_000
     finally:
         await log.close()
+
+
+async def test_a_full_disk_reaches_the_waiting_caller_as_log_full_with_the_cause(
+    tmp_path: Path,
+) -> None:
+    """SQLite's page limit on the writer's connection stands in for a full disk; nothing
+    may be dropped (kept entries), so the caller gets LogFullError chained to SQLITE_FULL."""
+    log = DurableLog.open(tmp_path / "log.db")
+    try:
+        conn = log._conn
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        kept = Entry(events.ALARM_RAISED, "a", None, time.time(), {"v": "x" * 500}, True)
+        with pytest.raises(LogFullError) as caught:
+            for _ in range(1000):
+                await log.append([kept] * 20)
+        cause = caught.value.__cause__
+        assert isinstance(cause, sqlite3.Error) and caught.value.cause is cause
+        assert cause.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL
+        assert str(tmp_path / "log.db") in str(caught.value)
+        assert "disk is full" in str(caught.value)
+    finally:
+        log._conn.execute("PRAGMA max_page_count = 1073741823")
+        await log.close()
+
+
+async def test_a_failed_commit_says_why_and_is_not_called_full(tmp_path: Path) -> None:
+    log = DurableLog.open(tmp_path / "log.db")
+    try:
+        log._conn.execute("PRAGMA query_only = 1")  # every write fails: SQLITE_READONLY
+        with pytest.raises(LogError) as caught:
+            await log.append([reading("a", 1.0)])
+        assert not isinstance(caught.value, LogFullError)
+        cause = caught.value.__cause__
+        assert isinstance(cause, sqlite3.Error)
+        assert cause.sqlite_errorcode & 0xFF == sqlite3.SQLITE_READONLY
+        assert "SQLITE_READONLY" in str(caught.value)
+        log._conn.execute("PRAGMA query_only = 0")
+        assert await log.append([reading("a", 2.0)]) == [1], "the writer lives on"
+    finally:
+        await log.close()
+
+
+async def test_the_log_as_a_context_manager_commits_what_was_queued_on_exit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "log.db"
+    async with DurableLog.open(path, commit_window=3600.0) as log:
+        await log.append([reading("a", 1.0)])
+        log.submit([reading("a", float(i)) for i in range(2, 6)])  # nobody waits for these
+    assert seqs_on_disk(path) == [1, 2, 3, 4, 5]
+    with pytest.raises(LogClosedError):
+        await log.append([reading("a", 9.0)])

@@ -1,0 +1,88 @@
+"""Writing Modbus coils: the one write path, for local alarm outputs (beacons, buzzers).
+
+A `ModbusCoilWriter` (the `drivers.base.CoilWriter` interface) owns a client of its own
+for one connection (the polling driver in `drivers.modbus` only reads) and opens it on
+demand; a failed write drops the connection, so the caller's next attempt starts afresh.
+pymodbus errors are translated into `OutputError` here; nothing above sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from drivers.base import OutputError
+from drivers.modbus import unit_keyword
+from edgeconfig import Modbus
+
+log = logging.getLogger("tracseq.drivers.modbus_out")
+
+_UNIT = unit_keyword()
+
+
+class ModbusCoilWriter:
+    """Writes single coils (function 05) on one Modbus TCP or RTU connection."""
+
+    def __init__(self, name: str, settings: Modbus) -> None:
+        self.name = name
+        self.settings = settings
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    def where(self) -> str:
+        if self.settings.is_rtu:
+            return str(self.settings.serial_options()["port"])
+        return f"{self.settings.host}:{self.settings.port}"
+
+    async def write_coil(self, unit: int, address: int, on: bool) -> None:
+        """Set coil `address` of `unit`; raises OutputError when the device did not take it."""
+        async with self._lock:
+            client = await self._connected()
+            try:
+                response = await client.write_coil(address, on, **{_UNIT: unit})
+            except (ModbusException, TimeoutError, OSError) as exc:
+                self.close()  # the next write starts from a fresh connection
+                raise OutputError(f"{self.where()}: coil {address} not written: {exc}") from None
+            if response.isError():
+                code = int(getattr(response, "exception_code", 0))
+                raise OutputError(
+                    f"{self.where()}: unit {unit} refused coil {address} (exception {code})"
+                )
+
+    async def _connected(self) -> Any:
+        if self._client is not None and self._client.connected:
+            return self._client
+        self.close()
+        common: dict[str, Any] = {
+            "timeout": self.settings.timeout,
+            "retries": self.settings.retries,
+            "reconnect_delay": 0,  # the caller retries with its own backoff
+            "name": f"{self.name}-out",
+        }
+        if self.settings.is_rtu:
+            client: Any = AsyncModbusSerialClient(**self.settings.serial_options(), **common)
+        else:
+            client = AsyncModbusTcpClient(self.settings.host, port=self.settings.port, **common)
+        try:
+            ok = bool(await client.connect())
+        except (ModbusException, OSError) as exc:
+            client.close()
+            raise OutputError(f"{self.where()}: cannot connect: {exc}") from None
+        if not ok:
+            client.close()
+            raise OutputError(f"{self.where()}: cannot connect")
+        self._client = client
+        return client
+
+    def close(self) -> None:
+        """Drop the connection (the next write opens a new one)."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            try:
+                client.close()
+            except (ModbusException, OSError) as exc:  # a broken port must not mask the cause
+                log.debug("modbus %s: close failed: %s", self.name, exc)
