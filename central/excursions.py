@@ -19,6 +19,9 @@ per run was twice as slow.) Python then folds runs:
 - a **gap** (offline period) is an interval between readings longer than the threshold
   (`GAP_FACTOR` typical intervals, or the sensor's `offline.after_s` when that is longer),
   and the stretch from the period's start to the first reading or the last to its end.
+
+Over 400 lines on purpose: the SQL of the one pass and the Python that folds its rows
+belong together (each assumes what the other returns).
 """
 
 from __future__ import annotations

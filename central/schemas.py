@@ -1,8 +1,8 @@
 """The API's bodies as pydantic models: requests are validated with them (central/body.py),
+and the OpenAPI document (central/openapi.py) is generated from the same classes.
 
 Over 400 lines on purpose: one model per body the API reads or sends, all in one place so
 the validation and the OpenAPI document cannot drift apart.
-and the OpenAPI document (central/openapi.py) is generated from the same classes.
 
 Request models are strict (JSON types exactly) and ignore unknown keys. Response models
 describe what the handlers send; a default only makes a key optional in the document
