@@ -6,11 +6,13 @@ time of `timezone`), over what period (`period`, default `every`) and to whom (`
 policy target: addresses, user names, `group:NAME`) through which smtp `channel`. At each
 scheduled time the sender writes one notification per recipient into the delivery log
 (event `report`, policy `report <site> <from>/<to>`), in one transaction and only once per
-site, period and recipient, so a restart or a second instance does not send it again; a
-time missed while central was down is sent when it comes back (the latest one only). The
-notification is then sent like any other (claimed, retried with backoff, each attempt
-recorded), the PDF built when it is sent (central/report_data.py, central/report_pdf.py)
-and its SHA-256 written to the audit trail (`report.pdf`, actor `central:reports`).
+site, period and recipient (checked first; a unique index of migration 7 makes the loser of
+a race between two instances roll back), so a restart or a second instance does not send
+it again; a time missed while central was down is sent when it comes back (the latest one
+only). The notification is then sent like any other (claimed, retried with backoff, each
+attempt recorded), the PDF built when it is sent (central/report_data.py,
+central/report_pdf.py) and its SHA-256 written to the audit trail (`report.pdf`, actor
+`central:reports`).
 """
 
 from __future__ import annotations

@@ -293,7 +293,8 @@ CREATE INDEX notification_attempts_of ON notification_attempts (notification_id)
 # by the SHA-256 of the signed content, which the chained audit row also holds), the
 # signing state of continuous sessions (21 CFR 11.200), and calibration records per sensor
 # with their certificate (PDF) stored in the database. One active `calibration_due` per
-# sensor, like `gateway_offline` per gateway.
+# sensor, like `gateway_offline` per gateway; one scheduled report e-mail per site, period
+# and recipient (central/notify/reports.py), however many central instances plan it.
 _V7_QA = """
 CREATE TABLE signatures (
     id {serial},
@@ -338,6 +339,8 @@ CREATE TABLE calibrations (
 CREATE INDEX calibrations_sensor ON calibrations (sensor, performed_at);
 CREATE UNIQUE INDEX alarms_one_calibration_due ON alarms (subject)
     WHERE origin = 'central' AND rule = 'calibration_due' AND cleared_at IS NULL;
+CREATE UNIQUE INDEX notifications_one_report ON notifications (policy, channel, recipients)
+    WHERE event = 'report';
 """
 
 _SQLITE_SIGNATURES_APPEND_ONLY = """
