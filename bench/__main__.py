@@ -14,6 +14,7 @@ BENCHMARKS = [
     "sync_drain",
     "central_ingest",
     "dashboard_query",
+    "excursion_report",
     "analytics_throughput",
     "tracing_overhead",
     "scale_out",

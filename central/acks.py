@@ -7,10 +7,13 @@ default: its active alarms nobody acknowledged yet). A signed-in person always
 acknowledges in their own name. Each acknowledgement is stored with its audit row in one
 transaction and then announced on the live stream as `org.tracseq.alarm.acknowledged`
 (data `alarm_id, by, comment, actor, at`), so every open dashboard shows it at once.
+A signed acknowledgement (central/signature_api.py) goes the same way through
+`store_signed`, its signature stored in the same transaction and shown in the event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,8 @@ from central import access
 from central.body import read_json, validate
 from central.schemas import AckRequest, SensorAckRequest
 from central.services import Services
+from central.storage import people
+from central.storage.dialect import Dialect
 from runtime.events import ALARM_ACKNOWLEDGED, CloudEvent, format_time
 
 SOURCE = "tracseq-central"
@@ -106,6 +111,43 @@ async def _store(
     return acks
 
 
+# Signs a stored acknowledgement inside its transaction: (conn, dialect, ack id, time) ->
+# the signature as shown (central/signatures.py); raising rolls the acknowledgement back.
+Sign = Callable[[Any, Dialect, int, float], dict[str, Any]]
+
+
+async def store_signed(
+    services: Services, actor: str, alarm_id: str, by: str, comment: str, sign: Sign
+) -> dict[str, Any] | None:
+    """Store one acknowledgement and its signature in one transaction, then announce it
+    like any other (with its `signature`); None when the alarm does not exist."""
+    now = services.clock()
+
+    def store(conn: Any, d: Dialect) -> tuple[int, str | None, dict[str, Any]] | None:
+        with d.transaction(conn):
+            stored = people.ack_all(conn, d, [alarm_id], by, comment, actor, now)
+            if stored is None:
+                return None
+            ack_id, _, subject = stored[0]
+            return ack_id, subject, sign(conn, d, ack_id, now)
+
+    result = await services.storage.run_write(store)
+    if result is None:
+        return None
+    ack_id, subject, signature = result
+    ack = {
+        "id": ack_id,
+        "alarm_id": alarm_id,
+        "by": by,
+        "comment": comment,
+        "actor": actor,
+        "at": format_time(now),
+        "signature": signature,
+    }
+    services.hub.publish([acknowledged_event(ack, subject, now)])
+    return ack
+
+
 def acknowledged_event(ack: dict[str, Any], subject: str | None, at: float) -> dict[str, Any]:
     """The live stream's `org.tracseq.alarm.acknowledged` event for one stored ack."""
     return CloudEvent(
@@ -114,7 +156,9 @@ def acknowledged_event(ack: dict[str, Any], subject: str | None, at: float) -> d
         type=ALARM_ACKNOWLEDGED,
         time=at,
         subject=subject,
-        data={k: ack[k] for k in ("alarm_id", "by", "comment", "actor", "at")} | {"id": ack["id"]},
+        data={k: ack[k] for k in ("alarm_id", "by", "comment", "actor", "at")}
+        | {"id": ack["id"]}
+        | ({"signature": ack["signature"]} if ack.get("signature") else {}),
     ).to_dict()
 
 

@@ -82,6 +82,10 @@ class Admin:
     async def user(self, request: Request, actor: str) -> Response:
         name = request.path_params["name"]
         changes = (await read_model(request, UserUpdate)).changes()
+        if "role" in changes and self.services.settings.require_signatures:
+            return access.error(
+                400, f"role: a role change must be signed here: POST /api/v1/users/{name}/role"
+            )
         if "password" in changes:
             changes["password_hash"] = await hash_password_async(changes.pop("password"), name)
         if not changes:

@@ -6,9 +6,9 @@ registered here once (central/exceptions.py): 503 for an unreachable database, 5
 logged traceback for anything else.
 
 The lifespan migrates the schema (retrying while the database is down: /readyz shows it)
-and runs the gateway-offline watchdog, the notification sender (central/notify/), the
-`--heartbeat-url` dead man's switch and, with `--audit-key`, the audit checkpoints
-(central/trail.py); on PostgreSQL also the live feed shared by all
+and runs the gateway-offline watchdog, the calibration-due watch, the notification sender
+(central/notify/), the `--heartbeat-url` dead man's switch and, with `--audit-key`, the
+audit checkpoints (central/trail.py); on PostgreSQL also the live feed shared by all
 instances (central/livefeed.py) and the readings partitions (central/storage/partitions.py).
 """
 
@@ -26,7 +26,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from central import admin, audit_api, dashboard, exceptions, livefeed, probes, queries, sessions
+from central import (
+    admin,
+    audit_api,
+    calibration,
+    calibration_api,
+    dashboard,
+    exceptions,
+    livefeed,
+    probes,
+    queries,
+    report_api,
+    sessions,
+    signature_api,
+)
 from central.auth import Authenticator
 from central.ingest import Ingest
 from central.metrics import Metrics
@@ -77,6 +90,9 @@ def create_app(
     routes = [
         *probes.routes(services),
         Route("/api/v1/ingest", ingest.handle, methods=["POST"]),
+        *signature_api.routes(services),  # before queries: --require-signatures guards ack
+        *report_api.routes(services),
+        *calibration_api.routes(services),
         *queries.routes(services),
         *sessions.routes(services),
         *admin.routes(services),
@@ -137,6 +153,7 @@ async def _serve_background(services: Services, watchdog: Watchdog) -> None:
             group.create_task(services.trail.run(settings.audit_checkpoint_every))
         if services.storage.backend == "postgresql":
             group.create_task(partitions.run(settings.db_url, settings.retention, services.clock))
+        group.create_task(calibration.watch(services))
         if services.notify is not None:
             group.create_task(services.notify.run())
         if settings.heartbeat_url:

@@ -1,6 +1,7 @@
 """`GET /api/v1/audit`: the audit trail with its chain check, as JSON or CSV.
 
-JSON: `{"chain": {"ok", "rows", "head", "problems": [{"id", "problem"}]}, "entries": [...]}`
+JSON: `{"chain": {"ok", "rows", "head", "problems": [{"id", "problem"}]}, "signatures":
+{"ok", "checked", "problems"}, "entries": [...]}`
 with the newest `limit` entries first, each with `problem` (null when its row checks out).
 `?format=csv`: every row, oldest first, with the same `problem` column. Without
 `--audit-key` the chain is verified over the whole trail on every read; with it, from the
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import access
+from central import access, signatures
 from central.audit import AuditEntry, check_rows, to_csv, verify
 from central.services import Services
 
@@ -59,7 +60,13 @@ def routes(services: Services) -> list[Route]:
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
             )
-        body = {"chain": chain, "entries": [e.to_dict(problems.get(e.id)) for e in newest]}
+        # signed records still match what was signed (central/signatures.py)
+        signed = await services.storage.run_read(signatures.verify)
+        body = {
+            "chain": chain,
+            "signatures": signed,
+            "entries": [e.to_dict(problems.get(e.id)) for e in newest],
+        }
         return Response(orjson.dumps(body), media_type="application/json")
 
     return [Route("/api/v1/audit", audit)]

@@ -123,6 +123,12 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-cert", default=None, metavar="FILE", help="serve https: PEM chain")
     parser.add_argument("--tls-key", default=None, metavar="FILE", help="its private key (PEM)")
     parser.add_argument(
+        "--require-signatures",
+        action="store_true",
+        help="every acknowledgement and role change must be electronically signed "
+        "(21 CFR Part 11): the plain ack API answers 403",
+    )
+    parser.add_argument(
         "--notifications",
         default=None,
         metavar="FILE",
@@ -282,6 +288,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         forwarded_allow_ips=args.forwarded_allow_ips.strip(),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        require_signatures=args.require_signatures,
         notifications=Path(args.notifications) if args.notifications else None,
         heartbeat_url=heartbeat,
     )

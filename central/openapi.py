@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from central import openapi_people, schemas
+from central import openapi_people, openapi_qa, schemas
 from central.notify import openapi as notify_openapi
 from central.queries import MAX_RAW
 
@@ -195,6 +195,7 @@ def spec() -> dict[str, Any]:
     }
     paths.update(openapi_people.paths())
     paths.update(notify_openapi.paths())
+    paths.update(openapi_qa.paths())
     for path, summary in (
         ("/healthz", "Liveness"),
         ("/health", "Liveness (the TracSeq platform's probe path)"),

@@ -19,8 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from central import access, acks, reports, twin_status
-from central.report_csv import report_csv
+from central import access, acks, signatures, twin_status
 from central.services import Services
 from central.stream import while_allowed
 from runtime.durations import parse_duration
@@ -70,7 +69,6 @@ def routes(services: Services) -> list[Route]:
             methods=["POST"],
         ),
         Route("/api/v1/sensors/{sensor}/analytics", q.guarded("viewer", q.analytics)),
-        Route("/api/v1/reports/sensors/{sensor}", q.guarded("viewer", q.report)),
         Route("/api/v1/stream", q.guarded("viewer", q.stream)),
     ]
 
@@ -171,36 +169,22 @@ class Queries:
             row["acks"] = [_times(a) for a in row["acks"]]
             row["acknowledged"] = bool(row["acks"])
             row["unit"] = _alarm_unit(row["rule"], units.get(row["subject"]))
+        await self._signatures([a for row in rows for a in row["acks"]])
         return _json({"alarms": [_times(r) for r in rows]})
 
-    async def report(self, request: Request) -> Response:
-        sensor = request.path_params["sensor"]
-        start, end = _window(request)
-        found = await self.storage.sensors(sensor)
-        if not found:
-            return _json({"error": f"no sensor {sensor!r}"}, 404)
-        twin = found[0]
-        above, below = reports.thresholds(twin["alarms"])
-        times, values = await self.storage.series(sensor, start, end)
-        result = reports.summarize(
-            times, values, end=end, above=above, below=below, unit=twin["unit"]
-        )
-        if request.query_params.get("format") == "csv":
-            buckets = await self.storage.buckets(
-                sensor, start, end, max(60.0, (end - start) / 1000)
+    async def _signatures(self, acks: list[dict[str, Any]]) -> None:
+        """Each acknowledgement's electronic signature (central/signatures.py), or null."""
+        ids = [str(a["id"]) for a in acks]
+        signed = (
+            await self.storage.run_read(
+                lambda conn, d: signatures.of_records(conn, d, "alarm_ack", ids)
             )
-            return report_csv(sensor, start, end, twin["unit"], (above, below), result, buckets)
-        return _json(
-            {
-                "sensor": sensor,
-                "from": format_time(start),
-                "to": format_time(end),
-                "unit": twin["unit"],
-                "thresholds": {"above": above, "below": below},
-                "delta_h_kj_per_mol": reports.DELTA_H / 1000,
-                **result.to_dict(),
-            }
+            if ids
+            else {}
         )
+        for ack in acks:
+            found = signed.get(str(ack["id"]))
+            ack["signature"] = signatures.to_json(found[-1]) if found else None
 
     async def analytics(self, request: Request) -> Response:
         sensor = request.path_params["sensor"]
@@ -228,8 +212,9 @@ class Queries:
 
 def _alarm_unit(rule: str, unit: str | None) -> str | None:
     """The unit of an alarm's value and limit: the sensor's, per minute for rate rules,
-    seconds of silence for offline and gateway_offline alarms."""
-    if rule in ("offline", "gateway_offline"):
+    seconds of silence for offline and gateway_offline alarms, seconds overdue for
+    calibration_due."""
+    if rule in ("offline", "gateway_offline", "calibration_due"):
         return "s"
     if unit is None:
         return None

@@ -1,8 +1,8 @@
 """The API's bodies as pydantic models: requests are validated with them (central/body.py),
+and the OpenAPI document (central/openapi.py) is generated from the same classes.
 
 Over 400 lines on purpose: one model per body the API reads or sends, all in one place so
 the validation and the OpenAPI document cannot drift apart.
-and the OpenAPI document (central/openapi.py) is generated from the same classes.
 
 Request models are strict (JSON types exactly) and ignore unknown keys. Response models
 describe what the handlers send; a default only makes a key optional in the document
@@ -11,6 +11,9 @@ describe what the handlers send; a default only makes a key optional in the docu
 
 from __future__ import annotations
 
+import base64
+import binascii
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -19,6 +22,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from central import passwords
 from central.notify import contacts
+from runtime.events import parse_time
 
 # What does not count as text in an acknowledgement's `by`/`comment`: white space as Python
 # (str.isspace) and JSON Schema's ECMA-262 regexes see it, so the documented pattern built
@@ -183,6 +187,116 @@ class TokenCreate(Request):
     analytics: bool = False
 
 
+# --- signed requests: electronic signatures (central/signatures.py, docs/qa.md) --------
+
+Meaning = Literal[
+    "acknowledged", "reviewed", "approved", "corrective action taken", "performed", "verified"
+]
+MEANINGS: tuple[str, ...] = Meaning.__args__  # type: ignore[attr-defined]
+MAX_PDF_BYTES = 5 * 1024 * 1024  # a calibration certificate
+
+
+def _stripped(value: str) -> str:
+    return _text(value).strip(BLANK)
+
+
+class SignatureInput(Request):
+    """What a person sends to sign: the password (and the user name on the session's first
+    signing), the meaning and the reason."""
+
+    username: str | None = Field(
+        None, max_length=200, description="needed on the first signing of a session"
+    )
+    password: Annotated[str, Field(max_length=passwords.MAX_LENGTH)]
+    meaning: Meaning
+    reason: Annotated[str, _text_rule(2000, "why this is signed"), AfterValidator(_stripped)]
+
+
+class SignedAck(Request):
+    signature: SignatureInput
+    comment: str | None = Field(None, max_length=4000, description="default: the reason")
+
+
+class SignedRoleChange(Request):
+    role: Role
+    signature: SignatureInput
+
+
+class ReportApproval(Request):
+    """Approve a report: signs the content SHA-256 the signer saw."""
+
+    kind: Literal["sensor", "site"]
+    subject: Annotated[str, Field(min_length=1, max_length=500)]
+    from_: Time = Field(alias="from", description="RFC 3339, the report's period")
+    to: Time
+    content_sha256: Annotated[str, Field(max_length=64)]
+    signature: SignatureInput
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Finite = Annotated[float, AfterValidator(_finite)]
+
+
+class CalibrationPoint(Request):
+    nominal: Finite
+    as_found: Finite
+    as_left: Finite
+
+
+class CalibrationRecord(Request):
+    """A calibration record as sent, with its signature (central/calibration.py)."""
+
+    certificate: Annotated[str, Field(min_length=1, max_length=200)]
+    reference: Annotated[str, Field(min_length=1, max_length=500)]
+    performed_at: Time
+    due_at: Time = Field(description="after performed_at")
+    performed_by: Annotated[str, Field(min_length=1, max_length=200)]
+    points: Annotated[list[CalibrationPoint], Field(min_length=1, max_length=100)]
+    notes: str | None = Field(None, max_length=4000)
+    certificate_pdf: str | None = Field(
+        None,
+        description=f"base64 of a PDF of at most {MAX_PDF_BYTES} bytes",
+        json_schema_extra={"contentEncoding": "base64"},
+    )
+    certificate_name: str | None = Field(None, max_length=200)
+    signature: SignatureInput
+
+    def times(self) -> tuple[float, float]:
+        """(performed, due) in epoch seconds; ValueError names the field that is wrong."""
+        try:
+            performed = parse_time(self.performed_at)
+        except ValueError:
+            raise ValueError("performed_at: an RFC 3339 time (2025-01-10T00:00:00Z)") from None
+        try:
+            due = parse_time(self.due_at)
+        except ValueError:
+            raise ValueError("due_at: an RFC 3339 time (2026-01-10T00:00:00Z)") from None
+        if due <= performed:
+            raise ValueError("due_at: must be after performed_at")
+        return performed, due
+
+    def pdf(self) -> bytes | None:
+        """The attached certificate, checked: a PDF of at most MAX_PDF_BYTES."""
+        if self.certificate_pdf is None:
+            return None
+        if len(self.certificate_pdf) > MAX_PDF_BYTES * 4 // 3 + 8:
+            raise ValueError(f"certificate_pdf: at most {MAX_PDF_BYTES // 1024 // 1024} MiB")
+        try:
+            data = base64.b64decode(self.certificate_pdf, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("certificate_pdf: not base64") from None
+        if len(data) > MAX_PDF_BYTES:
+            raise ValueError(f"certificate_pdf: at most {MAX_PDF_BYTES // 1024 // 1024} MiB")
+        if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-1024:]:
+            raise ValueError("certificate_pdf: not a PDF document (must start with %PDF-)")
+        return data
+
+
 # --- responses ---------------------------------------------------------------------------
 
 
@@ -230,6 +344,23 @@ class Gateway(Response):
     online: bool = False
 
 
+class Signature(Response):
+    """An electronic signature as shown (central/signatures.py)."""
+
+    id: int = 0
+    record_type: str = ""
+    record_id: str = ""
+    signer: str = Field("", description="the signer's printed name (user name)")
+    role: str = ""
+    meaning: str = ""
+    reason: str = ""
+    signed_at: Time = ""
+    zone: str = Field("", description="the site's time zone")
+    local_time: str = Field("", description="signed_at in the site's zone")
+    content_sha256: str = ""
+    audit_id: int = 0
+
+
 class Ack(Response):
     id: int = 0
     alarm_id: str = ""
@@ -237,6 +368,9 @@ class Ack(Response):
     comment: str = ""
     at: Time = ""
     actor: str = ""
+    signature: Signature | None = Field(
+        None, description="a signed acknowledgement's electronic signature (else null)"
+    )
 
 
 class Alarm(Response):
@@ -461,9 +595,27 @@ def tidy(node: Any) -> Any:
 
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
-    """A JSON request body described by `model` (inline: it has no nested models)."""
-    schema = tidy(model.model_json_schema())
+    """A JSON request body described by `model`, its nested models inlined."""
+    schema = tidy(_inline(model.model_json_schema()))
     return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with every `$ref` to its own `$defs` replaced by the definition."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {**walk(defs[ref.removeprefix("#/$defs/")]), **walk(rest)}
+        return {key: walk(value) for key, value in node.items()}
+
+    return dict(walk(schema))
 
 
 def components() -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Settings:
     forwarded_allow_ips: str = ""  # proxies whose X-Forwarded-For/-Proto count ("": none)
     tls_cert: str | None = None  # serve https with this certificate (PEM) ...
     tls_key: str | None = None  # ... and key
+    require_signatures: bool = False  # plain acks and unsigned role changes refused
     notifications: Path | None = None  # the notifications file (central/notify/config.py)
     heartbeat_url: str | None = None  # called every heartbeat_interval while healthy
     heartbeat_interval: float = 60.0

@@ -44,12 +44,14 @@ PAGES = (
     ("/alarms", "alarms", "Alarms", "viewer"),
     ("/audit", "audit", "Audit trail", "viewer"),
     ("/notifications", "notifications", "Notifications", "viewer"),
+    ("/report", "report", "Excursion report", "viewer"),
     ("/users", "users", "Users and tokens", "admin"),
 )
 NAV = (
     ("/", "Fleet"),
     ("/alarms", "Alarms"),
     ("/notifications", "Notifications"),
+    ("/report", "Reports"),
     ("/audit", "Audit trail"),
 )
 
@@ -70,7 +72,14 @@ def page_routes(services: Services) -> list[Route]:
             if not role_allows(principal.role, role):
                 return HTMLResponse(_error_page(f"This page needs role {role}."), 403, HEADERS)
             return HTMLResponse(
-                _shell(name, title, principal.name, principal.role or "", identity.csrf_token),
+                _shell(
+                    name,
+                    title,
+                    principal.name,
+                    principal.role or "",
+                    identity.csrf_token,
+                    signing=services.settings.require_signatures,
+                ),
                 headers=HEADERS,
             )
 
@@ -89,7 +98,9 @@ def page_routes(services: Services) -> list[Route]:
     ]
 
 
-def _shell(name: str, title: str, user: str | None, role: str, csrf: str | None) -> str:
+def _shell(
+    name: str, title: str, user: str | None, role: str, csrf: str | None, *, signing: bool = False
+) -> str:
     body = (TEMPLATES / f"{name}.html").read_text(encoding="utf-8")
     e = html.escape
     nav = ""
@@ -122,6 +133,7 @@ def _shell(name: str, title: str, user: str | None, role: str, csrf: str | None)
 <meta name="csrf-token" content="{e(csrf or "")}">
 <meta name="user" content="{e(user or "")}">
 <meta name="role" content="{e(role)}">
+<meta name="require-signatures" content="{"1" if signing else "0"}">
 <title>{e(title)} · TracSeq Edge</title>
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/vendor/uPlot.min.css">

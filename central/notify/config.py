@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from runtime.durations import parse_duration
 from runtime.errors import ConfigError, ConfigIssue
@@ -24,8 +32,12 @@ from runtime.yaml_source import YamlDocument, load_yaml
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Rule = Literal["high", "low", "rate", "offline", "gateway_offline", "audit_tampered"]
+Rule = Literal[
+    "high", "low", "rate", "offline", "gateway_offline", "audit_tampered", "calibration_due"
+]
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+AT = re.compile(r"^(?:(mon|tue|wed|thu|fri|sat|sun) )?([01]\d|2[0-3]):([0-5]\d)$")
+DAY_S = 86_400.0
 
 
 def _listify(value: Any) -> Any:
@@ -142,12 +154,55 @@ class Policy(Model):
     also_on: list[Literal["acknowledged", "cleared"]] = Field(default_factory=list)
 
 
+class Report(Model):
+    """A scheduled excursion report (central/notify/reports.py): one PDF per matching site,
+    e-mailed as an attachment every `every` at `at` (local time of `timezone`)."""
+
+    site: str = Field(min_length=1)  # a glob over the sensors' sites
+    every: Duration = 7 * DAY_S
+    at: str = "mon 07:00"
+    timezone: str = "UTC"
+    period: Duration | None = None  # the report covers this much before each send (every)
+    to: Names = Field(min_length=1)
+    channel: str
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        if not AT.fullmatch(value):
+            raise ValueError(
+                f"a day and a time like 'mon 07:00', or a time like '07:00', got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _when(self) -> Report:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {self.timezone!r} (e.g. Europe/Stockholm)"
+            ) from None
+        if self.every < DAY_S or self.every % DAY_S:
+            raise ValueError("every: whole days (1d, 7d, 14d, ...)")
+        if " " in self.at and self.every % (7 * DAY_S):
+            raise ValueError("every: whole weeks (7d, 14d, ...) when `at` names a day")
+        if self.period is not None and self.period <= 0:
+            raise ValueError("period: more than 0")
+        return self
+
+    @property
+    def covers(self) -> float:
+        return self.period if self.period is not None else self.every
+
+
 class NotifyConfig(Model):
     channels: dict[str, Channel] = Field(default_factory=dict)
     groups: dict[str, Names] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=lambda: Defaults.model_validate({}))
     policies: list[Policy] = Field(default_factory=list)
+    reports: list[Report] = Field(default_factory=list)
     source_file: str = Field(default="", exclude=True)
 
     def policy(self, name: str) -> Policy | None:
@@ -246,6 +301,28 @@ def _cross_check(config: NotifyConfig, doc: YamlDocument) -> list[ConfigIssue]:
                     group = recipient.removeprefix("group:")
                     if recipient.startswith("group:") and group not in config.groups:
                         out.append(doc.issue((*at, "to", r_index), f"unknown group {group!r}"))
+    for r_index, report in enumerate(config.reports):
+        at = ("reports", r_index)
+        channel = config.channels.get(report.channel)
+        if channel is None:
+            known = ", ".join(sorted(config.channels)) or "none defined"
+            out.append(
+                doc.issue(
+                    (*at, "channel"), f"unknown channel {report.channel!r} (channels: {known})"
+                )
+            )
+        elif channel.smtp is None:
+            out.append(
+                doc.issue(
+                    (*at, "channel"),
+                    f"channel {report.channel!r} is {channel.kind}: a report is a PDF "
+                    "attachment, use an smtp channel",
+                )
+            )
+        for to_index, recipient in enumerate(report.to):
+            group = recipient.removeprefix("group:")
+            if recipient.startswith("group:") and group not in config.groups:
+                out.append(doc.issue((*at, "to", to_index), f"unknown group {group!r}"))
     return out
 
 

@@ -96,6 +96,8 @@ def _line(alarm: AlarmInfo, event: str) -> str:
             f"({_number(alarm.value, 'problems')}), since {when(alarm.since)}; "
             "see the Audit page and the central log"
         )
+    elif alarm.rule == "calibration_due":  # threshold: the due date, value: seconds overdue
+        detail = f"calibration_due: calibration overdue since {when(alarm.threshold)}"
     elif event == "prediction":
         detail = (
             f"{alarm.rule}: predicted to pass the limit {_number(alarm.threshold, alarm.unit)} "
@@ -141,10 +143,15 @@ def short(event: str, alarms: list[AlarmInfo], base_url: str) -> str:
     first = alarms[0]
     name = first.sensor or first.gateway or first.alarm_id
     more = f" +{len(alarms) - 1} more" if len(alarms) > 1 else ""
-    head = (
-        f"TracSeq {_HEADLINE.get(event, event)} {first.rule} {name} "
-        f"{_number(first.value, first.unit)} (limit {_number(first.threshold, first.unit)}){more}"
-    )
+    if first.rule == "calibration_due":
+        due = when(first.threshold)
+        head = f"TracSeq {_HEADLINE.get(event, event)} calibration_due {name} since {due}{more}"
+    else:
+        head = (
+            f"TracSeq {_HEADLINE.get(event, event)} {first.rule} {name} "
+            f"{_number(first.value, first.unit)} (limit {_number(first.threshold, first.unit)})"
+            f"{more}"
+        )
     link = " " + ack_link(base_url, first.alarm_id)
     if len(head) + len(link) <= SHORT_MAX:
         return head + link

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -24,7 +25,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from central.notify import alarms, alertmanager, outbox, planner, smtp, webhook
+from central.notify import alarms, alertmanager, outbox, planner, reports, smtp, webhook
 from central.notify.config import NotifyConfig
 from central.notify.errors import SendError
 from central.notify.messages import build
@@ -36,6 +37,7 @@ from runtime.backoff import Backoff, RetryLog
 log = logging.getLogger("tracseq.central.notify")
 
 TEST_POLICY = "(test)"
+REPORT_RECHECK = 2.0  # seconds between looks for the sites of a due report that has none
 
 
 class NotifyMetrics:
@@ -86,6 +88,8 @@ class Sender:
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self._retry = RetryLog(log, "sending notifications")
         self._client: httpx.AsyncClient | None = None
+        self._reports_planned: set[tuple[int, str, str, float]] = set()
+        self._reports_looked: dict[tuple[int, str, str, float], float] = {}
 
     async def run(self) -> None:
         """Until cancelled: plan, claim, send; wait `poll` when there was nothing to do."""
@@ -109,7 +113,7 @@ class Sender:
         """One pass; True when it did something (so the next pass comes at once)."""
         config = self._holder.config
         now = self._clock()
-        busy = False
+        busy = await self._plan_reports(config, now)
         if await self._storage.run_read(_has_unplanned):
             done = await self._storage.run_write(partial(planner.plan, config=config, now=now))
             busy = done.rows > 0
@@ -123,6 +127,33 @@ class Sender:
                 group.create_task(self._deliver_or_wait(item, config))
         return busy or bool(claimed)
 
+    async def _plan_reports(self, config: NotifyConfig, now: float) -> bool:
+        """Write the notifications of every report whose scheduled time came (once per run
+        of this process; the database keeps it once across restarts and instances)."""
+        made = 0
+        for index, report in enumerate(config.reports):
+            slot = reports.latest_slot(report, now)
+            mark = (index, report.site, report.channel, slot)
+            if mark in self._reports_planned or now < self._reports_looked.get(mark, 0.0):
+                continue
+            contacts = await self._storage.run_read(planner.contacts)
+            sites, written = await self._storage.run_write(
+                partial(
+                    reports.schedule,
+                    config=config,
+                    contacts=contacts,
+                    report=report,
+                    slot=slot,
+                    now=now,
+                )
+            )
+            made += written
+            if sites:
+                self._reports_planned.add(mark)
+            else:  # no such site yet: look again soon (its sensors may be described later)
+                self._reports_looked[mark] = now + REPORT_RECHECK
+        return made > 0
+
     async def _deliver_or_wait(self, item: outbox.Claimed, config: NotifyConfig) -> None:
         try:
             await self.deliver(item, config)
@@ -131,6 +162,8 @@ class Sender:
 
     async def deliver(self, item: outbox.Claimed, config: NotifyConfig) -> Outcome:
         """Send one claimed notification and record the attempt."""
+        if item.event == reports.EVENT:
+            return await self._deliver_report(item, config)
         infos = await self._storage.run_read(partial(alarms.load, alarm_ids=item.alarm_ids))
         infos = [a for a in infos if alarms.still_due(a, item.event, item.level)]
         if item.event != "test" and not infos:
@@ -140,18 +173,7 @@ class Sender:
         try:
             await self._send(item, config, message)
         except SendError as exc:
-            backoff = Backoff(*self._backoff, attempts=item.attempts)
-            retry_at = self._clock() + backoff.next_delay() if exc.retry else None
-            await self._finish(item, "failed", str(exc), retry_at)
-            log.warning(
-                "notification %d (%s to %s) failed%s: %s",
-                item.id,
-                item.channel,
-                ",".join(item.recipients) or item.channel,
-                "" if exc.retry else " for good",
-                exc,
-            )
-            return Outcome(item.id, "failed", str(exc))
+            return await self._failed(item, exc)
         now = self._clock()
         if item.event == "raised" and infos:
             self._metrics.delay.observe(max(0.0, now - min(a.since or now for a in infos)))
@@ -160,6 +182,53 @@ class Sender:
             partial(_sent, item=item, config=config, alarm_ids=ids, now=now, who=self.instance)
         )
         self._metrics.total.labels(item.channel, "sent").inc()
+        return Outcome(item.id, "sent", None)
+
+    async def _failed(self, item: outbox.Claimed, exc: SendError) -> Outcome:
+        backoff = Backoff(*self._backoff, attempts=item.attempts)
+        retry_at = self._clock() + backoff.next_delay() if exc.retry else None
+        await self._finish(item, "failed", str(exc), retry_at)
+        log.warning(
+            "notification %d (%s to %s) failed%s: %s",
+            item.id,
+            item.channel,
+            ",".join(item.recipients) or item.channel,
+            "" if exc.retry else " for good",
+            exc,
+        )
+        return Outcome(item.id, "failed", str(exc))
+
+    async def _deliver_report(self, item: outbox.Claimed, config: NotifyConfig) -> Outcome:
+        """Build a site's report PDF now and e-mail it as an attachment."""
+        # Imported here: the report modules import central.signatures, which imports the
+        # Services that hold this sender (a module-level import would be a cycle).
+        from central import report_data, report_pdf
+
+        site, start, end = reports.parse_key(item.policy)
+        now = self._clock()
+        body = await self._storage.run_read(
+            partial(report_data.site_report, site=site, start=start, end=end, now=now)
+        )
+        if body is None:
+            await self._finish(item, "cancelled", f"no sensor of site {site!r}", None)
+            return Outcome(item.id, "cancelled", None)
+        document = await asyncio.to_thread(report_pdf.render, body)
+        channel = config.channels.get(item.channel)
+        try:
+            if channel is None or channel.smtp is None:
+                gone = f"channel {item.channel!r} is no longer an smtp channel"
+                raise SendError(gone, retry=False)
+            attachment = (reports.filename(site, end), document)
+            message = reports.message(body, site, start, end)
+            await smtp.send(channel.smtp, item.recipients, message, item.id, [attachment])
+        except SendError as exc:
+            return await self._failed(item, exc)
+        digest = hashlib.sha256(document).hexdigest()
+        new = {"sha256": digest, "bytes": len(document), "content_sha256": body["content_sha256"]}
+        await self._storage.audit(
+            reports.ACTOR, "report.pdf", body["record"], None, {**new, "to": item.recipients}
+        )
+        await self._finish(item, "sent", None, None)
         return Outcome(item.id, "sent", None)
 
     async def _send(self, item: outbox.Claimed, config: NotifyConfig, message: Any) -> None:

@@ -1,11 +1,13 @@
 """The e-mail channel: aiosmtplib, `security: starttls | tls | none`, optional AUTH.
 
 A message goes to one recipient (one notification per address); the notification id is in
-the `X-TracSeq-Notification` header so a mailbox can tell a retry from a new message.
+the `X-TracSeq-Notification` header so a mailbox can tell a retry from a new message. A
+scheduled report (central/notify/reports.py) comes as a PDF attachment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -15,8 +17,16 @@ from central.notify.config import Smtp
 from central.notify.errors import SendError
 from central.notify.messages import Message
 
+Attachment = tuple[str, bytes]  # (file name, PDF bytes): a scheduled report
 
-def email(config: Smtp, to: list[str], message: Message, notification_id: int) -> EmailMessage:
+
+def email(
+    config: Smtp,
+    to: list[str],
+    message: Message,
+    notification_id: int,
+    attachments: Sequence[Attachment] = (),
+) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = config.sender
     mail["To"] = ", ".join(to)
@@ -26,16 +36,24 @@ def email(config: Smtp, to: list[str], message: Message, notification_id: int) -
     mail["X-TracSeq-Notification"] = str(notification_id)
     # Plain ASCII stays readable as it is (a saved .eml, a terminal); other text is encoded.
     mail.set_content(message.text, cte="7bit" if message.text.isascii() else "quoted-printable")
+    for name, data in attachments:
+        mail.add_attachment(data, maintype="application", subtype="pdf", filename=name)
     return mail
 
 
-async def send(config: Smtp, to: list[str], message: Message, notification_id: int) -> None:
+async def send(
+    config: Smtp,
+    to: list[str],
+    message: Message,
+    notification_id: int,
+    attachments: Sequence[Attachment] = (),
+) -> None:
     """Hand the message to the SMTP server; raises SendError (retry unless refused)."""
     if not to:
         raise SendError("no recipient address", retry=False)
     try:
         await aiosmtplib.send(
-            email(config, to, message, notification_id),
+            email(config, to, message, notification_id, attachments),
             hostname=config.host,
             port=config.port,
             use_tls=config.security == "tls",

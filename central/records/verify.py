@@ -14,6 +14,9 @@ Checks, each reported by name:
   newest checkpoint whose signature verifies still names the row count and head hash it
   saw, so a re-chained, edited or shortened trail, a forged checkpoint or one signed with
   another key is reported here.
+- `signatures`: every electronic signature against its audit row and the newest of each
+  record against the record as it is now (central/signatures.py): an edited signature or a
+  signed acknowledgement, role change, calibration or approval changed after signing.
 """
 
 from __future__ import annotations
@@ -22,12 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from central import audit as audit_chain
+from central import signatures
 from central.records.database import Database, RecordsError, connection, has_tables
 from central.storage.dialect import Dialect
 from central.storage.people import audit_rows
 from central.trail import check_trail
 
-TABLES = ("readings", "events", "sensors", "gateways", "alarms", "alarm_acks", "users", "audit")
+CHECKS = ("audit_chain", "row_counts", "sequence_gaps", "unknown_sensors", "signatures")
+TABLES = (
+    "readings", "events", "sensors", "gateways", "alarms", "alarm_acks", "users", "audit",
+    "signatures", "calibrations",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -57,8 +65,7 @@ def verify(db: Database, key: bytes | None = None) -> Report:
     with connection(db, readonly=True) as (conn, dialect):
         if not has_tables(conn, dialect):
             raise RecordsError("the database holds no central schema")
-        checks = ["audit_chain", "row_counts", "sequence_gaps", "unknown_sensors"]
-        for check in checks + (["audit_checkpoints"] if key is not None else []):
+        for check in CHECKS + (("audit_checkpoints",) if key is not None else ()):
             report.checks[check] = "ok"
         _audit(conn, dialect, report)
         if key is not None:
@@ -67,6 +74,7 @@ def verify(db: Database, key: bytes | None = None) -> Report:
             report.counts[table] = int(dialect.one(conn, f"SELECT count(*) FROM {table}")[0])
         _gaps(conn, dialect, report)
         _unknown_sensors(conn, dialect, report)
+        _signatures(conn, dialect, report)
     return report
 
 
@@ -148,3 +156,12 @@ def _unknown_sensors(conn: Any, dialect: Dialect, report: Report) -> None:
     )
     for sensor, count in rows:
         report.fail("unknown_sensors", f"{count} reading(s) of sensor {sensor!r}, not in the twin")
+
+
+def _signatures(conn: Any, dialect: Dialect, report: Report) -> None:
+    for problem in signatures.verify(conn, dialect)["problems"]:
+        report.fail(
+            "signatures",
+            f"signature {problem['signature_id']} of {problem['record_type']} "
+            f"{problem['record_id']}: {problem['problem']}",
+        )

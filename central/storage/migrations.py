@@ -322,6 +322,72 @@ CREATE TABLE notification_attempts (
 CREATE INDEX notification_attempts_of ON notification_attempts (notification_id);
 """
 
+# Migration 7 (issue 16, QA): electronic signatures (append-only, each linked to its record
+# by the SHA-256 of the signed content, which the chained audit row also holds), the
+# signing state of continuous sessions (21 CFR 11.200), and calibration records per sensor
+# with their certificate (PDF) stored in the database. One active `calibration_due` per
+# sensor, like `gateway_offline` per gateway; one scheduled report e-mail per site, period
+# and recipient (central/notify/reports.py), however many central instances plan it.
+_V7_QA = """
+CREATE TABLE signatures (
+    id {serial},
+    record_type TEXT NOT NULL,           -- alarm_ack, report, user_role, calibration
+    record_id TEXT NOT NULL,
+    signer TEXT NOT NULL,                -- the user name, printed as the signer's name
+    role TEXT NOT NULL,
+    meaning TEXT NOT NULL,               -- acknowledged, reviewed, approved, ...
+    reason TEXT NOT NULL,
+    signed_at {float} NOT NULL,          -- UTC epoch seconds
+    zone TEXT NOT NULL,                  -- the site's time zone (central's local zone)
+    local_time TEXT NOT NULL,            -- signed_at in that zone, as printed
+    content TEXT NOT NULL,               -- the signed content, canonical JSON
+    content_sha256 TEXT NOT NULL,
+    audit_id BIGINT NOT NULL             -- the audit row that records this signature
+);
+CREATE INDEX signatures_record ON signatures (record_type, record_id);
+CREATE TABLE signing_sessions (
+    session_hash TEXT PRIMARY KEY,       -- a session that has signed once (both components)
+    username TEXT NOT NULL,
+    first_at {float} NOT NULL,
+    last_at {float} NOT NULL
+);
+CREATE TABLE calibrations (
+    id {serial},
+    sensor TEXT NOT NULL,
+    certificate TEXT NOT NULL,
+    reference TEXT NOT NULL,             -- the reference standard (and its own certificate)
+    performed_at {float} NOT NULL,
+    due_at {float} NOT NULL,
+    performed_by TEXT NOT NULL,
+    points TEXT NOT NULL,                -- JSON list of points: nominal, as_found, as_left
+    notes TEXT,
+    attachment {blob},                   -- the certificate as PDF
+    attachment_name TEXT,
+    attachment_sha256 TEXT,
+    attachment_size BIGINT,
+    created {float} NOT NULL,
+    updated {float} NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX calibrations_sensor ON calibrations (sensor, performed_at);
+CREATE UNIQUE INDEX alarms_one_calibration_due ON alarms (subject)
+    WHERE origin = 'central' AND rule = 'calibration_due' AND cleared_at IS NULL;
+CREATE UNIQUE INDEX notifications_one_report ON notifications (policy, channel, recipients)
+    WHERE event = 'report';
+"""
+
+_SQLITE_SIGNATURES_APPEND_ONLY = """
+CREATE TRIGGER signatures_no_update BEFORE UPDATE ON signatures
+BEGIN SELECT RAISE(ABORT, 'signatures is append-only'); END;
+CREATE TRIGGER signatures_no_delete BEFORE DELETE ON signatures
+BEGIN SELECT RAISE(ABORT, 'signatures is append-only'); END;
+"""
+
+_POSTGRES_SIGNATURES_APPEND_ONLY = """
+CREATE TRIGGER signatures_append_only BEFORE UPDATE OR DELETE ON signatures
+FOR EACH ROW EXECUTE FUNCTION tracseq_append_only();
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(
         1,
@@ -360,6 +426,16 @@ MIGRATIONS: list[Migration] = [
         "notifications: users' e-mail and phone, outbox, delivery log and attempts",
         sqlite=_V6_NOTIFICATIONS.format(float="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
         postgres=_V6_NOTIFICATIONS.format(float="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY"),
+    ),
+    Migration(
+        7,
+        "electronic signatures, signing sessions, calibration records, calibration_due",
+        sqlite=_V7_QA.format(float="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB")
+        + _SQLITE_SIGNATURES_APPEND_ONLY,
+        postgres=_V7_QA.format(
+            float="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY", blob="BYTEA"
+        )
+        + _POSTGRES_SIGNATURES_APPEND_ONLY,
     ),
     Migration(
         10,

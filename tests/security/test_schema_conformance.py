@@ -47,7 +47,7 @@ RESPONSE_CHECKS = ",".join(
 )
 REQUEST_CHECKS = "positive_data_acceptance,negative_data_rejection"
 # Parameters the schema cannot pin down exactly (see the module docstring).
-LOOSE = "^/api/v1/(sensors/[^/]+/readings|reports/sensors/.+|stream)$"
+LOOSE = "^/api/v1/(sensors/[^/]+/readings|reports/(sensors|sites)/.+|stream)$"
 
 
 @pytest.fixture(scope="module")

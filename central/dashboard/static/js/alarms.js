@@ -7,6 +7,7 @@
 // every alarm, reading and acknowledgement that arrives meanwhile. Another person's
 // acknowledgement comes on the stream and shows at once.
 import { ackForm } from "./ackform.js";
+import { signatureLine, signedAck } from "./sign.js";
 import {
   announce, api, canAck, debounce, epoch, fmtAlarmValue, fmtTime, fmtValue, h, live, me,
   sensorHref, since,
@@ -133,7 +134,7 @@ function patchGroup({ subject, list, open }) {
   const draft = g.form?.comment.value.trim();
   if (canAck && (open.length || draft)) {
     if (!g.form) {
-      g.form = ackForm(`Comment (acknowledging as ${me.name})`, (comment) => acknowledge(subject, comment));
+      g.form = ackForm(`Comment (acknowledging as ${me.name})`, (comment, signature) => acknowledge(subject, comment, signature));
       g.el.append(g.form.form);
     }
     g.ids = (open.length ? open : list).map((a) => a.alarm_id);
@@ -203,7 +204,8 @@ function alarmItem(a) {
 function acksOf(a) {
   if (!a.acks.length) return h("p", { class: "unacked" }, "Not acknowledged.");
   return h("ul", { class: "acks" }, ...a.acks.map((k) =>
-    h("li", {}, "Acknowledged by ", h("strong", { class: "ack-by" }, k.by), ackActor(k), ` at ${fmtTime(k.at)}: `, h("span", { class: "ack-comment" }, k.comment))));
+    h("li", {}, "Acknowledged by ", h("strong", { class: "ack-by" }, k.by), ackActor(k), ` at ${fmtTime(k.at)}: `, h("span", { class: "ack-comment" }, k.comment),
+      ...(k.signature ? [" — ", signatureLine(k.signature)] : []))));
 }
 
 // Who really sent it (user:NAME or apikey:NAME), beside the name given as `by`: an API
@@ -238,7 +240,7 @@ function patchPast(a) {
     c.el.prepend(...body);
   }
   if (canAck && !a.acknowledged && !c.form) {
-    c.form = ackForm(`Comment (acknowledging as ${me.name})`, (comment) => acknowledgeOne(a.alarm_id, comment));
+    c.form = ackForm(`Comment (acknowledging as ${me.name})`, (comment, signature) => acknowledgeOne(a.alarm_id, comment, signature));
     c.el.append(c.form.form);
   } else if (a.acknowledged && c.form && !c.form.comment.value.trim()) {
     c.form.form.remove();
@@ -264,22 +266,28 @@ function applyAck(ack) {
   return true;
 }
 
-async function acknowledge(subject, comment) {
+async function acknowledge(subject, comment, signature) {
   const g = groups.get(subject);
   const ids = g.ids;
-  const r = await api(`/api/v1/sensors/${encodeURIComponent(subject)}/ack`, {
-    method: "POST",
-    body: { comment, alarm_ids: ids },
-  });
-  r.acks.forEach(applyAck);
+  if (signature) {  // one signed acknowledgement per alarm (the same signature manifestation)
+    for (const alarmId of ids) applyAck(await signedAck(alarmId, comment, signature));
+  } else {
+    const r = await api(`/api/v1/sensors/${encodeURIComponent(subject)}/ack`, {
+      method: "POST",
+      body: { comment, alarm_ids: ids },
+    });
+    r.acks.forEach(applyAck);
+  }
   return () => {
     render();
     done(groups.get(subject)?.head, `Acknowledged ${ids.length} alarm${ids.length === 1 ? "" : "s"} on ${subject} as ${me.name}.`);
   };
 }
 
-async function acknowledgeOne(alarmId, comment) {
-  const ack = await api(`/api/v1/alarms/${encodeURIComponent(alarmId)}/ack`, { method: "POST", body: { comment } });
+async function acknowledgeOne(alarmId, comment, signature) {
+  const ack = signature
+    ? await signedAck(alarmId, comment, signature)
+    : await api(`/api/v1/alarms/${encodeURIComponent(alarmId)}/ack`, { method: "POST", body: { comment } });
   applyAck(ack);
   return () => {
     render();

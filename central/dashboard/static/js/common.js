@@ -4,6 +4,8 @@
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? "";
 export const me = { name: meta("user"), role: meta("role"), csrf: meta("csrf-token") };
 export const canAck = me.role === "operator" || me.role === "admin";
+// central --require-signatures: acknowledgements and role changes are electronically signed
+export const signing = meta("require-signatures") === "1";
 
 export class ApiError extends Error {
   constructor(status, message) {

@@ -4,6 +4,8 @@
 // picked (24 h shows 24 h, however few readings there are); active alarms can be
 // acknowledged here with one comment.
 import { ackForm } from "./ackform.js";
+import { loadCalibration } from "./calibration.js";
+import { signedAck } from "./sign.js";
 import {
   announce, api, canAck, epoch, fmtAlarmValue, fmtDuration, fmtTime, fmtValue, h, live, me, now,
   showError, unitLabel,
@@ -100,9 +102,13 @@ function paintAck() {
       a.acknowledged ? `acknowledged by ${[...new Set(a.acks.map((k) => k.by))].join(", ")}` : "not acknowledged")));
   if (!canAck) return;
   if (open.length && !ack) {
-    ack = ackForm(`Comment (acknowledging as ${me.name})`, async (comment) => {
+    ack = ackForm(`Comment (acknowledging as ${me.name})`, async (comment, signature) => {
       const ids = alarms.filter((a) => a.state === "active" && !a.acknowledged).map((a) => a.alarm_id);
-      await api(`/api/v1/sensors/${enc}/ack`, { method: "POST", body: { comment, alarm_ids: ids } });
+      if (signature) {  // --require-signatures: one signed acknowledgement per alarm
+        for (const alarmId of ids) await signedAck(alarmId, comment, signature);
+      } else {
+        await api(`/api/v1/sensors/${enc}/ack`, { method: "POST", body: { comment, alarm_ids: ids } });
+      }
       return async () => {
         await loadAlarms().catch(() => {});
         document.getElementById("ack-h").focus();
@@ -153,6 +159,8 @@ async function loadReport(from, to, mine) {
   const r = await api(`/api/v1/reports/sensors/${enc}?from=${from}&to=${to}`);
   if (mine !== generation) return;
   link.href = `/api/v1/reports/sensors/${enc}?from=${from}&to=${to}&format=csv`;
+  const iso = (t) => new Date(t * 1000).toISOString();
+  document.getElementById("report-page").href = `/report?${new URLSearchParams({ sensor: id, from: iso(from), to: iso(to) })}`;
   const u = r.unit;
   const facts = [
     ["Readings", r.count],
@@ -294,6 +302,7 @@ async function main() {
   }
   await loadChart().catch((e) => showError(note, e));
   loadAnalytics().catch((e) => showError(document.getElementById("analytics"), e));
+  loadCalibration(id).catch((e) => showError(document.getElementById("calibration"), e));
 }
 
 function onEvent(type, event) {

@@ -1,5 +1,6 @@
 // Users and gateway tokens (admins only; the API checks the role again).
-import { api, h, live, me, showError } from "./common.js";
+import { api, h, live, me, showError, signing } from "./common.js";
+import { signatureFields } from "./sign.js";
 
 const body = document.querySelector("#users tbody");
 const msg = document.getElementById("users-msg");
@@ -19,20 +20,45 @@ function row(u) {
     ...ROLES.map((r) => h("option", { value: r, selected: r === u.role }, r)));
   const self = u.name === me.name;
   const save = h("button", { type: "button", disabled: self }, "Change role");
-  save.addEventListener("click", () => change(u.name, { role: select.value }, `role of ${u.name} set to ${select.value}`));
+  save.addEventListener("click", () => {
+    if (!signing) {
+      change(u.name, { role: select.value }, `role of ${u.name} set to ${select.value}`);
+      return;
+    }
+    // --require-signatures: a role change is signed (POST /api/v1/users/{name}/role)
+    if (actions.querySelector("form.sign-role")) return;
+    const sig = signatureFields("approved");
+    const error = h("p", { class: "error", role: "alert" });
+    const form = h("form", { class: "sign-role" }, sig.element, error,
+      h("button", { type: "submit" }, `Sign and set role ${select.value}`));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const body = { role: select.value, signature: sig.value() };
+        await api(`/api/v1/users/${encodeURIComponent(u.name)}/role`, { method: "POST", body });
+        msg.textContent = `role of ${u.name} set to ${select.value} (signed)`;
+        await load();
+      } catch (e) {
+        sig.reset();
+        error.textContent = e.message;
+      }
+    });
+    actions.append(form);
+  });
   const toggle = h("button", { type: "button", disabled: self }, u.disabled ? "Enable" : "Disable");
   const email = h("input", { type: "email", value: u.email ?? "", "aria-label": `E-mail of ${u.name}` });
   const phone = h("input", { type: "tel", value: u.phone ?? "", "aria-label": `Phone of ${u.name}` });
   const contact = h("button", { type: "button" }, "Save contact");
   contact.addEventListener("click", () => change(u.name, { email: email.value.trim() || null, phone: phone.value.trim() || null }, `contact of ${u.name} saved`));
   toggle.addEventListener("click", () => change(u.name, { disabled: !u.disabled }, `${u.name} ${u.disabled ? "enabled" : "disabled"}`));
+  const actions = h("td", { "data-label": "Actions" }, save, " ", toggle, " ", contact);
   return h("tr", {},
     h("th", { scope: "row" }, u.name),
     h("td", { "data-label": "Role" }, select),
     h("td", { "data-label": "E-mail" }, email),
     h("td", { "data-label": "Phone" }, phone),
     h("td", { "data-label": "State" }, u.disabled ? "disabled" : "active"),
-    h("td", { "data-label": "Actions" }, save, " ", toggle, " ", contact),
+    actions,
   );
 }
 
