@@ -217,8 +217,7 @@ def parse(obj: Any) -> CloudEvent:
             and type(source) is str
             and 0 < len(source) <= 512
             and type(type_) is str
-            and len(type_) <= 512
-            and type_.startswith(TYPE_PREFIX)
+            and _TYPE.fullmatch(type_) is not None
             and (subject is None or type(subject) is str)
             and (dct is None or (type(dct) is str and dct == CONTENT_TYPE))
             and (time is None or type(time) is str)
