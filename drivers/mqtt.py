@@ -228,10 +228,9 @@ class MqttDriver:
         """CONNECT with a persistent session (blocking: run in an executor)."""
         keepalive = max(5, int(self.settings.keepalive))
         if self.version != "5":  # 3.1.1: clean session off is set on the client
-            self.inflight_window = MQTT311_INFLIGHT
+            self.inflight_window = min(self.inflight_window, MQTT311_INFLIGHT)
             client.connect(self.settings.host, self.settings.port, keepalive=keepalive)
             return
-        self.inflight_window = RECEIVE_MAXIMUM
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         props.ReceiveMaximum = self.inflight_window
