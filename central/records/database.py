@@ -54,27 +54,24 @@ def connection(db: Database, *, readonly: bool = False) -> Iterator[tuple[Any, D
     """A connection and its dialect; closed on exit. Connection failures are RecordsError."""
     conn: Any
     dialect: Dialect
-    try:
-        if db.is_sqlite:
-            from central.storage.sqlite import SqliteDialect, connect, path_of
+    if db.is_sqlite:
+        from central.storage.sqlite import SqliteDialect, connect, path_of
 
-            path = path_of(db.url)
-            if readonly and not path.exists():
-                raise RecordsError(f"{path}: no such database")
-            conn, dialect = connect(path, readonly=readonly), SqliteDialect()
-        else:
-            import psycopg
+        path = path_of(db.url)
+        if readonly and not path.exists():
+            raise RecordsError(f"{path}: no such database")
+        conn, dialect = connect(path, readonly=readonly), SqliteDialect()
+    else:
+        import psycopg
 
-            from central.storage.postgres import PostgresDialect
-            from central.storage.postgres import connect as pg_connect
+        from central.storage.postgres import PostgresDialect
+        from central.storage.postgres import connect as pg_connect
 
-            try:
-                conn = pg_connect(db.url)
-            except psycopg.Error as exc:
-                raise RecordsError(f"cannot connect to PostgreSQL: {exc}") from None
-            dialect = PostgresDialect()
-    except StorageError:
-        raise
+        try:
+            conn = pg_connect(db.url)
+        except psycopg.Error as exc:
+            raise RecordsError(f"cannot connect to PostgreSQL: {exc}") from None
+        dialect = PostgresDialect()
     try:
         yield conn, dialect
     finally:
@@ -85,10 +82,8 @@ def has_tables(conn: Any, dialect: Dialect) -> bool:
     """True when central's schema exists in the database (its migrations table)."""
     if dialect.name == "sqlite":
         sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    else:
-        sql = "SELECT to_regclass('schema_migrations') IS NOT NULL"
-        return bool(dialect.one(conn, sql)[0])
-    return dialect.one(conn, sql) is not None
+        return dialect.one(conn, sql) is not None
+    return bool(dialect.one(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL")[0])
 
 
 def audit(db: Database, actor: str, action: str, target: str, new: Any) -> None:
