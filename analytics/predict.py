@@ -6,7 +6,11 @@ door opening): spike buckets are left out of the fit until the value is back nea
 started, or has moved back fast and settled (the door closed), or `spike_max` has passed
 (the new level is accepted). Over the last `window`
 seconds the Theil-Sen slope (median of pairwise slopes, robust to ~29% outliers) is
-extrapolated from the latest bucket to each limit; a breach predicted within `horizon` for
+extrapolated from the latest bucket to each limit. A trend opens an episode only once the
+level has left the sensor's usual range: the 10th to 90th percentile of its normal buckets
+over the `baseline` before the window, widened by a quarter (a thermostat's sawtooth rises
+1 degC/min for minutes in every cycle and must not look like a failure); the fit starts at
+the last turning point. A breach predicted within `horizon` for
 `confirm` consecutive buckets, with predicted times that agree within the update margin,
 opens an *episode* (one prediction event), later events only
 when the predicted time moves by more than the update margin, and a clear when the trend
@@ -33,6 +37,22 @@ def theil_sen(points: list[tuple[float, float]]) -> float | None:
     if not slopes:
         return None
     return statistics.median(slopes)
+
+
+def _since_turn(
+    points: list[tuple[float, float]], sign: float, min_span: float
+) -> list[tuple[float, float]]:
+    """The points since the last turning point towards the limit on side `sign` (for a
+    high limit: the last trough, below everything after it); none while that run is
+    shorter than `min_span` (too little to fit yet).
+
+    The fit starts there: a thermostat's falling half-cycle before the failure would pull
+    the slope down and the prediction late."""
+    for j in range(len(points) - 3, 0, -1):
+        here = points[j][1] * sign
+        if points[j - 1][1] * sign > here and all(p[1] * sign >= here for p in points[j:]):
+            return points[j:] if points[-1][0] - points[j][0] >= min_span else []
+    return points
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +83,8 @@ class Trend:
     recent: list[float] = field(default_factory=list)  # last predicted times of the candidate
     disagree: int = 0
     slope: float | None = None  # units per second, last fit
+    # normal buckets over the baseline: [start time, median], for the usual range
+    history: list[list[float]] = field(default_factory=list)
     # the open episode: rule, threshold, predicted_at, episode id
     episode: dict[str, Any] | None = None
 
@@ -122,7 +144,24 @@ class Trend:
         horizon = start - cfg.window
         while self.buckets and self.buckets[0][0] <= horizon:
             self.buckets.pop(0)
-        return None if spike else bucket
+        if spike:
+            return None
+        self.history.append([start, median])
+        while self.history and self.history[0][0] <= start - cfg.baseline:
+            self.history.pop(0)
+        return bucket
+
+    def _usual(self, before: float, cfg: Judgement) -> tuple[float, float] | None:
+        """The usual range (low, high) of the normal buckets older than `before`: their 10th
+        to 90th percentile (the tail of a door opening's recovery is not usual), widened by
+        a quarter of its width; None while less than `baseline_min` of it is known."""
+        old = [m for t, m in self.history if t < before]
+        if len(old) < 2 or before - self.history[0][0] < cfg.baseline_min:
+            return None
+        deciles = statistics.quantiles(old, n=10)
+        low, high = deciles[0], deciles[-1]
+        margin = 0.25 * (high - low)
+        return low - margin, high + margin
 
     def _evaluate(
         self, last: list[Any], limits: Limits, cfg: Judgement, trigger: str
@@ -136,18 +175,35 @@ class Trend:
         if slope is None:
             return []
         now, level = last[0] + cfg.bucket, last[1]
+        # The usual range and the turning point are for opening an episode, not keeping
+        # it: a slow drift stays near the top of its own recent range and would flap.
+        gate = self.episode is None
+        usual = self._usual(points[0][0], cfg) if gate else None
         candidate: tuple[str, float, float] | None = None
+        rate = slope
         beyond = False
         for rule, limit, sign in (("high", limits.high, 1.0), ("low", limits.low, -1.0)):
             if limit is None:
                 continue
+            inside = gate and (
+                usual is None or (level <= usual[1] if sign > 0 else level >= usual[0])
+            )
             if (level - limit) * sign >= 0:
                 beyond = True
-            elif slope * sign > 0:
-                eta = (limit - level) / slope
-                if eta <= cfg.horizon and (candidate is None or eta < candidate[2] - now):
-                    candidate = (rule, limit, now + eta)
-        return self._decide(candidate, beyond, now, slope, cfg, trigger)
+                continue
+            if inside:
+                continue
+            # Keeping an open episode uses the whole window: a slow drift's noise makes
+            # troughs everywhere, and the episode must not flap.
+            run = _since_turn(points, sign, cfg.min_span) if gate else points
+            run_slope = theil_sen(run) if len(run) >= 3 else None
+            if run_slope is None or run_slope * sign <= 0:
+                continue
+            eta = (limit - level) / run_slope
+            if eta <= cfg.horizon and (candidate is None or eta < candidate[2] - now):
+                candidate = (rule, limit, now + eta)
+                rate = run_slope
+        return self._decide(candidate, beyond, now, rate, cfg, trigger)
 
     def _decide(
         self,
