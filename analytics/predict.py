@@ -26,6 +26,12 @@ from typing import Any
 from analytics.limits import Limits
 from analytics.settings import Judgement
 
+# A turn must stand out of the noise by this many of its standard deviations.
+TURN_NOISE = 4.0
+# An open episode is kept while its breach is predicted within this many horizons: a
+# slow rise estimated a little slower must not clear it at the horizon's edge.
+KEEP_HORIZON = 2.0
+
 
 def theil_sen(points: list[tuple[float, float]]) -> float | None:
     """The median of the pairwise slopes of (t, v) points; None with fewer than two times."""
@@ -40,18 +46,24 @@ def theil_sen(points: list[tuple[float, float]]) -> float | None:
 
 
 def _since_turn(
-    points: list[tuple[float, float]], sign: float, min_span: float
+    points: list[tuple[float, float]], sign: float, min_span: float, tolerance: float
 ) -> list[tuple[float, float]]:
     """The points since the last turning point towards the limit on side `sign` (for a
-    high limit: the last trough, below everything after it); none while that run is
-    shorter than `min_span` (too little to fit yet).
+    high limit: the last trough that something before it is more than `tolerance` above,
+    and below everything after it); none while that run is shorter than `min_span`.
 
     The fit starts there: a thermostat's falling half-cycle before the failure would pull
-    the slope down and the prediction late."""
-    for j in range(len(points) - 3, 0, -1):
-        here = points[j][1] * sign
-        if points[j - 1][1] * sign > here and all(p[1] * sign >= here for p in points[j:]):
-            return points[j:] if points[-1][0] - points[j][0] >= min_span else []
+    the slope down and the prediction late. The tolerance (a few times the noise) keeps a
+    slow, noisy rise from having a "trough" every few buckets: with one, the run after it
+    stayed shorter than `min_span` by chance and a failure went unpredicted, or was
+    predicted only when the readings happened to be split one way between consumers."""
+    low = len(points) - 1  # the lowest point (towards the limit: sign-adjusted) from k on
+    for k in range(len(points) - 2, -1, -1):
+        if points[k][1] * sign > points[low][1] * sign + tolerance:
+            start = points[low:]
+            return start if start[-1][0] - start[0][0] >= min_span else []
+        if points[k][1] * sign <= points[low][1] * sign:
+            low = k
     return points
 
 
@@ -81,7 +93,8 @@ class Trend:
     spike_receding: bool = False
     candidate_rule: str | None = None
     recent: list[float] = field(default_factory=list)  # last predicted times of the candidate
-    disagree: int = 0
+    # sensor time since which no fit has kept the open episode (None: the last one did)
+    quiet_since: float | None = None
     slope: float | None = None  # units per second, last fit
     # normal buckets over the baseline: [start time, median], for the usual range
     history: list[list[float]] = field(default_factory=list)
@@ -163,6 +176,19 @@ class Trend:
         margin = 0.25 * (high - low)
         return low - margin, high + margin
 
+    def _noise(self, cfg: Judgement) -> float:
+        """The noise of the bucket medians (a robust standard deviation), from the second
+        differences of consecutive normal buckets: a straight rise or a sawtooth's straight
+        halves add nothing to them, only the noise and the turns do."""
+        h = self.history
+        steps = [
+            abs(h[i + 1][1] - 2.0 * h[i][1] + h[i - 1][1])
+            for i in range(1, len(h) - 1)
+            if h[i + 1][0] - h[i - 1][0] == 2.0 * cfg.bucket
+        ]
+        # median |N(0, 6 sigma^2)| = 0.6745 * sqrt(6) sigma
+        return statistics.median(steps) / 1.652 if steps else 0.0
+
     def _evaluate(
         self, last: list[Any], limits: Limits, cfg: Judgement, trigger: str
     ) -> list[Prediction]:
@@ -179,36 +205,39 @@ class Trend:
         # it: a slow drift stays near the top of its own recent range and would flap.
         gate = self.episode is None
         usual = self._usual(points[0][0], cfg) if gate else None
+        tolerance = TURN_NOISE * self._noise(cfg) if gate else 0.0
         candidate: tuple[str, float, float] | None = None
         rate = slope
-        beyond = False
+        held = False  # the open episode's breach is still coming (or here)
         for rule, limit, sign in (("high", limits.high, 1.0), ("low", limits.low, -1.0)):
             if limit is None:
                 continue
+            ours = self.episode is not None and self.episode["rule"] == rule
             inside = gate and (
                 usual is None or (level <= usual[1] if sign > 0 else level >= usual[0])
             )
             if (level - limit) * sign >= 0:
-                beyond = True
+                held |= ours
                 continue
             if inside:
                 continue
-            # Keeping an open episode uses the whole window: a slow drift's noise makes
-            # troughs everywhere, and the episode must not flap.
-            run = _since_turn(points, sign, cfg.min_span) if gate else points
+            # Keeping an open episode uses the whole window: the episode must not flap.
+            run = _since_turn(points, sign, cfg.min_span, tolerance) if gate else points
             run_slope = theil_sen(run) if len(run) >= 3 else None
             if run_slope is None or run_slope * sign <= 0:
                 continue
             eta = (limit - level) / run_slope
+            held |= ours and eta <= KEEP_HORIZON * cfg.horizon
             if eta <= cfg.horizon and (candidate is None or eta < candidate[2] - now):
                 candidate = (rule, limit, now + eta)
                 rate = run_slope
-        return self._decide(candidate, beyond, now, rate, cfg, trigger)
+        return self._decide(candidate, held, last[0], now, rate, cfg, trigger)
 
     def _decide(
         self,
         candidate: tuple[str, float, float] | None,
-        beyond: bool,
+        held: bool,
+        start: float,
         now: float,
         slope: float,
         cfg: Judgement,
@@ -225,14 +254,18 @@ class Trend:
         stable = len(self.recent) >= cfg.confirm and max(self.recent) - min(self.recent) <= max(
             cfg.update_min, cfg.update_margin * (self.recent[-1] - now)
         )
-        self.disagree = 0 if candidate is not None or beyond else self.disagree + 1
         episode = self.episode
         if episode is None:
             if candidate is None or not stable:
                 return []
             rule, threshold, at = candidate
             self.episode = {"rule": rule, "threshold": threshold, "at": at, "id": trigger}
+            self.quiet_since = None
             return [Prediction(rule, threshold, at, per_h, "raised", trigger)]
+        if held:
+            self.quiet_since = None
+        elif self.quiet_since is None:
+            self.quiet_since = start
         if candidate is not None and candidate[0] == episode["rule"]:
             at = candidate[2]
             margin = max(cfg.update_min, cfg.update_margin * max(episode["at"] - now, 0.0))
@@ -241,8 +274,8 @@ class Trend:
                 return [Prediction(episode["rule"], episode["threshold"], at, per_h, "updated",
                                    episode["id"])]  # fmt: skip
             return []
-        if self.disagree >= cfg.confirm:
-            self.episode = None
+        if self.quiet_since is not None and now - self.quiet_since >= cfg.clear_after:
+            self.episode = self.quiet_since = None
             return [
                 Prediction(episode["rule"], episode["threshold"], None, per_h, "cleared",
                            episode["id"])
