@@ -49,21 +49,21 @@ def _since_turn(
     points: list[tuple[float, float]], sign: float, min_span: float, tolerance: float
 ) -> list[tuple[float, float]]:
     """The points since the last turning point towards the limit on side `sign` (for a
-    high limit: the last trough that something before it is more than `tolerance` above,
-    and below everything after it); none while that run is shorter than `min_span`.
+    high limit: a trough, below everything after it); none while the run after a real turn
+    (something before it more than `tolerance` higher) is shorter than `min_span`.
 
     The fit starts there: a thermostat's falling half-cycle before the failure would pull
-    the slope down and the prediction late. The tolerance (a few times the noise) keeps a
-    slow, noisy rise from having a "trough" every few buckets: with one, the run after it
-    stayed shorter than `min_span` by chance and a failure went unpredicted, or was
-    predicted only when the readings happened to be split one way between consumers."""
-    low = len(points) - 1  # the lowest point (towards the limit: sign-adjusted) from k on
-    for k in range(len(points) - 2, -1, -1):
-        if points[k][1] * sign > points[low][1] * sign + tolerance:
-            start = points[low:]
-            return start if start[-1][0] - start[0][0] >= min_span else []
-        if points[k][1] * sign <= points[low][1] * sign:
-            low = k
+    the slope down and the prediction late. A trough that only the noise made (a slow,
+    noisy rise has one every few buckets) is passed over while the run after it is short:
+    waiting on those, a failure went unpredicted, or was predicted only when the readings
+    happened to be split one way between consumers."""
+    for j in range(len(points) - 3, 0, -1):
+        here = points[j][1] * sign
+        if points[j - 1][1] * sign <= here or any(p[1] * sign < here for p in points[j:]):
+            continue
+        long_enough = points[-1][0] - points[j][0] >= min_span
+        if long_enough or any(p[1] * sign > here + tolerance for p in points[:j]):
+            return points[j:] if long_enough else []
     return points
 
 
