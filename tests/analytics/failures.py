@@ -3,7 +3,8 @@ bench/prediction_accuracy.py): clean linear warming, Newton warming towards the 
 the simulator's thermostat-cycled ULT whose compressor dies (sim/physics.py).
 
 For each: when the first prediction came, when it said the breach would be, and when the
-readings really crossed the limit.
+readings really crossed the limit. And a slow failure's readings split between two
+consumers with a failover: how many predictions it raised.
 """
 
 from __future__ import annotations
@@ -12,11 +13,20 @@ import math
 import random
 from dataclasses import dataclass
 
+import orjson
+
 from analytics.judge import Judge, SensorState
 from analytics.settings import Judgement
-from runtime.events import ANALYTICS_PREDICTION, parse_time
+from runtime.events import ANALYTICS_PREDICTION, CloudEvent, parse_time
 from sim.physics import ULT, Cabinet
-from tests.analytics.scenario import FREEZER_ALARMS, T0, Gateway, Profile, freezer
+from tests.analytics.scenario import (
+    FREEZER_ALARMS,
+    T0,
+    Gateway,
+    Profile,
+    compressor_failure,
+    freezer,
+)
 
 SENSOR = "ult-F12.temp"
 LIMIT = -70.0
@@ -115,4 +125,64 @@ def all_failures() -> list[Outcome]:
                 out.append(linear(per_min, every, noise, seed))
                 out.append(newton(per_min, every, noise, seed))
     out.extend(thermostat(seed) for seed in range(12))
+    return out
+
+
+# Noise seeds of the slow failure; with the rule before the hysteresis, 13 and 15 raised
+# twice after some failovers and 18 raised nothing after others.
+FAILOVER_SEEDS = (13, 15, 18)
+
+
+def slow_rise(seed: int, seconds: float = 4000.0) -> Gateway:
+    """The kill -9 test's failing freezer: 0.1 degC/min from 30 minutes, a reading every 5 s."""
+    gateway = Gateway()
+    gateway.describe(SENSOR, FREEZER_ALARMS)
+    freezer(gateway, SENSOR, compressor_failure(ONSET, 0.1), seconds, seed=seed)
+    return gateway
+
+
+def failover_patterns() -> list[set[int]]:
+    """Which batches of 20 readings commit late: killed holding batch k (1400-2995 s around
+    the onset at 1800 s); or lost a race at k, then killed holding k + 2."""
+    return [late for k in range(14, 30) for late in ({k}, {k, k + 2})]
+
+
+def split_between_consumers(events: list[CloudEvent], late: set[int]) -> list[CloudEvent]:
+    """Judge `events` as two consumers sharing them in batches of 20 do, the sensor's state
+    handed over between batches through its checkpoint (JSON, as in Redis). The batches in
+    `late` commit after the next one (a consumer killed holding it, its batch claimed by the
+    other later; or one that lost the race to commit): their readings are older than the
+    sensor's latest by then, and judge nothing."""
+    batches = [events[i : i + 20] for i in range(0, len(events), 20)]
+    order: list[int] = []
+    for k in range(len(batches)):
+        if k - 1 in late:
+            order.extend((k, k - 1))
+        elif k not in late:
+            order.append(k)
+    judge = Judge("failover", Judgement())
+    checkpoint = orjson.dumps(SensorState(SENSOR).to_dict())
+    out: list[CloudEvent] = []
+    for k in order:
+        state = SensorState.from_dict(orjson.loads(checkpoint))  # whichever consumer took it
+        for event in batches[k]:
+            out.extend(judge.apply(state, event))
+        checkpoint = orjson.dumps(state.to_dict())
+    return out
+
+
+def failovers() -> list[int]:
+    """Predictions raised by each failover pattern on each seed (1 is right)."""
+    out = []
+    for seed in FAILOVER_SEEDS:
+        events = slow_rise(seed).events
+        for late in failover_patterns():
+            got = split_between_consumers(events, late)
+            out.append(
+                sum(
+                    1
+                    for e in got
+                    if e.type == ANALYTICS_PREDICTION and e.data["action"] == "raised"
+                )
+            )
     return out

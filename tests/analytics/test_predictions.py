@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import random
 
-import orjson
 import pytest
 
-from analytics.judge import Judge, SensorState
-from analytics.settings import Judgement
 from runtime.events import ANALYTICS_PREDICTION, CloudEvent
 from sim.physics import ULT, Cabinet
-from tests.analytics.failures import Outcome, linear, newton, thermostat
-from tests.analytics.scenario import FREEZER_ALARMS, T0, Gateway, compressor_failure, freezer
+from tests.analytics.failures import (
+    FAILOVER_SEEDS,
+    Outcome,
+    failover_patterns,
+    linear,
+    newton,
+    slow_rise,
+    split_between_consumers,
+    thermostat,
+)
+from tests.analytics.scenario import FREEZER_ALARMS, T0, Gateway
 from tests.analytics.test_judgements import SENSOR, judge_all
 
 CASES = [
@@ -70,38 +76,6 @@ def test_door_openings_on_a_thermostat_sawtooth_predict_nothing(seed: int) -> No
     assert predictions == []
 
 
-def slow_rise(seed: int, seconds: float = 4000.0) -> Gateway:
-    """The kill -9 test's failing freezer: 0.1 degC/min from 30 minutes, a reading every 5 s."""
-    gateway = Gateway()
-    gateway.describe(SENSOR, FREEZER_ALARMS)
-    freezer(gateway, SENSOR, compressor_failure(1800.0, 0.1), seconds, seed=seed)
-    return gateway
-
-
-def split_between_consumers(events: list[CloudEvent], late: set[int]) -> list[CloudEvent]:
-    """Judge `events` as two consumers sharing them in batches of 20 do, the sensor's state
-    handed over between batches through its checkpoint (JSON, as in Redis). The batches in
-    `late` commit after the next one (a consumer killed holding it, its batch claimed by the
-    other later; or one that lost the race to commit): their readings are older than the
-    sensor's latest by then."""
-    batches = [events[i : i + 20] for i in range(0, len(events), 20)]
-    order: list[int] = []
-    for k in range(len(batches)):
-        if k - 1 in late:
-            order.extend((k, k - 1))
-        elif k not in late:
-            order.append(k)
-    judge = Judge("test", Judgement())
-    checkpoint = orjson.dumps(SensorState(SENSOR).to_dict())
-    out: list[CloudEvent] = []
-    for k in order:
-        state = SensorState.from_dict(orjson.loads(checkpoint))  # whichever consumer took it
-        for event in batches[k]:
-            out.extend(judge.apply(state, event))
-        checkpoint = orjson.dumps(state.to_dict())
-    return out
-
-
 def actions(out: list[CloudEvent]) -> list[str]:
     return [e.data["action"] for e in out if e.type == ANALYTICS_PREDICTION]
 
@@ -116,11 +90,10 @@ def test_a_failover_anywhere_around_the_onset_raises_one_prediction_and_no_clear
     # Before: a consumer killed holding the readings of 1800-1895 s (seed 13, batch 18)
     # or 1900-1995 s (seed 15) made the episode clear and raise again.
     wrong = {}
-    for seed in (13, 15, 18):
+    for seed in FAILOVER_SEEDS:
         events = slow_rise(seed).events
-        for k in range(14, 30):
-            for late in ({k}, {k, k + 2}):  # killed holding k; or lost a race at k, killed at k+2
-                got = actions(split_between_consumers(events, late))
-                if got.count("raised") != 1 or "cleared" in got:
-                    wrong[(seed, *sorted(late))] = got
+        for late in failover_patterns():
+            got = actions(split_between_consumers(events, late))
+            if got.count("raised") != 1 or "cleared" in got:
+                wrong[(seed, *sorted(late))] = got
     assert wrong == {}
