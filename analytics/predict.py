@@ -13,8 +13,12 @@ over the `baseline` before the window, widened by a quarter (a thermostat's sawt
 the last turning point. A breach predicted within `horizon` for
 `confirm` consecutive buckets, with predicted times that agree within the update margin,
 opens an *episode* (one prediction event), later events only
-when the predicted time moves by more than the update margin, and a clear when the trend
-no longer predicts a breach for `confirm` consecutive buckets.
+when the predicted time moves by more than the update margin, and a clear only when no fit
+has seen the breach within twice the horizon for `clear_after` seconds of sensor time.
+
+The episode is in the checkpointed state, so an instance that takes a sensor over goes on
+with it; the hysteresis on sensor time is what keeps it open when a takeover leaves a hole
+in the readings (a batch committed after a newer one judges nothing).
 """
 
 from __future__ import annotations
