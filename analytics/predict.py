@@ -6,11 +6,19 @@ door opening): spike buckets are left out of the fit until the value is back nea
 started, or has moved back fast and settled (the door closed), or `spike_max` has passed
 (the new level is accepted). Over the last `window`
 seconds the Theil-Sen slope (median of pairwise slopes, robust to ~29% outliers) is
-extrapolated from the latest bucket to each limit; a breach predicted within `horizon` for
+extrapolated from the latest bucket to each limit. A trend opens an episode only once the
+level has left the sensor's usual range: the 10th to 90th percentile of its normal buckets
+over the `baseline` before the window, widened by a quarter (a thermostat's sawtooth rises
+1 degC/min for minutes in every cycle and must not look like a failure); the fit starts at
+the last turning point. A breach predicted within `horizon` for
 `confirm` consecutive buckets, with predicted times that agree within the update margin,
 opens an *episode* (one prediction event), later events only
-when the predicted time moves by more than the update margin, and a clear when the trend
-no longer predicts a breach for `confirm` consecutive buckets.
+when the predicted time moves by more than the update margin, and a clear only when no fit
+has seen the breach within twice the horizon for `clear_after` seconds of sensor time.
+
+The episode is in the checkpointed state, so an instance that takes a sensor over goes on
+with it; the hysteresis on sensor time is what keeps it open when a takeover leaves a hole
+in the readings (a batch committed after a newer one judges nothing).
 """
 
 from __future__ import annotations
@@ -21,6 +29,12 @@ from typing import Any
 
 from analytics.limits import Limits
 from analytics.settings import Judgement
+
+# A turn must stand out of the noise by this many of its standard deviations.
+TURN_NOISE = 4.0
+# An open episode is kept while its breach is predicted within this many horizons: a
+# slow rise estimated a little slower must not clear it at the horizon's edge.
+KEEP_HORIZON = 2.0
 
 
 def theil_sen(points: list[tuple[float, float]]) -> float | None:
@@ -33,6 +47,28 @@ def theil_sen(points: list[tuple[float, float]]) -> float | None:
     if not slopes:
         return None
     return statistics.median(slopes)
+
+
+def _since_turn(
+    points: list[tuple[float, float]], sign: float, min_span: float, tolerance: float
+) -> list[tuple[float, float]]:
+    """The points since the last turning point towards the limit on side `sign` (for a
+    high limit: a trough, below everything after it); none while the run after a real turn
+    (something before it more than `tolerance` higher) is shorter than `min_span`.
+
+    The fit starts there: a thermostat's falling half-cycle before the failure would pull
+    the slope down and the prediction late. A trough that only the noise made (a slow,
+    noisy rise has one every few buckets) is passed over while the run after it is short:
+    waiting on those, a failure went unpredicted, or was predicted only when the readings
+    happened to be split one way between consumers."""
+    for j in range(len(points) - 3, 0, -1):
+        here = points[j][1] * sign
+        if points[j - 1][1] * sign <= here or any(p[1] * sign < here for p in points[j:]):
+            continue
+        long_enough = points[-1][0] - points[j][0] >= min_span
+        if long_enough or any(p[1] * sign > here + tolerance for p in points[:j]):
+            return points[j:] if long_enough else []
+    return points
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +97,11 @@ class Trend:
     spike_receding: bool = False
     candidate_rule: str | None = None
     recent: list[float] = field(default_factory=list)  # last predicted times of the candidate
-    disagree: int = 0
+    # sensor time since which no fit has kept the open episode (None: the last one did)
+    quiet_since: float | None = None
     slope: float | None = None  # units per second, last fit
+    # normal buckets over the baseline: [start time, median], for the usual range
+    history: list[list[float]] = field(default_factory=list)
     # the open episode: rule, threshold, predicted_at, episode id
     episode: dict[str, Any] | None = None
 
@@ -122,7 +161,37 @@ class Trend:
         horizon = start - cfg.window
         while self.buckets and self.buckets[0][0] <= horizon:
             self.buckets.pop(0)
-        return None if spike else bucket
+        if spike:
+            return None
+        self.history.append([start, median])
+        while self.history and self.history[0][0] <= start - cfg.baseline:
+            self.history.pop(0)
+        return bucket
+
+    def _usual(self, before: float, cfg: Judgement) -> tuple[float, float] | None:
+        """The usual range (low, high) of the normal buckets older than `before`: their 10th
+        to 90th percentile (the tail of a door opening's recovery is not usual), widened by
+        a quarter of its width; None while less than `baseline_min` of it is known."""
+        old = [m for t, m in self.history if t < before]
+        if len(old) < 2 or before - self.history[0][0] < cfg.baseline_min:
+            return None
+        deciles = statistics.quantiles(old, n=10)
+        low, high = deciles[0], deciles[-1]
+        margin = 0.25 * (high - low)
+        return low - margin, high + margin
+
+    def _noise(self, cfg: Judgement) -> float:
+        """The noise of the bucket medians (a robust standard deviation), from the second
+        differences of consecutive normal buckets: a straight rise or a sawtooth's straight
+        halves add nothing to them, only the noise and the turns do."""
+        h = self.history
+        steps = [
+            abs(h[i + 1][1] - 2.0 * h[i][1] + h[i - 1][1])
+            for i in range(1, len(h) - 1)
+            if h[i + 1][0] - h[i - 1][0] == 2.0 * cfg.bucket
+        ]
+        # median |N(0, 6 sigma^2)| = 0.6745 * sqrt(6) sigma
+        return statistics.median(steps) / 1.652 if steps else 0.0
 
     def _evaluate(
         self, last: list[Any], limits: Limits, cfg: Judgement, trigger: str
@@ -136,23 +205,43 @@ class Trend:
         if slope is None:
             return []
         now, level = last[0] + cfg.bucket, last[1]
+        # The usual range and the turning point are for opening an episode, not keeping
+        # it: a slow drift stays near the top of its own recent range and would flap.
+        gate = self.episode is None
+        usual = self._usual(points[0][0], cfg) if gate else None
+        tolerance = TURN_NOISE * self._noise(cfg) if gate else 0.0
         candidate: tuple[str, float, float] | None = None
-        beyond = False
+        rate = slope
+        held = False  # the open episode's breach is still coming (or here)
         for rule, limit, sign in (("high", limits.high, 1.0), ("low", limits.low, -1.0)):
             if limit is None:
                 continue
+            ours = self.episode is not None and self.episode["rule"] == rule
+            inside = gate and (
+                usual is None or (level <= usual[1] if sign > 0 else level >= usual[0])
+            )
             if (level - limit) * sign >= 0:
-                beyond = True
-            elif slope * sign > 0:
-                eta = (limit - level) / slope
-                if eta <= cfg.horizon and (candidate is None or eta < candidate[2] - now):
-                    candidate = (rule, limit, now + eta)
-        return self._decide(candidate, beyond, now, slope, cfg, trigger)
+                held |= ours
+                continue
+            if inside:
+                continue
+            # Keeping an open episode uses the whole window: the episode must not flap.
+            run = _since_turn(points, sign, cfg.min_span, tolerance) if gate else points
+            run_slope = theil_sen(run) if len(run) >= 3 else None
+            if run_slope is None or run_slope * sign <= 0:
+                continue
+            eta = (limit - level) / run_slope
+            held |= ours and eta <= KEEP_HORIZON * cfg.horizon
+            if eta <= cfg.horizon and (candidate is None or eta < candidate[2] - now):
+                candidate = (rule, limit, now + eta)
+                rate = run_slope
+        return self._decide(candidate, held, last[0], now, rate, cfg, trigger)
 
     def _decide(
         self,
         candidate: tuple[str, float, float] | None,
-        beyond: bool,
+        held: bool,
+        start: float,
         now: float,
         slope: float,
         cfg: Judgement,
@@ -169,14 +258,18 @@ class Trend:
         stable = len(self.recent) >= cfg.confirm and max(self.recent) - min(self.recent) <= max(
             cfg.update_min, cfg.update_margin * (self.recent[-1] - now)
         )
-        self.disagree = 0 if candidate is not None or beyond else self.disagree + 1
         episode = self.episode
         if episode is None:
             if candidate is None or not stable:
                 return []
             rule, threshold, at = candidate
             self.episode = {"rule": rule, "threshold": threshold, "at": at, "id": trigger}
+            self.quiet_since = None
             return [Prediction(rule, threshold, at, per_h, "raised", trigger)]
+        if held:
+            self.quiet_since = None
+        elif self.quiet_since is None:
+            self.quiet_since = start
         if candidate is not None and candidate[0] == episode["rule"]:
             at = candidate[2]
             margin = max(cfg.update_min, cfg.update_margin * max(episode["at"] - now, 0.0))
@@ -185,8 +278,8 @@ class Trend:
                 return [Prediction(episode["rule"], episode["threshold"], at, per_h, "updated",
                                    episode["id"])]  # fmt: skip
             return []
-        if self.disagree >= cfg.confirm:
-            self.episode = None
+        if self.quiet_since is not None and now - self.quiet_since >= cfg.clear_after:
+            self.episode = self.quiet_since = None
             return [
                 Prediction(episode["rule"], episode["threshold"], None, per_h, "cleared",
                            episode["id"])

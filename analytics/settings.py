@@ -28,6 +28,9 @@ class Judgement:
     update_min: float = 60.0  # ... and by at least this many seconds
     spike_rate: float = 3.0  # units per minute: faster rises are door spikes, not trends
     spike_max: float = 600.0  # a "spike" longer than this is accepted as the new level
+    baseline: float = 1800.0  # the sensor's usual range is learnt over this much history
+    baseline_min: float = 300.0  # no trend counts before this much history older than the window
+    clear_after: float = 600.0  # an episode ends after this long without a breach in sight
     stuck_after: float = 1800.0  # value unchanged to the last digit this long: stuck
     stuck_min_readings: int = 10  # ... over at least this many readings
     noise_factor: float = 5.0  # short-term noise this many times the normal: noisy

@@ -16,6 +16,7 @@ BENCHMARKS = [
     "dashboard_query",
     "excursion_report",
     "analytics_throughput",
+    "prediction_accuracy",
     "tracing_overhead",
     "scale_out",
     "records",

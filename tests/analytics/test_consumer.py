@@ -184,3 +184,28 @@ async def test_stuck_sensor_is_flagged_through_the_stream(
     await drain(processor)
     faults = [e.data for e in outputs(redis_client) if e.type == ANALYTICS_SENSOR_FAULT]
     assert [(f["fault"], f["state"]) for f in faults] == [("stuck", "raised")]
+
+
+async def test_a_takeover_at_the_onset_of_a_slow_failure_raises_it_once(
+    redis_client: Redis, make_processor: Callable[..., Processor]
+) -> None:
+    # The kill -9 test's failing freezer (0.1 degC/min); a dies holding the readings of
+    # 1800-1895 s, b goes on, c claims them later: their readings judge nothing by then.
+    gw = Gateway()
+    gw.describe("ult-F0.temp", FREEZER_ALARMS)
+    freezer(gw, "ult-F0.temp", compressor_failure(1800.0, 0.1), 4000.0, seed=13)
+    publish(redis_client, STREAM, gw.events)
+    a = make_processor(instance="a", batch=1 + 360)
+    while a.status.processed < 361:
+        await a.step()
+    held = redis_client.xreadgroup("tracseq-analytics", "a", {STREAM: ">"}, count=20)
+    assert held[0][1][0][1][b"time"].decode().endswith("T00:30:00.000Z")
+    await a.redis.aclose()
+    b = make_processor(instance="b", batch=20, claim_idle=3600.0)
+    await drain(b)
+    c = make_processor(instance="c", claim_idle=0.001)
+    await drain(c)
+    assert c.metrics.claimed._value.get() == 20
+    assert await c.store.processed() == len(gw.events)
+    episode = [p for p in predictions(redis_client) if p[1] != "updated"]
+    assert episode == [("ult-F0.temp", "raised")]  # before: raised, cleared, raised
