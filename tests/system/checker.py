@@ -7,7 +7,10 @@ Rules (docs/faults.md):
 - Readings without a sensor time (Modbus polls, serial lines): central's values, in seq
   order, are a subsequence of the recorded values (nothing invented, order kept); a
   recorded value may be missing only if it was sent while the edge was being killed and
-  restarted (docs/simulator.md: lines in the pty buffer or a poll in flight die with it).
+  restarted (docs/simulator.md: lines in the pty buffer or a poll in flight die with it),
+  while its disk was full, or, for Modbus, as the answer to a poll the edge counted as
+  failed: the driver's `recovered after N failed attempts` line allows N missing values
+  in the gap before the reading that line comes with, and no more.
 - Alarms: each alarm_id is raised exactly once and cleared exactly once; the `high`
   alarms are exactly those the record implies (replaying the rule over the sent values
   in the order the edge committed them, its seq order, as the engine does);
@@ -174,20 +177,60 @@ def _why_missing(t: float, windows: Windows) -> str | None:
     return None
 
 
-_MODBUS_FAILED = re.compile(r"^(\d\d):(\d\d):(\d\d) WARNING tracseq\.drivers\.modbus: .* failed")
+# The Modbus sensors of stack.CONFIG, by the connection and unit the driver names in its log.
+MODBUS_UNITS = {"cold-room-1.temp": ("bench-rs485", 1), "incubator-3.co2": ("incubator-plc", 1)}
+_MODBUS_RECOVERED = re.compile(
+    r"^(\d\d):(\d\d):(\d\d) INFO tracseq\.drivers\.modbus: modbus (\S+): unit (\d+) "
+    r"recovered after (\d+) failed attempts"
+)
+# (edge wall clock, local time of day in whole seconds, failed polls) in log order
+FailedPolls = dict[str, list[tuple[int, int]]]
 
 
-def modbus_failures(edge_log: Path) -> list[tuple[float, float]]:
-    """Spans of 2 s around each poll failure the edge logged (text log, local time)."""
-    today = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    spans = []
+def modbus_failed_polls(edge_log: Path) -> FailedPolls:
+    """Per Modbus sensor, each run of failed polls the edge counted, from its text log.
+
+    The driver logs the first failure of a run as a WARNING, but identical warnings within
+    60 s are held back (runtime.logging_setup.RepeatFilter), so a unit that fails again
+    soon after recovering leaves no warning. The recovery is an INFO line, never held
+    back, logged by the poll that succeeds, and it counts the failed polls: that count
+    bounds how many answers the simulator recorded without the edge reading them."""
+    sensors = {unit: sensor for sensor, unit in MODBUS_UNITS.items()}
+    runs: FailedPolls = defaultdict(list)
     for line in edge_log.read_text(errors="replace").splitlines():
-        found = _MODBUS_FAILED.match(line)
+        found = _MODBUS_RECOVERED.match(line)
         if found:
-            h, m, s = (int(g) for g in found.groups())
-            at = today.timestamp() + h * 3600 + m * 60 + s
-            spans.append((at - 2.0, at + 3.0))
-    return spans
+            h, m, s, connection, unit, count = found.groups()
+            sensor = sensors.get((connection, int(unit)))
+            if sensor is not None:
+                runs[sensor].append((int(h) * 3600 + int(m) * 60 + int(s), int(count)))
+    return dict(runs)
+
+
+def _failed_before(times: list[float], runs: list[tuple[int, int]]) -> list[int]:
+    """For each stored reading (edge receive times, seq order), how many failed polls came
+    right before it. A recovery line belongs to the recovering poll's reading, stamped
+    right after the line was logged: the first reading (in seq order, after the previous
+    line's) not older than the line's whole second. Both are the edge's own wall clock
+    (faked in the suite), so the +1h step moves both alike; readings of the other hour
+    are skipped. A reading lost after its recovery line (a full disk) hands the count on
+    to the next one within a minute; none there, and the count explains nothing."""
+    failed = [0] * len(times)
+    k = 0
+    for second, count in runs:
+        for r in range(k, len(times)):
+            if 0 <= _day_seconds_between(second, times[r]) < 60:
+                failed[r] += count
+                k = r + 1
+                break
+    return failed
+
+
+def _day_seconds_between(second: int, at: float) -> float:
+    """`at` (epoch s) minus a local time of day in whole seconds, wrapped to +-12 h."""
+    local = datetime.fromtimestamp(at).astimezone()
+    of_day = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+    return (of_day - second + 43200) % 86400 - 43200
 
 
 def check(
@@ -196,13 +239,14 @@ def check(
     redis_url: str,
     *,
     windows: Windows,
-    modbus_windows: list[tuple[float, float]],
+    modbus_failed: FailedPolls,
     silenced: set[str],
     simulator_stopped_at: float,
     edge_log: Path | None = None,
 ) -> Report:
     """Compare; `windows` are wall-clock spans by reason in which untimed readings may
-    be missing (edge restarts, disk full); `modbus_windows` apply to Modbus only."""
+    be missing (edge restarts, disk full); `modbus_failed` are the failed polls the edge
+    counted (`modbus_failed_polls`), each of which may explain one missing Modbus value."""
     report = Report()
     sent = read_record(record)
     # Read the edge's sync cursor BEFORE central: every event at or below it was confirmed
@@ -219,7 +263,7 @@ def check(
         central_ids = {f"{GATEWAY}:{seq}" for _, _, _, seq in rows} | {e[0] for e in events}
 
     stored_timed: Counter[tuple[str, int]] = Counter()
-    stored_untimed: dict[str, list[float]] = defaultdict(list)
+    stored_untimed: dict[str, list[tuple[float, float]]] = defaultdict(list)
     first: dict[str, int] = {}
     timed_sensors = {s.sensor for s in sent if s.time_ms is not None}
     for sensor, time_s, value, _ in rows:
@@ -228,7 +272,7 @@ def check(
             stored_timed[key] += 1
             first[sensor] = min(first.get(sensor, key[1]), key[1])
         else:
-            stored_untimed[sensor].append(float(value))
+            stored_untimed[sensor].append((float(time_s), float(value)))
 
     expected = {
         (s.sensor, s.time_ms)
@@ -242,7 +286,7 @@ def check(
     report.lost += sorted(k for k in expected if k not in stored_timed)
     report.duplicated = sorted(k for k, n in stored_timed.items() if n > 1)
 
-    _check_untimed(report, sent, stored_untimed, windows, modbus_windows)
+    _check_untimed(report, sent, stored_untimed, windows, modbus_failed)
     timed_rows = [
         (sensor, float(time_s), float(value), int(seq))
         for sensor, time_s, value, seq in rows
@@ -273,56 +317,111 @@ def _log_tail(edge_log: Path, count: int = 4) -> list[tuple[int, str, str | None
     return [(int(seq), str(type_), subject) for seq, type_, subject in rows]
 
 
+FAILED_POLLS = "answers to polls the edge counted as failed"
+
+
 def _check_untimed(
     report: Report,
     sent: list[Sent],
-    stored: dict[str, list[float]],
+    stored: dict[str, list[tuple[float, float]]],
     windows: Windows,
-    modbus_windows: list[tuple[float, float]],
+    modbus_failed: FailedPolls,
 ) -> None:
+    """`stored`: per sensor, central's (time, value) in seq order; the time of a reading
+    without a sensor time is the edge's receive time."""
     by_sensor: dict[str, list[Sent]] = defaultdict(list)
     for item in sent:
         if item.time_ms is None:
             by_sensor[item.sensor].append(item)
     for sensor, items in sorted(by_sensor.items()):
-        values = stored.get(sensor, [])
+        rows = stored.get(sensor, [])
+        failed = _failed_before([t for t, _ in rows], modbus_failed.get(sensor, []))
         offset = CALIBRATION_OFFSET.get(sensor, 0.0)
-        spans = dict(windows)
-        if sensor != "ln2-dewar-1.level":
-            spans["failed Modbus polls"] = modbus_windows
-        reasons = [_why_missing(item.sent, spans) for item in items]
+        reasons = [_why_missing(item.sent, windows) for item in items]
         matched: list[int] = []  # index in items of each stored value, in order
+        budgets: list[int] = []  # failed polls the edge counted just before each of them
         unexplained = 0
+        carried = 0  # failed polls before a stored value that was never sent
         i = 0
-        for value in values:
-            j = i
-            while j < len(items) and abs(items[j].value + offset - value) > 1e-3:
-                j += 1
+        for n, ((_, value), before) in enumerate(zip(rows, failed, strict=True)):
+            j = _find(items, i, value - offset)
             if j == len(items):
                 report.untimed_unexplained.append(f"{sensor}: stored {value} never sent")
                 unexplained += 1
+                carried += before
                 continue
+            budget = before + carried
+            if budget:
+                following = rows[n + 1][1] - offset if n + 1 < len(rows) else None
+                j = _later_twin(items, reasons, i, j, budget, following)
             matched.append(j)
+            budgets.append(budget)
+            carried = 0
             i = j + 1
         _prefer_explained_gaps(matched, items, reasons)
         tolerated: Counter[str] = Counter()
-        taken = set(matched)
         # Before the first stored value the gateway was not reading yet; after the last,
-        # what was sent is still on its way.
-        for index in range(matched[0] if matched else 0, matched[-1] if matched else 0):
-            if index in taken:
-                continue
-            reason = reasons[index]
-            if reason:
-                tolerated[reason] += 1
-            else:
+        # what was sent is still on its way. In between, each gap is explained by the
+        # windows, and by the failed polls the edge counted right before the value that
+        # ends the gap: one recorded answer each, no more.
+        for n in range(1, len(matched)):
+            budget = budgets[n]
+            for index in range(matched[n - 1] + 1, matched[n]):
+                reason = reasons[index]
+                if reason is None and budget > 0:
+                    budget -= 1
+                    reason = FAILED_POLLS
+                if reason:
+                    tolerated[reason] += 1
+                    continue
                 unexplained += 1
                 report.untimed_unexplained.append(
                     f"{sensor}: value {items[index].value} sent at {items[index].sent:.3f} missing"
                 )
-        if not values:
+        if not rows:
             report.untimed_unexplained.append(f"{sensor}: nothing stored")
-        report.untimed[sensor] = (len(items), len(values), tolerated, unexplained)
+        report.untimed[sensor] = (len(items), len(rows), tolerated, unexplained)
+
+
+def _find(items: list[Sent], start: int, value: float) -> int:
+    """The first index from `start` of a sent `value`; len(items) if there is none."""
+    j = start
+    while j < len(items) and abs(items[j].value - value) > 1e-3:
+        j += 1
+    return j
+
+
+def _later_twin(
+    items: list[Sent],
+    reasons: list[str | None],
+    start: int,
+    first: int,
+    budget: int,
+    following: float | None,
+) -> int:
+    """The sent value a stored one that ends a run of `budget` failed polls stands for.
+
+    Values repeat: after a failed 4.3 the recovering poll reads 4.3 again, and matching
+    the stored 4.3 to the first twin puts the failed one after it, beyond the failed polls
+    that explain it. The match moves to the latest twin whose gap (from `start`) holds no
+    more unexplained values than `budget` and still leaves a sent twin of the next stored
+    value (`following`) after it. Each failed poll explains one value at most, so this
+    never tolerates more missing values than the edge counted failed polls."""
+    value = items[first].value
+    best = first
+    unwindowed = sum(1 for k in range(start, first) if reasons[k] is None)
+    for k in range(first, len(items)):
+        if (
+            abs(items[k].value - value) <= 1e-3
+            and unwindowed <= budget
+            and (following is None or _find(items, k + 1, following) < len(items))
+        ):
+            best = k
+        if reasons[k] is None:
+            unwindowed += 1
+        if unwindowed > budget:
+            break
+    return best
 
 
 def _prefer_explained_gaps(

@@ -3,11 +3,24 @@ delivery that raced the check into a disagreement."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import redis
 
 from tests import servers
-from tests.system.checker import Report, Sent, _check_stream, _check_untimed
+from tests.system.checker import (
+    FAILED_POLLS,
+    Report,
+    Sent,
+    _check_stream,
+    _check_untimed,
+    modbus_failed_polls,
+)
 from tests.system.stack import GATEWAY
+
+COLD_ROOM = "cold-room-1.temp"
+T0 = 1_796_480_000.0  # any epoch; the edge's log gives local times of day
 
 
 def test_event_synced_while_checking_is_not_reported_missing_from_the_stream(
@@ -50,7 +63,8 @@ def test_value_stored_after_a_window_is_not_taken_for_its_twin_inside_it() -> No
     ]
     report = Report()
     windows = {"while the disk was full": [(1.5, 2.5)]}
-    _check_untimed(report, sent, {sensor: [4.0, 4.3, 4.1]}, windows, [])
+    stored = [(t + 0.1, v) for t, v in ((1.0, 4.0), (3.0, 4.3), (4.0, 4.1))]
+    _check_untimed(report, sent, {sensor: stored}, windows, {})
     assert report.untimed_unexplained == []
     assert report.untimed[sensor][2] == {"while the disk was full": 1}
 
@@ -62,5 +76,105 @@ def test_value_lost_outside_any_window_is_reported() -> None:
         for t, v in ((1.0, 4.0), (2.0, 4.3), (3.0, 4.2), (4.0, 4.1))
     ]
     report = Report()
-    _check_untimed(report, sent, {sensor: [4.0, 4.3, 4.1]}, {}, [])
+    stored = [(t + 0.1, v) for t, v in ((1.0, 4.0), (2.0, 4.3), (4.0, 4.1))]
+    _check_untimed(report, sent, {sensor: stored}, {}, {})
     assert report.untimed_unexplained == [f"{sensor}: value 4.2 sent at 3.000 missing"]
+
+
+def _polls(values: list[tuple[float, float]]) -> list[Sent]:
+    """Answers the simulator recorded for the cold room, at T0 + seconds."""
+    return [Sent(sensor=COLD_ROOM, time_ms=None, value=v, sent=T0 + t) for t, v in values]
+
+
+def _edge_log(tmp_path: Path, lines: list[tuple[float, str]]) -> Path:
+    """An edge text log (`--log-format text`: local time of day in whole seconds)."""
+    path = tmp_path / "edge.log"
+    path.write_text(
+        "=== start #1 of edge ===\n"
+        + "".join(
+            f"{datetime.fromtimestamp(T0 + t).strftime('%H:%M:%S')} {message}\n"
+            for t, message in lines
+        )
+    )
+    return path
+
+
+RECOVERED = (
+    "INFO tracseq.drivers.modbus: modbus bench-rs485: unit 1 recovered after {} failed attempts"
+)
+
+
+def test_answer_to_a_failed_poll_is_explained_when_its_warning_was_held_back(
+    tmp_path: Path,
+) -> None:
+    """Under load the edge reads an answer after its 1 s timeout: the poll failed, the
+    simulator recorded 4.3 as sent. The unit had failed 20 s before, so the repeat filter
+    held the identical warning back; only the recovery line says a poll failed."""
+    sent = _polls([(1.0, 4.0), (2.0, 4.3), (4.5, 4.1), (5.5, 4.2)])
+    log = _edge_log(
+        tmp_path,
+        [
+            (-20.0, "WARNING tracseq.drivers.modbus: modbus bench-rs485: unit 1 failed, "
+             "retrying with backoff: no response within 1s"),
+            (-19.0, RECOVERED.format(1)),
+            (4.5, RECOVERED.format(1)),
+        ],
+    )  # fmt: skip
+    stored = [(T0 + t + 0.01, v) for t, v in ((1.0, 4.0), (4.5, 4.1), (5.5, 4.2))]
+    report = Report()
+    _check_untimed(report, sent, {COLD_ROOM: stored}, {}, modbus_failed_polls(log))
+    assert report.untimed_unexplained == []
+    assert report.untimed[COLD_ROOM][2] == {FAILED_POLLS: 1}
+
+
+def test_value_lost_right_after_a_failed_poll_is_reported(tmp_path: Path) -> None:
+    """A real loss next to a failed poll: the failed poll explains its own answer (4.3),
+    not the reading read successfully a second later (4.2), which a window of seconds
+    around the failure used to excuse."""
+    sent = _polls([(1.0, 4.0), (2.0, 4.3), (3.2, 4.1), (4.2, 4.2), (5.2, 4.4)])
+    log = _edge_log(
+        tmp_path,
+        [
+            (3.0, "WARNING tracseq.drivers.modbus: modbus bench-rs485: unit 1 failed, "
+             "retrying with backoff: no response within 1s"),
+            (3.2, RECOVERED.format(1)),
+        ],
+    )  # fmt: skip
+    stored = [(T0 + t + 0.01, v) for t, v in ((1.0, 4.0), (3.2, 4.1), (5.2, 4.4))]
+    report = Report()
+    _check_untimed(report, sent, {COLD_ROOM: stored}, {}, modbus_failed_polls(log))
+    assert report.untimed_unexplained == [f"{COLD_ROOM}: value 4.2 sent at {T0 + 4.2:.3f} missing"]
+
+
+def test_more_values_missing_than_failed_polls_is_reported(tmp_path: Path) -> None:
+    sent = _polls([(1.0, 4.0), (2.0, 4.3), (3.0, 4.2), (4.5, 4.1)])
+    log = _edge_log(tmp_path, [(4.5, RECOVERED.format(1))])
+    stored = [(T0 + t + 0.01, v) for t, v in ((1.0, 4.0), (4.5, 4.1))]
+    report = Report()
+    _check_untimed(report, sent, {COLD_ROOM: stored}, {}, modbus_failed_polls(log))
+    assert len(report.untimed_unexplained) == 1
+    assert report.untimed[COLD_ROOM][2] == {FAILED_POLLS: 1}
+
+
+def test_failed_answer_equal_to_the_recovering_one_is_explained(tmp_path: Path) -> None:
+    """4.3 failed, the recovering poll reads 4.3 again: the stored 4.3 is the second."""
+    sent = _polls([(1.0, 4.0), (2.0, 4.3), (3.5, 4.3), (4.5, 4.1)])
+    log = _edge_log(tmp_path, [(3.5, RECOVERED.format(1))])
+    stored = [(T0 + t + 0.01, v) for t, v in ((1.0, 4.0), (3.5, 4.3), (4.5, 4.1))]
+    report = Report()
+    _check_untimed(report, sent, {COLD_ROOM: stored}, {}, modbus_failed_polls(log))
+    assert report.untimed_unexplained == []
+
+
+def test_failed_polls_are_counted_before_their_reading_after_a_clock_step(
+    tmp_path: Path,
+) -> None:
+    """The edge's wall clock was an hour ahead, then back: the reading before the failed
+    poll is stamped in the other hour, and the recovery line still finds its own reading."""
+    sent = _polls([(0.5, 3.9), (1.0, 4.0), (2.0, 4.3), (3.5, 4.1)])
+    log = _edge_log(tmp_path, [(3.5, RECOVERED.format(1))])
+    stored = [(T0 + 0.51, 3.9), (T0 + 3600 + 1.01, 4.0), (T0 + 3.51, 4.1)]
+    report = Report()
+    _check_untimed(report, sent, {COLD_ROOM: stored}, {}, modbus_failed_polls(log))
+    assert report.untimed_unexplained == []
+    assert report.untimed[COLD_ROOM][2] == {FAILED_POLLS: 1}
