@@ -99,10 +99,7 @@ class SqliteDialect(Dialect):
     def insert_readings(
         self, conn: sqlite3.Connection, rows: Sequence[ReadingRow], now: float
     ) -> set[str]:
-        values = [
-            (r.id, r.gateway, r.seq, r.sensor, r.time, r.value, r.unit, r.quantity, r.received, now)
-            for r in rows
-        ]
+        values = [(*r, now) for r in rows]  # a ReadingRow is the columns in order
         return _insert_new(conn, "readings", _READING_COLUMNS, values)
 
     def insert_events(
