@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import gzip
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from central.storage.records import ReadingRow
 from runtime import events as ev
 from tests.central.conftest import fresh_db, run_cli, start_central
 
+ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = os.environ.get("TRACSEQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -215,13 +217,14 @@ def service(backend: str, workdir: Path) -> Iterator[tuple[str, str, int]]:
         yield central.url, db, central.server.proc.pid
 
 
-def run_backend(backend: str, bodies: dict[str, list[bytes]]) -> Result:
+def run_backend(backend: str, bodies: dict[str, list[bytes]], code: Path = ROOT) -> Result:
+    """One run against central's code in `code` (a source tree), then the baseline."""
     with tempfile.TemporaryDirectory(prefix=f"bench-central-{backend}-") as tmp:
-        with service(backend, Path(tmp)) as (url, db, pid):
+        with running_code(code), service(backend, Path(tmp)) as (url, db, pid):
             tokens = {}
             for gw in bodies:
-                code, out, err = run_cli("token", "create", gw, "--db", db)
-                assert code == 0, err
+                status, out, err = run_cli("token", "create", gw, "--db", db)
+                assert status == 0, err
                 tokens[gw] = out.split()[-1]
             cpu = cpu_seconds(pid)
             result = asyncio.run(drive(url, tokens, bodies))
@@ -232,6 +235,44 @@ def run_backend(backend: str, bodies: dict[str, list[bytes]]) -> Result:
             result.baseline_rows_s, result.baseline_cpu_s = baseline(base_db, bodies)
     return result
 
+
+@contextlib.contextmanager
+def running_code(tree: Path) -> Iterator[None]:
+    """Central subprocesses started inside run the code in `tree` (PYTHONPATH shadows the
+    installed package, which may be another checkout)."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(tree)
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+@contextlib.contextmanager
+def source_at(revision: str) -> Iterator[Path]:
+    """This repository's files as of `revision` (git archive), in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="bench-central-before-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", revision],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        yield Path(tmp)
+
+
+NOTES = """\
+Run on a shared, busy 2-core machine: central, the database, the load generator and other
+work share the cores, so the wall-clock figures move from run to run; the ratio compares
+central with a baseline measured right after it, and before/after rows (`--before REV`)
+alternate in one run. The CPU columns hold better on a busy machine: central's process
+(all its threads, user + system) per event while the gateways posted, the load generator's
+process, and the baseline's thread per row (on SQLite that includes SQLite itself;
+PostgreSQL's server CPU is in none of them). With 50 batches in flight, latency is mostly
+queueing (Little's law: 50 x 250 events / events/s)."""
 
 # Issue 17, item 3 (2026-12-05): measured once, kept with its date; rerunning the benchmark
 # rewrites the table above, not this.
@@ -292,39 +333,48 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch", type=int, default=250, help="events per request")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also run central as of this git revision, alternating with the working tree",
+    )
+    parser.add_argument("--pairs", type=int, default=1, help="before/after pairs (--before)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     bodies = make_batches(args.gateways, args.batches, args.batch)
-    results = [run_backend(b, bodies) for b in args.backends.split(",")]
+    results: list[tuple[str, Result]] = []
+    with contextlib.ExitStack() as stack:
+        before = stack.enter_context(source_at(args.before)) if args.before else None
+        for _ in range(args.pairs if before is not None else 1):
+            for backend in args.backends.split(","):
+                if before is not None:
+                    results.append(
+                        (f"before ({args.before})", run_backend(backend, bodies, before))
+                    )
+                results.append(
+                    ("after" if before is not None else "", run_backend(backend, bodies))
+                )
+    code = " code |" if args.before else ""
     lines = [
         f"{args.gateways} gateways on loopback, each POSTing {args.batches} gzipped batches of "
         f"{args.batch} readings back to back into a real central (uvicorn subprocess, fresh "
         "database). Baseline: the same rows through the storage layer's bulk insert, one "
-        "transaction per batch, no HTTP/JSON/validation.",
+        "transaction per batch, no HTTP/JSON/validation, measured after each run.",
         "",
-        "| backend | events | events/s | p50 ms | p99 ms | retries | baseline rows/s | "
-        "ingest / baseline | central CPU µs/event | baseline CPU µs/row |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| backend |{code} events | events/s | p50 ms | p99 ms | retries | baseline rows/s | "
+        "ingest / baseline | central CPU µs/event | load generator CPU µs/event | "
+        "baseline CPU µs/row |",
+        "|---|" + ("---|" if args.before else "") + "---:|" * 10,
     ]
-    for r in results:
+    for label, r in results:
         lines.append(
-            f"| {r.backend} | {r.events:,} | {r.rate:,.0f} | {r.percentile(0.5):.0f} | "
-            f"{r.percentile(0.99):.0f} | {r.retries} | {r.baseline_rows_s:,.0f} | "
-            f"{r.rate / r.baseline_rows_s:.2f}x | {r.cpu_s / r.events * 1e6:.0f} | "
+            f"| {r.backend} |{f' {label} |' if args.before else ''} {r.events:,} | "
+            f"{r.rate:,.0f} | {r.percentile(0.5):.0f} | {r.percentile(0.99):.0f} | {r.retries} | "
+            f"{r.baseline_rows_s:,.0f} | {r.rate / r.baseline_rows_s:.2f}x | "
+            f"{r.cpu_s / r.events * 1e6:.0f} | {r.loadgen_cpu_s / r.events * 1e6:.0f} | "
             f"{r.baseline_cpu_s / r.events * 1e6:.0f} |"
         )
-    lines += [
-        "",
-        "Run once on a shared, busy 2-core machine; the load generator (httpx, one process) "
-        "runs on the same cores as central and the database. Ingest is CPU-bound in central's "
-        "one Python process (gzip, JSON, per-event validation, HTTP); with 50 batches in "
-        "flight, latency is mostly queueing (Little's law: 50 x 250 events / events/s). "
-        "PostgreSQL does its inserts in its own processes, so it uses the second core. "
-        "The CPU columns do not depend on how busy the machine is: central's process (all its "
-        "threads, user + system) per event while the gateways posted, and the baseline's "
-        "thread per row (on SQLite that includes SQLite itself; PostgreSQL's server CPU is in "
-        "neither).",
-    ]
+    lines += ["", NOTES]
     text = "\n".join([*lines, "", PROFILE])
     print(text)
     if not args.no_record:
