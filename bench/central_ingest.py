@@ -277,54 +277,73 @@ queueing (Little's law: 50 x 250 events / events/s)."""
 # Issue 17, item 3 (2026-12-05): measured once, kept with its date; rerunning the benchmark
 # rewrites the table above, not this.
 PROFILE = """\
-**Where central's ingest CPU went** (issue 17; py-spy `--gil` on central during the SQLite
-run, startup and idle excluded; share of the samples holding the GIL, then the same
-before/after pair in samples):
+**Where central's ingest CPU went** (issue 17, second round; py-spy `--gil` on central
+during the SQLite run with the bare load generator, startup and idle excluded; share of
+the samples holding the GIL; sample totals are not comparable between runs on this loaded
+machine, the CPU columns above are):
 
-| part of a request | before | after |
+| part of a request | before (7fbb961) | after |
 |---|---:|---:|
-| `data` finite/depth check (`_check_finite`, now `_all_finite`) | 19% (137) | 12% (58) |
-| envelope attribute checks + `CloudEvent` (`events.parse`) | 13% (92) | 14% (64) |
-| times (`parse_time`, `time` and `data.received`) | 10% (68) | 11% (49) |
-| contract rules per type (`ingest._check`) | 9% (61) | 6% (28) |
-| building rows (`build_batch`, rest) | 15% (110) | 9% (40) |
-| uvicorn, Starlette, asyncio, metrics, tracing | 18% (126) | 24% (110) |
-| h11 request parsing | 2% (17) | 8% (36) |
-| `orjson.loads` | 5% (33) | 6% (29) |
-| live-stream buffer (`Hub.publish`) | 3% (24) | 6% (26) |
-| SQLite writer thread, Python side | 5% (38) | 4% (19) |
-| gzip inflate (`read_body`) | 1% (7) | 1% (6) |
-| all | 713 | 465 |
+| `data` finite/depth check | 15% | one pass, |
+| envelope checks + `CloudEvent` (`events.parse`) | 19% | `plain_reading`: |
+| contract rules per type (`ingest._check`) | 11% | 36% |
+| building rows (`build_batch`, dataclass rows) | 12% | |
+| times (`parse_time`, `time` and `data.received`) | 15% | 11% |
+| `orjson.loads` | 4% | 10% |
+| live-stream buffer (`Hub.publish`) | 4% | 6% |
+| uvicorn, Starlette, h11, asyncio, metrics, auth | 8% | 10% |
+| handing batches to the writer thread (event loop side) | 4% | 7% |
+| SQLite writer thread, Python side | 8% | 18% |
+| gzip inflate (`read_body`) | 0.1% | 0.2% |
 
-Validation and row building went from 468 to 239 samples: `events.parse` checks a decoded
-event in one flat expression over exact JSON types and calls the field-naming checks only
-for a bad event; the finite check of `data` walks it without building a path string per
-value; `parse_time` reads format_time's own `...:SS.mmmZ` with a cached second (0.63 vs
-1.0 µs); a batch's twin upsert is one statement instead of one per sensor. Every check
-still runs on every event (tests/security/test_parse_fast_path.py: the fast path and the
-full checks agree on fuzzed input). What is left is mostly fixed per request (HTTP,
-Starlette, JSON) and the database.
+What changed (the first round, at 2f457ca..7fbb961, had made `events.parse`, the finite
+check and `parse_time` cheaper and found the rest "mostly fixed per request"):
 
-Before (main at 2f457ca) and after, run back to back in pairs: central's CPU per event
-(process user + system) and the wall-clock ratio to the bulk insert of the same run. The
-first "after" ran an intermediate version (without the CloudEvent.gateway change, maybe
-without the parse_time fast path):
+- **The load generator was half the problem.** httpx cost 26-61 µs of CPU per event (its
+  connection pool, anyio and h11 for each 250-event POST), as much as central itself, on
+  the same 2 cores. The bench now sends pre-built requests over plain asyncio streams
+  (bench/http_post.py, 1-5 µs per event; same retries on 503 and dropped connections).
+  With it, the old code's ratio rose too: the "before" rows above use it.
+- **A plain reading is checked in one pass** (`central.ingest.plain_reading`): the rules of
+  `events.parse` and `_check` for that one shape over the decoded JSON, straight into a
+  row tuple (`ReadingRow` is now a NamedTuple, built without an `__init__` and inserted
+  as it is), `data.received` equal to `time` parsed once. Anything else (another type, a
+  traceparent, a value of an unexpected type) returns None and takes the full checks,
+  which name the field; tests/central/test_ingest_fast_path.py holds the two equal on
+  fuzzed and hand-picked input. Micro-benchmark: 20 -> 7 µs per event for build_batch on
+  the loaded machine. Every check still runs on every event.
+- **SQLite group commit**: the COMMIT (an fsync) of each 250-reading batch was ~40% of the
+  writer thread's time. Batches that wait for the one writer now share a transaction
+  (`write.ingest_group`: a savepoint per batch, so a refused batch is rolled back alone,
+  each answered after the commit): 920 -> 267 samples in COMMIT for the same 500 batches.
+  The baseline still commits each batch alone, so on SQLite part of the ratio's gain is
+  fewer disk syncs than the baseline makes, not less work; the CPU column is the fair one.
+- `Hub.deliver` keeps its loop in locals (~15% less per event).
 
-| pair | load | SQLite CPU µs/event | SQLite ratio | PostgreSQL CPU µs/event | PG ratio |
-|---|---:|---:|---:|---:|---:|
-| 1 before | ~12 | 39 | 0.09x | 44 | 0.66x |
-| 1 after | ~10 | 33 | 0.21x | 49 | 0.67x |
-| 2 before | ~4 | 34 | 0.17x | 55 | 0.47x |
-| 2 after | ~2 | 29 | 0.25x | 42 | 0.76x |
-| 3 before | ~4 | 30 | 0.24x | 41 | 1.12x |
-| 3 after | ~4 | 24 | 0.25x | 40 | 0.76x |
+Measured and not kept: **httptools** as uvicorn's parser (central CPU 51/61 vs 55/64
+µs per event with h11, two alternating pairs: ~5%, inside run-to-run noise; not added as a
+dependency); a shorter GIL switch interval (0.5 ms: 8.3/10.8/10.4 vs 8.4/7.6/9.9 thousand
+events/s, noise). Not done: skipping the live-stream buffer when nobody is connected (a
+browser that reconnects with Last-Event-ID must get what it missed, and between its two
+connections nobody is); moving parsing to another thread (it is Python, so it would hold
+the same GIL: only SQLite, zlib and the fsync run beside it, and they already do).
+PostgreSQL readings already went in by COPY; its remaining extra cost is the shared live
+feed (every event JSON-encoded into `pg_notify`, received back and decoded by every
+instance): ~23% of the GIL samples in a PostgreSQL run.
 
-The targets (0.5x on SQLite, 0.9x on PostgreSQL) are not reached. On SQLite the bulk
-insert costs 4-7 µs of CPU per row, so 0.5x would need central at about 10 µs per event
-for HTTP, gzip, JSON, validation and the write together; it is at 24-33. The PostgreSQL
-ratio swings between runs of the same code (before: 0.47x to 1.12x; after: 0.46x, 0.76x,
-0.76x and, in a PostgreSQL-only run at 27 µs/event, 0.94x) because the baseline does
-(8,000-37,000 rows/s), so only the CPU column compares runs there."""
+**Result** (the table above: two alternating before/after pairs in one run; an earlier
+pair run of the same code that day gave SQLite 0.33x and 0.43x, PostgreSQL 1.31x and
+1.08x): central's CPU per event fell by about a third on SQLite (50-53 -> 35-37 µs) and
+a fifth on PostgreSQL (69-71 -> 56-58 µs), and events/s rose in every pair (SQLite +24%
+and +48%, PostgreSQL +9% and +10%). The targets are **not met** reliably: SQLite reached
+0.26x and 0.48x (0.5x wanted), PostgreSQL 0.72x and 0.97x (0.9x wanted). The machine had
+a load average of 8-11 on its 2 cores from other work throughout, and the baselines
+moved within one run (SQLite 19,000-29,000 rows/s, PostgreSQL 7,400-13,900), so one ratio
+says little; the CPU columns are the steadier measure. What is left: central spends 35
+µs of CPU per event where the bulk insert spends 10, and more than half of central's GIL
+time is the per-event check (which stays), its times and JSON decoding. Further steps
+would be validating in compiled code (a schema library such as msgspec, not a
+dependency today) or spreading the Python work over more processes."""
 
 
 def main() -> None:
