@@ -225,11 +225,11 @@ def plain_reading(
     None: then `ev.parse` and `_check` judge the event and name what is wrong.
 
     Most of what gateways send, checked in one pass over the decoded JSON (exact JSON
-    types) with the rules of `ev.parse` and `_check` for this shape: a structured-mode
-    reading without traceparent, every `data` value one of seq, value, unit, quantity,
-    kind, received, or an extra field of finite numbers, strings, booleans, nulls, shallow
-    objects and arrays. Anything else returns None, never an error: the general path is
-    the definition (tests/central/test_ingest_fast_path.py holds the two equal).
+    types) with the rules of `ev.parse` and `_check` for this shape: a reading without
+    traceparent whose `data` holds seq, value and, as strings, unit, quantity, kind and
+    received, plus any extra fields `ev.plain_data` passes (JSON types, finite numbers, at
+    most MAX_DATA_DEPTH deep). Anything else returns None, never an error: the general
+    path is the definition (tests/central/test_ingest_fast_path.py holds the two equal).
     """
     if type(item) is not dict:
         return None
