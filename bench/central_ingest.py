@@ -4,9 +4,10 @@ A real central service (`tracseq-edge central`, uvicorn subprocess) on a fresh S
 and on a fresh PostgreSQL schema; 50 gateways, each with its own token, POST gzipped
 batches of readings back to back (the next batch after the previous 200, as the uploader
 does), honouring 503 + Retry-After and resending after a dropped connection (both counted
-as `retries`). Bodies are built before the clock starts, so the figures are central's, not
-the load generator's (which still shares the 2 cores). The CPU columns come from
-/proc/<pid>/stat, so they hold on a busy machine where the wall-clock rates do not.
+as `retries`). Requests (head and gzipped body) are built before the clock starts and sent
+by a bare HTTP/1.1 client (bench/http_post.py: ~5 µs of CPU per event, where httpx took
+~26-50 and so competed with central for the 2 cores); its CPU is reported. The CPU columns
+come from /proc/<pid>/stat, so they hold on a busy machine where the wall-clock rates do not.
 
 Baseline in the same run: the same rows inserted straight into the same schema through the
 storage layer's own bulk insert (one transaction per batch, one thread, no HTTP, no JSON,
@@ -22,21 +23,23 @@ import asyncio
 import contextlib
 import gzip
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import orjson
 
+from bench.http_post import Connection, Dropped, request_head
 from bench.report import record
 from central.storage.dialect import Dialect
 from central.storage.records import ReadingRow
 from runtime import events as ev
 from tests.central.conftest import fresh_db, run_cli, start_central
 
+ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = os.environ.get("TRACSEQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -50,6 +53,7 @@ class Result:
     baseline_rows_s: float
     cpu_s: float = 0.0  # central's process (all threads) while the gateways posted
     baseline_cpu_s: float = 0.0  # the baseline's thread (SQLite runs in it; PostgreSQL does not)
+    loadgen_cpu_s: float = 0.0  # the load generator's process while the gateways posted
 
     @property
     def rate(self) -> float:
@@ -97,23 +101,36 @@ def make_batches(
 async def drive(url: str, tokens: dict[str, str], bodies: dict[str, list[bytes]]) -> Result:
     latencies: list[float] = []
     retries = 0
-    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    requests = {
+        gw: [
+            request_head(
+                "POST",
+                "/api/v1/ingest",
+                f"{host}:{port}",
+                {
+                    "authorization": f"Bearer {tokens[gw]}",
+                    "content-encoding": "gzip",
+                    "content-type": ev.BATCH_MEDIA_TYPE,
+                },
+                len(body),
+            )
+            for body in bodies[gw]
+        ]
+        for gw in bodies
+    }
 
-        async def gateway(gw: str) -> None:
-            nonlocal retries
-            headers = {
-                "authorization": f"Bearer {tokens[gw]}",
-                "content-encoding": "gzip",
-                "content-type": ev.BATCH_MEDIA_TYPE,
-            }
-            for body in bodies[gw]:
+    async def gateway(gw: str) -> None:
+        nonlocal retries
+        connection = Connection(host, int(port))
+        try:
+            for head, body in zip(requests[gw], bodies[gw], strict=True):
                 dropped = 0
                 while True:
                     started = time.perf_counter()
                     try:
-                        answer = await client.post("/api/v1/ingest", content=body, headers=headers)
-                    except httpx.TransportError:
+                        answer = await connection.send(head, body)
+                    except Dropped:
                         # A kept-alive connection closed by the server as the request went
                         # out: the uploader resends (de-duplication makes that safe).
                         dropped += 1
@@ -122,20 +139,22 @@ async def drive(url: str, tokens: dict[str, str], bodies: dict[str, list[bytes]]
                         retries += 1
                         continue
                     latencies.append(time.perf_counter() - started)
-                    if answer.status_code == 200:
+                    if answer.status == 200:
                         break
-                    if answer.status_code not in (429, 503):
-                        raise RuntimeError(f"{gw}: {answer.status_code} {answer.text[:200]}")
+                    if answer.status not in (429, 503):
+                        raise RuntimeError(f"{gw}: {answer.status} {answer.body[:200]!r}")
                     retries += 1
                     await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
+        finally:
+            await connection.close()
 
-        started = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for gw in bodies:
-                group.create_task(gateway(gw))
-        seconds = time.perf_counter() - started
+    started, cpu = time.perf_counter(), time.process_time()
+    async with asyncio.TaskGroup() as group:
+        for gw in bodies:
+            group.create_task(gateway(gw))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     total = sum(len(orjson.loads(gzip.decompress(b))) for bs in bodies.values() for b in bs)
-    return Result("", total, seconds, latencies, retries, 0.0)
+    return Result("", total, seconds, latencies, retries, 0.0, loadgen_cpu_s=cpu)
 
 
 def baseline(db: str, bodies: dict[str, list[bytes]]) -> tuple[float, float]:
@@ -198,13 +217,14 @@ def service(backend: str, workdir: Path) -> Iterator[tuple[str, str, int]]:
         yield central.url, db, central.server.proc.pid
 
 
-def run_backend(backend: str, bodies: dict[str, list[bytes]]) -> Result:
+def run_backend(backend: str, bodies: dict[str, list[bytes]], code: Path = ROOT) -> Result:
+    """One run against central's code in `code` (a source tree), then the baseline."""
     with tempfile.TemporaryDirectory(prefix=f"bench-central-{backend}-") as tmp:
-        with service(backend, Path(tmp)) as (url, db, pid):
+        with running_code(code), service(backend, Path(tmp)) as (url, db, pid):
             tokens = {}
             for gw in bodies:
-                code, out, err = run_cli("token", "create", gw, "--db", db)
-                assert code == 0, err
+                status, out, err = run_cli("token", "create", gw, "--db", db)
+                assert status == 0, err
                 tokens[gw] = out.split()[-1]
             cpu = cpu_seconds(pid)
             result = asyncio.run(drive(url, tokens, bodies))
@@ -216,57 +236,114 @@ def run_backend(backend: str, bodies: dict[str, list[bytes]]) -> Result:
     return result
 
 
+@contextlib.contextmanager
+def running_code(tree: Path) -> Iterator[None]:
+    """Central subprocesses started inside run the code in `tree` (PYTHONPATH shadows the
+    installed package, which may be another checkout)."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(tree)
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+@contextlib.contextmanager
+def source_at(revision: str) -> Iterator[Path]:
+    """This repository's files as of `revision` (git archive), in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="bench-central-before-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", revision],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        yield Path(tmp)
+
+
+NOTES = """\
+Run on a shared, busy 2-core machine: central, the database, the load generator and other
+work share the cores, so the wall-clock figures move from run to run; the ratio compares
+central with a baseline measured right after it, and before/after rows (`--before REV`)
+alternate in one run. The CPU columns hold better on a busy machine: central's process
+(all its threads, user + system) per event while the gateways posted, the load generator's
+process, and the baseline's thread per row (on SQLite that includes SQLite itself;
+PostgreSQL's server CPU is in none of them). With 50 batches in flight, latency is mostly
+queueing (Little's law: 50 x 250 events / events/s)."""
+
 # Issue 17, item 3 (2026-12-05): measured once, kept with its date; rerunning the benchmark
 # rewrites the table above, not this.
 PROFILE = """\
-**Where central's ingest CPU went** (issue 17; py-spy `--gil` on central during the SQLite
-run, startup and idle excluded; share of the samples holding the GIL, then the same
-before/after pair in samples):
+**Where central's ingest CPU went** (issue 17, second round; py-spy `--gil` on central
+during the SQLite run with the bare load generator, startup and idle excluded; share of
+the samples holding the GIL; sample totals are not comparable between runs on this loaded
+machine, the CPU columns above are):
 
-| part of a request | before | after |
+| part of a request | before (7fbb961) | after |
 |---|---:|---:|
-| `data` finite/depth check (`_check_finite`, now `_all_finite`) | 19% (137) | 12% (58) |
-| envelope attribute checks + `CloudEvent` (`events.parse`) | 13% (92) | 14% (64) |
-| times (`parse_time`, `time` and `data.received`) | 10% (68) | 11% (49) |
-| contract rules per type (`ingest._check`) | 9% (61) | 6% (28) |
-| building rows (`build_batch`, rest) | 15% (110) | 9% (40) |
-| uvicorn, Starlette, asyncio, metrics, tracing | 18% (126) | 24% (110) |
-| h11 request parsing | 2% (17) | 8% (36) |
-| `orjson.loads` | 5% (33) | 6% (29) |
-| live-stream buffer (`Hub.publish`) | 3% (24) | 6% (26) |
-| SQLite writer thread, Python side | 5% (38) | 4% (19) |
-| gzip inflate (`read_body`) | 1% (7) | 1% (6) |
-| all | 713 | 465 |
+| `data` finite/depth check | 15% | one pass, |
+| envelope checks + `CloudEvent` (`events.parse`) | 19% | `plain_reading`: |
+| contract rules per type (`ingest._check`) | 11% | 36% |
+| building rows (`build_batch`, dataclass rows) | 12% | |
+| times (`parse_time`, `time` and `data.received`) | 15% | 11% |
+| `orjson.loads` | 4% | 10% |
+| live-stream buffer (`Hub.publish`) | 4% | 6% |
+| uvicorn, Starlette, h11, asyncio, metrics, auth | 8% | 10% |
+| handing batches to the writer thread (event loop side) | 4% | 7% |
+| SQLite writer thread, Python side | 8% | 18% |
+| gzip inflate (`read_body`) | 0.1% | 0.2% |
 
-Validation and row building went from 468 to 239 samples: `events.parse` checks a decoded
-event in one flat expression over exact JSON types and calls the field-naming checks only
-for a bad event; the finite check of `data` walks it without building a path string per
-value; `parse_time` reads format_time's own `...:SS.mmmZ` with a cached second (0.63 vs
-1.0 µs); a batch's twin upsert is one statement instead of one per sensor. Every check
-still runs on every event (tests/security/test_parse_fast_path.py: the fast path and the
-full checks agree on fuzzed input). What is left is mostly fixed per request (HTTP,
-Starlette, JSON) and the database.
+What changed (the first round, at 2f457ca..7fbb961, had made `events.parse`, the finite
+check and `parse_time` cheaper and found the rest "mostly fixed per request"):
 
-Before (main at 2f457ca) and after, run back to back in pairs: central's CPU per event
-(process user + system) and the wall-clock ratio to the bulk insert of the same run. The
-first "after" ran an intermediate version (without the CloudEvent.gateway change, maybe
-without the parse_time fast path):
+- **The load generator was half the problem.** httpx cost 26-61 µs of CPU per event (its
+  connection pool, anyio and h11 for each 250-event POST), as much as central itself, on
+  the same 2 cores. The bench now sends pre-built requests over plain asyncio streams
+  (bench/http_post.py, 1-5 µs per event; same retries on 503 and dropped connections).
+  With it, the old code's ratio rose too: the "before" rows above use it.
+- **A plain reading is checked in one pass** (`central.ingest.plain_reading`): the rules of
+  `events.parse` and `_check` for that one shape over the decoded JSON, straight into a
+  row tuple (`ReadingRow` is now a NamedTuple, built without an `__init__` and inserted
+  as it is), `data.received` equal to `time` parsed once. Anything else (another type, a
+  traceparent, a value of an unexpected type) returns None and takes the full checks,
+  which name the field; tests/central/test_ingest_fast_path.py holds the two equal on
+  fuzzed and hand-picked input. Micro-benchmark: 20 -> 7 µs per event for build_batch on
+  the loaded machine. Every check still runs on every event.
+- **SQLite group commit**: the COMMIT (an fsync) of each 250-reading batch was ~40% of the
+  writer thread's time. Batches that wait for the one writer now share a transaction
+  (`write.ingest_group`: a savepoint per batch, so a refused batch is rolled back alone,
+  each answered after the commit): 920 -> 267 samples in COMMIT for the same 500 batches.
+  The baseline still commits each batch alone, so on SQLite part of the ratio's gain is
+  fewer disk syncs than the baseline makes, not less work; the CPU column is the fair one.
+- `Hub.deliver` keeps its loop in locals (~15% less per event).
 
-| pair | load | SQLite CPU µs/event | SQLite ratio | PostgreSQL CPU µs/event | PG ratio |
-|---|---:|---:|---:|---:|---:|
-| 1 before | ~12 | 39 | 0.09x | 44 | 0.66x |
-| 1 after | ~10 | 33 | 0.21x | 49 | 0.67x |
-| 2 before | ~4 | 34 | 0.17x | 55 | 0.47x |
-| 2 after | ~2 | 29 | 0.25x | 42 | 0.76x |
-| 3 before | ~4 | 30 | 0.24x | 41 | 1.12x |
-| 3 after | ~4 | 24 | 0.25x | 40 | 0.76x |
+Measured and not kept: **httptools** as uvicorn's parser (central CPU 51/61 vs 55/64
+µs per event with h11, two alternating pairs: ~5%, inside run-to-run noise; not added as a
+dependency); a shorter GIL switch interval (0.5 ms: 8.3/10.8/10.4 vs 8.4/7.6/9.9 thousand
+events/s, noise). Not done: skipping the live-stream buffer when nobody is connected (a
+browser that reconnects with Last-Event-ID must get what it missed, and between its two
+connections nobody is); moving parsing to another thread (it is Python, so it would hold
+the same GIL: only SQLite, zlib and the fsync run beside it, and they already do).
+PostgreSQL readings already went in by COPY; its remaining extra cost is the shared live
+feed (every event JSON-encoded into `pg_notify`, received back and decoded by every
+instance): ~23% of the GIL samples in a PostgreSQL run.
 
-The targets (0.5x on SQLite, 0.9x on PostgreSQL) are not reached. On SQLite the bulk
-insert costs 4-7 µs of CPU per row, so 0.5x would need central at about 10 µs per event
-for HTTP, gzip, JSON, validation and the write together; it is at 24-33. The PostgreSQL
-ratio swings between runs of the same code (before: 0.47x to 1.12x; after: 0.46x, 0.76x,
-0.76x and, in a PostgreSQL-only run at 27 µs/event, 0.94x) because the baseline does
-(8,000-37,000 rows/s), so only the CPU column compares runs there."""
+**Result** (the table above: two alternating before/after pairs in one run; an earlier
+pair run of the same code that day gave SQLite 0.33x and 0.43x, PostgreSQL 1.31x and
+1.08x): central's CPU per event fell by about a third on SQLite (50-53 -> 35-37 µs) and
+a fifth on PostgreSQL (69-71 -> 56-58 µs), and events/s rose in every pair (SQLite +24%
+and +48%, PostgreSQL +9% and +10%). The targets are **not met** reliably: SQLite reached
+0.26x and 0.48x (0.5x wanted), PostgreSQL 0.72x and 0.97x (0.9x wanted). The machine had
+a load average of 8-11 on its 2 cores from other work throughout, and the baselines
+moved within one run (SQLite 19,000-29,000 rows/s, PostgreSQL 7,400-13,900), so one ratio
+says little; the CPU columns are the steadier measure. What is left: central spends 35
+µs of CPU per event where the bulk insert spends 10, and more than half of central's GIL
+time is the per-event check (which stays), its times and JSON decoding. Further steps
+would be validating in compiled code (a schema library such as msgspec, not a
+dependency today) or spreading the Python work over more processes."""
 
 
 def main() -> None:
@@ -275,39 +352,48 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch", type=int, default=250, help="events per request")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also run central as of this git revision, alternating with the working tree",
+    )
+    parser.add_argument("--pairs", type=int, default=1, help="before/after pairs (--before)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     bodies = make_batches(args.gateways, args.batches, args.batch)
-    results = [run_backend(b, bodies) for b in args.backends.split(",")]
+    results: list[tuple[str, Result]] = []
+    with contextlib.ExitStack() as stack:
+        before = stack.enter_context(source_at(args.before)) if args.before else None
+        for _ in range(args.pairs if before is not None else 1):
+            for backend in args.backends.split(","):
+                if before is not None:
+                    results.append(
+                        (f"before ({args.before})", run_backend(backend, bodies, before))
+                    )
+                results.append(
+                    ("after" if before is not None else "", run_backend(backend, bodies))
+                )
+    code = " code |" if args.before else ""
     lines = [
         f"{args.gateways} gateways on loopback, each POSTing {args.batches} gzipped batches of "
         f"{args.batch} readings back to back into a real central (uvicorn subprocess, fresh "
         "database). Baseline: the same rows through the storage layer's bulk insert, one "
-        "transaction per batch, no HTTP/JSON/validation.",
+        "transaction per batch, no HTTP/JSON/validation, measured after each run.",
         "",
-        "| backend | events | events/s | p50 ms | p99 ms | retries | baseline rows/s | "
-        "ingest / baseline | central CPU µs/event | baseline CPU µs/row |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| backend |{code} events | events/s | p50 ms | p99 ms | retries | baseline rows/s | "
+        "ingest / baseline | central CPU µs/event | load generator CPU µs/event | "
+        "baseline CPU µs/row |",
+        "|---|" + ("---|" if args.before else "") + "---:|" * 10,
     ]
-    for r in results:
+    for label, r in results:
         lines.append(
-            f"| {r.backend} | {r.events:,} | {r.rate:,.0f} | {r.percentile(0.5):.0f} | "
-            f"{r.percentile(0.99):.0f} | {r.retries} | {r.baseline_rows_s:,.0f} | "
-            f"{r.rate / r.baseline_rows_s:.2f}x | {r.cpu_s / r.events * 1e6:.0f} | "
+            f"| {r.backend} |{f' {label} |' if args.before else ''} {r.events:,} | "
+            f"{r.rate:,.0f} | {r.percentile(0.5):.0f} | {r.percentile(0.99):.0f} | {r.retries} | "
+            f"{r.baseline_rows_s:,.0f} | {r.rate / r.baseline_rows_s:.2f}x | "
+            f"{r.cpu_s / r.events * 1e6:.0f} | {r.loadgen_cpu_s / r.events * 1e6:.0f} | "
             f"{r.baseline_cpu_s / r.events * 1e6:.0f} |"
         )
-    lines += [
-        "",
-        "Run once on a shared, busy 2-core machine; the load generator (httpx, one process) "
-        "runs on the same cores as central and the database. Ingest is CPU-bound in central's "
-        "one Python process (gzip, JSON, per-event validation, HTTP); with 50 batches in "
-        "flight, latency is mostly queueing (Little's law: 50 x 250 events / events/s). "
-        "PostgreSQL does its inserts in its own processes, so it uses the second core. "
-        "The CPU columns do not depend on how busy the machine is: central's process (all its "
-        "threads, user + system) per event while the gateways posted, and the baseline's "
-        "thread per row (on SQLite that includes SQLite itself; PostgreSQL's server CPU is in "
-        "neither).",
-    ]
+    lines += ["", NOTES]
     text = "\n".join([*lines, "", PROFILE])
     print(text)
     if not args.no_record:

@@ -42,6 +42,7 @@ log = logging.getLogger("tracseq.central.ingest")
 RETRY_AFTER_BUSY = "1"
 RETRY_AFTER_DB = "5"
 MAX_SEQ = 2**63 - 1  # a BIGINT; larger failed in the database: 503 and a retry forever
+_READING, _SPEC, _JSON = ev.READING, ev.SPECVERSION, ev.CONTENT_TYPE
 
 
 class Ingest:
@@ -157,48 +158,138 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
         source[len(ev.EDGE_SOURCE_PREFIX) :] if source.startswith(ev.EDGE_SOURCE_PREFIX) else None
     )
     batch = Batch(source, gateway, now, [], [], items)
-    readings = batch.readings
+    readings, events = batch.readings, batch.events
     errors: list[dict[str, Any]] = []
+    id_prefix = f"{gateway}:"
+    fast = gateway is not None and len(source) <= 512  # ev.parse's limit on `source`
     for index, item in enumerate(items):
+        if fast:
+            assert gateway is not None
+            plain = plain_reading(item, source, gateway, id_prefix, now)
+            if plain is not None:
+                readings.append(plain)
+                continue
         try:
-            event = ev.parse(item)
-            _check(event)
-            received = _received(event)
+            row = checked_row(item, now)
         except EnvelopeError as exc:
             errors.append({"index": index, "field": exc.field, "message": str(exc)})
             continue
-        data, edge = event.data, event.gateway
-        if event.type == ev.READING:
-            assert edge is not None and event.subject is not None
-            readings.append(
-                ReadingRow(
-                    event.id,
-                    edge,
-                    int(data["seq"]),
-                    event.subject,
-                    event.time if event.time is not None else (received or now),
-                    float(data["value"]),
-                    _text(data.get("unit")),
-                    _text(data.get("quantity")),
-                    received,
-                )
-            )
+        if isinstance(row, ReadingRow):
+            readings.append(row)
         else:
-            batch.events.append(
-                EventRow(
-                    id=event.id,
-                    source=event.source,
-                    gateway=edge,
-                    seq=data.get("seq") if edge is not None else None,
-                    type=event.type,
-                    subject=event.subject,
-                    time=event.time if event.time is not None else (received or now),
-                    received=received,
-                    data=event.data,
-                    data_json=orjson.dumps(event.data).decode(),
-                )
-            )
+            events.append(row)
     return batch, errors
+
+
+def checked_row(item: Any, now: float) -> ReadingRow | EventRow:
+    """One event through every check (`ev.parse`, `_check`), as the row it is stored as;
+    raises EnvelopeError naming the field at fault."""
+    event = ev.parse(item)
+    _check(event)
+    received = _received(event)
+    data, edge = event.data, event.gateway
+    if event.type == ev.READING:
+        assert edge is not None and event.subject is not None
+        return ReadingRow(
+            event.id,
+            edge,
+            int(data["seq"]),
+            event.subject,
+            event.time if event.time is not None else (received or now),
+            float(data["value"]),
+            _text(data.get("unit")),
+            _text(data.get("quantity")),
+            received,
+        )
+    return EventRow(
+        id=event.id,
+        source=event.source,
+        gateway=edge,
+        seq=data.get("seq") if edge is not None else None,
+        type=event.type,
+        subject=event.subject,
+        time=event.time if event.time is not None else (received or now),
+        received=received,
+        data=event.data,
+        data_json=orjson.dumps(event.data).decode(),
+    )
+
+
+_new_row = tuple.__new__  # a ReadingRow without the Python-level NamedTuple.__new__
+
+
+def plain_reading(
+    item: Any, source: str, gateway: str, id_prefix: str, now: float
+) -> ReadingRow | None:
+    """The row of a plain reading from `source` (gateway `gateway`, ids `<gateway>:`), or
+    None: then `ev.parse` and `_check` judge the event and name what is wrong.
+
+    Most of what gateways send, checked in one pass over the decoded JSON (exact JSON
+    types) with the rules of `ev.parse` and `_check` for this shape: a reading without
+    traceparent whose `data` holds seq, value and, as strings, unit, quantity, kind and
+    received, plus any extra fields `ev.plain_data` passes (JSON types, finite numbers, at
+    most MAX_DATA_DEPTH deep). Anything else returns None, never an error: the general
+    path is the definition (tests/central/test_ingest_fast_path.py holds the two equal).
+    """
+    if type(item) is not dict:
+        return None
+    get = item.get
+    data, id_, subject, time = get("data"), get("id"), get("subject"), get("time")
+    if not (
+        get("type") == _READING
+        and get("specversion") == _SPEC
+        and get("source") == source
+        and type(data) is dict
+        and type(id_) is str
+        and len(id_) <= 512
+        and type(subject) is str
+        and subject
+        and (time is None or type(time) is str)
+        and get("datacontenttype", _JSON) == _JSON
+        and get("traceparent") is None
+    ):
+        return None
+    dget = data.get
+    seq, value, unit, quantity = dget("seq"), dget("value"), dget("unit"), dget("quantity")
+    kind, received_text = dget("kind"), dget("received")
+    # seq: an int (a bool is not, by type) in the BIGINT range, repeated by the id.
+    if not (type(seq) is int and 0 <= seq <= MAX_SEQ and id_ == id_prefix + str(seq)):
+        return None
+    if type(value) is float:
+        if value - value != 0.0:  # inf or NaN (JSON decoding gives neither; a dict might)
+            return None
+    elif type(value) is not int:
+        return None
+    known = 2
+    for text in (unit, quantity, kind, received_text):
+        if text is not None:
+            if type(text) is not str:
+                return None
+            known += 1
+    if len(data) != known and not ev.plain_data(data):
+        return None
+    try:
+        at = None if time is None else ev.parse_time(time)
+        if received_text is None:
+            received = None
+        else:
+            received = at if received_text == time else ev.parse_time(received_text)
+    except ValueError:
+        return None
+    return _new_row(
+        ReadingRow,
+        (
+            id_,
+            gateway,
+            seq,
+            subject,
+            at if at is not None else (received or now),
+            float(value),
+            unit,
+            quantity,
+            received,
+        ),
+    )
 
 
 def foreign_errors(items: list[Any], exc: ForeignData) -> list[dict[str, Any]]:

@@ -66,13 +66,18 @@ class Hub:
 
     def deliver(self, events: Sequence[dict[str, Any]], ids: Sequence[str] | None = None) -> None:
         """Buffer events for the clients, under the given SSE ids (else numbered here)."""
+        # Locals, not attributes, in the loop: this runs for every event central stores.
+        buffer, index, number = self._buffer, self._index, self._next
+        full = buffer.maxlen
+        prefix = f"{self.epoch}-"
         for i, event in enumerate(events):
-            sse_id = ids[i] if ids is not None else f"{self.epoch}-{self._next}"
-            if len(self._buffer) == self._buffer.maxlen:
-                self._index.pop(self._buffer[0][1], None)
-            self._buffer.append((self._next, sse_id, event))
-            self._index[sse_id] = self._next
-            self._next += 1
+            sse_id = ids[i] if ids is not None else prefix + str(number)
+            if len(buffer) == full:
+                index.pop(buffer[0][1], None)
+            buffer.append((number, sse_id, event))
+            index[sse_id] = number
+            number += 1
+        self._next = number
         self._wake()
 
     async def run(self) -> None:

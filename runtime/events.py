@@ -306,6 +306,12 @@ MAX_DATA_DEPTH = 32  # nesting of objects and arrays in `data`; deeper is refuse
 _FINITE_TYPES = frozenset({str, int, bool, type(None)})  # JSON scalars other than float
 
 
+def plain_data(data: dict[str, Any]) -> bool:
+    """True when `parse` accepts `data` without looking closer: JSON types only, finite
+    numbers, nested at most MAX_DATA_DEPTH levels (False: `parse` decides and names why)."""
+    return _all_finite(data, 1)
+
+
 def _all_finite(container: dict[str, Any] | list[Any], depth: int) -> bool:
     """True when `_check_finite` would accept it (depth of `container` counted from 1)."""
     items: Iterable[Any] = container.values() if type(container) is dict else container

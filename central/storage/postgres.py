@@ -60,10 +60,7 @@ class PostgresDialect(Dialect):
         conn.execute(_READINGS_STAGE)
         with conn.cursor().copy("COPY readings_in FROM STDIN") as copy:
             for r in rows:
-                copy.write_row(
-                    (r.id, r.gateway, r.seq, r.sensor, r.time, r.value, r.unit, r.quantity,
-                     r.received)
-                )  # fmt: skip
+                copy.write_row(r)  # a ReadingRow is readings_in's columns in order
         cur = conn.execute(_READINGS_SQL, (now,))
         return {row[0] for row in cur.fetchall()}
 

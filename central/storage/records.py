@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(slots=True)
-class ReadingRow:
-    """One `org.tracseq.reading` event, flattened for the readings table."""
+class ReadingRow(NamedTuple):
+    """One `org.tracseq.reading` event, flattened for the readings table.
+
+    A tuple, not a dataclass: ingest builds one per reading (tens of thousands a second)
+    and a tuple is made without running an `__init__`, and inserted as it is."""
 
     id: str
     gateway: str

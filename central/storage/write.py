@@ -20,6 +20,7 @@ action (`move_sensor`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -69,6 +70,27 @@ def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
             _refuse_foreign(conn, d, batch, new_ids)
     accepted = len(new_ids)
     return Ingested(accepted, batch.size - accepted, new_ids, cleared)
+
+
+def ingest_group(conn: Any, d: Dialect, batches: Sequence[Batch]) -> list[Ingested | Exception]:
+    """Several batches in ONE transaction, so one commit (one disk sync) for all of them,
+    each in its own savepoint: a batch that fails (ForeignData, a statement error) is
+    rolled back alone and gets its exception, the others are stored. When the transaction
+    itself fails (BEGIN, COMMIT), every batch gets that exception: nothing was stored."""
+    outcomes: list[Ingested | Exception] = []
+    try:
+        with d.transaction(conn):
+            for batch in batches:
+                d.execute(conn, "SAVEPOINT batch")
+                try:
+                    outcomes.append(ingest(conn, d, batch))
+                except Exception as exc:  # noqa: BLE001 -- handed to that batch's caller
+                    d.execute(conn, "ROLLBACK TO batch")
+                    outcomes.append(exc)
+                d.execute(conn, "RELEASE batch")
+    except Exception as exc:  # noqa: BLE001 -- handed to every batch's caller
+        return [exc] * len(batches)
+    return outcomes
 
 
 def _refuse_foreign(conn: Any, d: Dialect, batch: Batch, new_ids: set[str]) -> None:

@@ -1,0 +1,149 @@
+"""Ingest's one-pass check of a plain reading (`plain_reading`, issue 17) accepts only what
+the full checks (`checked_row`: `events.parse` and the per-type rules) accept, and stores
+the very same row; everything else it leaves to them, so their error names the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from central.ingest import build_batch, checked_row, plain_reading
+from central.storage.records import ReadingRow
+from runtime import events as ev
+from runtime.errors import EnvelopeError
+from tests.security.test_fuzz_events import FUZZ, values
+
+GATEWAY = "gw-7"
+SOURCE = ev.edge_source(GATEWAY)
+NOW = 1_800_000_100.25
+AT = 1_800_000_000.123
+PLAIN = ev.edge_event(
+    GATEWAY,
+    7,
+    ev.READING,
+    time=AT,
+    subject="gw-7.freezer",
+    data={
+        "value": -80.1,
+        "unit": "degC",
+        "quantity": "temperature",
+        "kind": "freezer",
+        "received": ev.format_time(AT + 0.5),
+    },
+).to_dict()
+ENVELOPE = ["specversion", "id", "source", "type", "subject", "time", "datacontenttype"]
+ENVELOPE += ["traceparent"]
+DATA = ["seq", "value", "unit", "quantity", "kind", "received", "extra"]
+candidates = values | st.sampled_from(
+    [
+        True, 0, 2**63 - 1, 2**63, -1, 7.0, "gw-7:7", "gw-7:07", "", "x" * 513, SOURCE,
+        "tracseq-edge/gw-8", ev.READING, ev.ALARM_RAISED, ev.format_time(AT),
+        "2026-02-30T10:00:00.000Z", "9999-12-31T23:59:59.999Z", float("inf"), float("nan"),
+        -0.0, 1e308, {"deep": [[[1.0]]]}, [float("inf")], "00-" + "a" * 32 + "-" + "b" * 16 + "-01",
+    ]
+)  # fmt: skip
+
+
+@st.composite
+def readings(draw: st.DrawFn) -> dict[str, Any]:
+    """A plain reading with some envelope attributes and data fields replaced or removed."""
+    event: dict[str, Any] = {**PLAIN, "data": dict(PLAIN["data"])}
+    for name in draw(st.lists(st.sampled_from(ENVELOPE), max_size=3)):
+        if draw(st.booleans()):
+            event.pop(name, None)
+        else:
+            event[name] = draw(candidates)
+    for name in draw(st.lists(st.sampled_from(DATA), max_size=3)):
+        if draw(st.booleans()):
+            event["data"].pop(name, None)
+        else:
+            event["data"][name] = draw(candidates)
+    return event
+
+
+def _nested(depth: int) -> Any:
+    node: Any = 1.5
+    for level in range(depth):
+        node = [node] if level % 2 else {"k": node}
+    return node
+
+
+def _full(item: Any) -> object:
+    try:
+        return checked_row(item, NOW)
+    except EnvelopeError as exc:
+        return ("error", exc.field)
+
+
+def _exactly(row: object) -> object:
+    """Field values with their types and float bits (-0.0 is not 0.0 here)."""
+    assert isinstance(row, tuple)
+    return [(type(v), v.hex() if isinstance(v, float) else v) for v in row]
+
+
+@FUZZ
+@given(readings() | values)
+def test_plain_reading_agrees_with_the_full_checks(item: Any) -> None:
+    row = plain_reading(item, SOURCE, GATEWAY, f"{GATEWAY}:", NOW)
+    if row is not None:
+        full = _full(item)
+        assert isinstance(full, ReadingRow), full  # the full checks would have refused it
+        assert _exactly(row) == _exactly(full)
+
+
+def test_a_plain_reading_takes_the_one_pass_check() -> None:
+    without_time = {k: v for k, v in PLAIN.items() if k != "time"}
+    extra = {**PLAIN, "data": {**PLAIN["data"], "humidity": 41.5, "raw": [1, 2]}}
+    same_times = {**PLAIN, "data": {**PLAIN["data"], "received": PLAIN["time"]}}
+    for item in (PLAIN, without_time, extra, same_times):
+        row = plain_reading(item, SOURCE, GATEWAY, f"{GATEWAY}:", NOW)
+        assert row is not None
+        assert _exactly(row) == _exactly(_full(item))
+
+
+def test_a_batch_is_the_same_whichever_check_took_each_event() -> None:
+    bad_value = {**PLAIN, "id": "gw-7:8", "data": {**PLAIN["data"], "seq": 8, "value": "cold"}}
+    raised = ev.edge_event(
+        GATEWAY,
+        9,
+        ev.ALARM_RAISED,
+        time=AT,
+        subject="gw-7.freezer",
+        data={"alarm_id": "gw-7:a1", "rule": "high"},
+    ).to_dict()
+    batch, errors = build_batch([PLAIN, bad_value, raised], SOURCE, NOW)
+    assert errors == [
+        {"index": 1, "field": "data.value", "message": "data.value: must be a number, got 'cold'"}
+    ]
+    assert [_exactly(r) for r in batch.readings] == [_exactly(_full(PLAIN))]
+    assert [e.id for e in batch.events] == ["gw-7:9"]
+
+
+def _with(data: dict[str, Any] | None = None, **envelope: Any) -> dict[str, Any]:
+    return {**PLAIN, **envelope, "data": {**PLAIN["data"], **(data or {})}}
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        _with({"value": float("inf")}), _with({"value": float("nan")}), _with({"value": True}),
+        _with({"value": "1"}), _with({"x": float("-inf")}), _with({"x": [[{"y": float("nan")}]]}),
+        _with({"seq": True}), _with({"seq": 2**63}, id=f"gw-7:{2**63}"), _with({"seq": 7.0}),
+        _with({"seq": -1}, id="gw-7:-1"),
+        _with(id="gw-7:07"), _with(id="gw-8:7"), _with(subject=""), _with(subject=3),
+        _with({"unit": 1}), _with({"quantity": ["degC"]}), _with({"kind": False}),
+        _with({"received": "2026-02-30T10:00:00.000Z"}), _with({"received": 1.5}),
+        _with(time="2026-11-24 10:00:00.000Z"), _with(time=1_800_000_000),
+        _with(datacontenttype="text/plain"), _with(specversion="1.1"), _with(type=ev.ALARM_RAISED),
+        _with(source="tracseq-edge/gw-8"), _with(traceparent="00-" + "A" * 32 + "-" + "b" * 32),
+        _with({"x": _nested(40)}),
+    ],
+)  # fmt: skip
+def test_what_the_full_checks_refuse_is_left_to_them(item: dict[str, Any]) -> None:
+    assert plain_reading(item, SOURCE, GATEWAY, f"{GATEWAY}:", NOW) is None
+    if item["source"] == SOURCE:
+        assert not isinstance(_full(item), ReadingRow)
