@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from central.notify import outbox
+from central.storage import rollups
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
 from runtime import events as ev
@@ -53,6 +54,7 @@ class ForeignData(TracseqError):
 def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
     with d.transaction(conn):
         new_ids = d.insert_readings(conn, batch.readings, batch.now)
+        rollups.add_new(conn, d, new_ids)  # the hourly summaries the reports read
         new_events = d.insert_events(conn, batch.events, batch.now)
         new_ids |= new_events
         cleared: list[str] = []
