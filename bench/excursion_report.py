@@ -2,11 +2,14 @@
 
 One sensor reads every 10 s for 30 days (259,200 readings at -80 ± 0.5 °C, a door
 opening of 3 min twice a day and a 2 h offline gap); a site has `--sensors` (50) such
-sensors, 13 M readings. The figures are central's server time for the JSON report (the
-SQL window queries plus assembling alarms, calibration and signatures) and for the PDF
-(report + reportlab rendering), with the PDF's size.
-Baseline in the same run: the previous report path (every reading of the sensor read
-into Python, then `reports.summarize`), which computed fewer figures and no excursions.
+sensors, 13 M readings. The readings are written past ingest, then summarised per hour
+by migration 11's backfill (central/storage/rollups.py; ingest keeps the summaries as it
+goes). The figures are central's server time for the JSON report (the hourly summaries
+and the readings of the hours that cross the limit, plus alarms, calibration and
+signatures) and for the PDF (report + reportlab rendering), with the PDF's size.
+Baselines in the same run: the full pass over every reading (central/excursions.py, the
+reference the summaries must agree with) and the report path before issue 16 (every
+reading into Python, then `reports.summarize`, no excursions).
 
 Run: .venv/bin/python -m bench.excursion_report [--sensors 50]
 """
@@ -28,7 +31,7 @@ from typing import Any
 import orjson
 
 from bench.report import record
-from central import report_data, report_pdf, reports
+from central import excursions, report_data, report_pdf, reports
 from central.storage import open_storage, rollups
 
 DAYS = 30
@@ -112,8 +115,17 @@ async def measure(url: str, sensors: list[str], end: float) -> dict[str, Any]:
             times, values = await storage.series(one, start, end)
             return reports.summarize(times, values, end=end, above=-70.0, below=None, unit="degC")
 
+        async def full_pass() -> Any:
+            return await storage.run_read(
+                lambda c, d: excursions.full_pass(
+                    c, d, one, start, end, above=-70.0, below=None, unit="degC",
+                    offline_after=900.0,
+                )
+            )  # fmt: skip
+
         out: dict[str, Any] = {}
         out["base"], _ = await timed(baseline)
+        out["full_pass"], _ = await timed(full_pass)
         out["sensor_json"], body = await timed(sensor_json)
         out["excursions"] = len(body["excursions"])
         out["sensor_pdf"], pdf = await timed(sensor_pdf)
@@ -164,21 +176,27 @@ report). Machine load average when it ran: {load}.
 
 | report | excursions | server time | PDF size | target |
 |---|---:|---:|---:|---|
-| baseline: every reading into Python + `reports.summarize` (old path, no excursions) | - | {r["base"]:.2f} s | - | |
-| one sensor, JSON | {r["excursions"]} | {r["sensor_json"]:.2f} s | - | < 2 s |
-| one sensor, PDF | {r["excursions"]} | {r["sensor_pdf"]:.2f} s | {r["sensor_pdf_bytes"] / 1024:.0f} KiB | < 2 s |
+| baseline: every reading into Python + `reports.summarize` (before issue 16, no excursions) | - | {r["base"]:.2f} s | - | |
+| baseline: full pass over every reading (the reference), one sensor | {r["excursions"]} | {r["full_pass"]:.2f} s | - | |
+| one sensor, JSON | {r["excursions"]} | {r["sensor_json"]:.3f} s | - | < 2 s |
+| one sensor, PDF | {r["excursions"]} | {r["sensor_pdf"]:.3f} s | {r["sensor_pdf_bytes"] / 1024:.0f} KiB | < 2 s |
 | site of {sensors}, JSON | {r["site_excursions"]} | {r["site_json"]:.2f} s | - | < 5 s |
 | site of {sensors}, PDF | {r["site_excursions"]} | {r["site_pdf"]:.2f} s | {r["site_pdf_bytes"] / 1024:.0f} KiB | < 5 s |
 
-One sensor {"meets" if r["sensor_pdf"] < 2 else "does **not** meet"} its target. The site
-{site_ok} its target: the report makes one window pass per sensor over every reading of the
-period, about {r["sensor_json"]:.1f} s per {per_sensor:,} readings on SQLite here, so
-{sensors} sensors cost {sensors} passes. Neither a better query nor the two reader threads
-(at most 2x) bring that to 5 s; it needs per-sensor summaries kept at ingest (runs or
-hourly rollups per sensor, so a monthly report reads hundreds of rows per sensor, not
-hundreds of thousands), which is not built. The pass costs about
-{r["sensor_json"] / r["base"]:.1f}x the old path, which read every reading into Python and
-computed no excursions, gaps or calibration status.
+One sensor {"meets" if r["sensor_pdf"] < 2 else "does **not** meet"} its target, and the
+site {site_ok} its. The report reads the hourly summaries ingest keeps per sensor (720 rows
+for 30 days) and, for the {2 * DAYS} hours where a door opening crosses the limit, only the
+readings out of range and their neighbours' times (index look-ups): the JSON of one sensor
+takes {r["sensor_json"] / r["full_pass"]:.3f}x the full pass over its {per_sensor:,} readings
+({r["full_pass"] / r["sensor_json"]:.0f} times faster), with the same figures
+(tests/qa/test_rollups.py). A site's PDF is mostly reportlab laying out its
+{r["site_excursions"]:,} excursion rows (cells that fit stay plain strings, not
+Paragraphs). Summarising the {sensors * per_sensor:,} readings once (migration 11's
+backfill of an existing database) took {r["summarise"]:.0f} s. A sensor whose intervals
+jitter around their median cannot have the median proven from hourly shortest/longest
+intervals: its report sorts the intervals in SQL once, which costs about a third of the
+full pass (measured apart on this data: 2.1 s against 7.0 s on a busy machine), so such a
+site does not meet the target yet.
 """  # noqa: E501
     record("Excursion report", body)
 
