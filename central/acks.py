@@ -114,6 +114,69 @@ async def _store(
 # Signs a stored acknowledgement inside its transaction: (conn, dialect, ack id, time) ->
 # the signature as shown (central/signatures.py); raising rolls the acknowledgement back.
 Sign = Callable[[Any, Dialect, int, float], dict[str, Any]]
+# The same for one of a group: (conn, dialect, ack id, alarm id, time) -> the signature.
+SignOne = Callable[[Any, Dialect, int, str, float], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsignable:
+    """Why a group's acknowledgement was not signed at all: the first alarm that could not
+    be (it does not exist, or is another sensor's)."""
+
+    alarm_id: str
+    why: str
+
+
+async def store_signed_group(
+    services: Services,
+    actor: str,
+    subject: str,
+    alarm_ids: list[str],
+    by: str,
+    comment: str,
+    sign: SignOne,
+) -> list[dict[str, Any]] | Unsignable:
+    """Acknowledge and sign each of a sensor's alarms in ONE transaction: every alarm gets
+    its acknowledgement and its own signature (linked to that acknowledgement), or none
+    does. Announced like any other acknowledgement, after the commit."""
+    now = services.clock()
+    ids = list(dict.fromkeys(alarm_ids))
+
+    def store(conn: Any, d: Dialect) -> list[tuple[int, str, dict[str, Any]]] | Unsignable:
+        with d.transaction(conn):
+            marks = ", ".join("?" for _ in ids)
+            found = dict(
+                d.all(
+                    conn, f"SELECT alarm_id, subject FROM alarms WHERE alarm_id IN ({marks})", ids
+                )
+            )
+            for alarm_id in ids:
+                if alarm_id not in found:
+                    return Unsignable(alarm_id, "no such alarm")
+                if found[alarm_id] != subject:
+                    return Unsignable(alarm_id, f"an alarm of {found[alarm_id]!r}, not {subject!r}")
+            stored = people.ack_all(conn, d, ids, by, comment, actor, now, subject)
+            assert stored is not None  # existence was checked in this transaction
+            return [(ack_id, alarm_id, sign(conn, d, ack_id, alarm_id, now))
+                    for ack_id, alarm_id, _ in stored]  # fmt: skip
+
+    result = await services.storage.run_write(store)
+    if isinstance(result, Unsignable):
+        return result
+    out = [
+        {
+            "id": ack_id,
+            "alarm_id": alarm_id,
+            "by": by,
+            "comment": comment,
+            "actor": actor,
+            "at": format_time(now),
+            "signature": signature,
+        }
+        for ack_id, alarm_id, signature in result
+    ]
+    services.hub.publish(acknowledged_event(ack, subject, now) for ack in out)
+    return out
 
 
 async def store_signed(

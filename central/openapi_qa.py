@@ -154,6 +154,18 @@ def paths() -> dict[str, Any]:
                 "parameters": [_path("alarm_id")],
             }
         },
+        "/api/v1/sensors/{sensor}/signed-ack": {
+            "post": {
+                **_post(
+                    "Acknowledge a sensor's alarms with an electronic signature each: all in "
+                    "one transaction, or none (404 names the alarm that cannot be signed)",
+                    schemas.request_body(schemas.SignedSensorAck),
+                    "404",
+                    "429",
+                ),
+                "parameters": [_path("sensor")],
+            }
+        },
         "/api/v1/users/{name}/role": {
             "post": {
                 **_post(

@@ -217,6 +217,13 @@ class SignedAck(Request):
     comment: str | None = Field(None, max_length=4000, description="default: the reason")
 
 
+class SignedSensorAck(SignedAck):
+    """Sign the acknowledgement of a sensor's alarms: every one (one signature each, in
+    one transaction) or none. `alarm_ids` default: its active alarms not yet acknowledged."""
+
+    alarm_ids: AlarmIds | None = None
+
+
 class SignedRoleChange(Request):
     role: Role
     signature: SignatureInput
