@@ -625,8 +625,11 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     return dict(walk(schema))
 
 
-def components() -> dict[str, Any]:
-    """Every response model (and the models they nest) by name, for `#/components/schemas`."""
-    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "serialization") for m in RESPONSES]
+def components(extra: tuple[type[Response], ...] = ()) -> dict[str, Any]:
+    """Every response model (and the models they nest) by name, for `#/components/schemas`;
+    `extra`: another module's (central/schemas_qa.py)."""
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "serialization") for m in (*RESPONSES, *extra)
+    ]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     return dict(sorted(tidy(defs["$defs"]).items()))
