@@ -17,8 +17,9 @@ look into. A row of `reading_rollups` (migration 11) holds, for one sensor and o
   reads that hour's readings instead. Readings that extend the hour (the normal case, a
   sync backlog after an outage included) keep it exact.
 
-`add_new` is the one call the ingest transaction makes (central/storage/write.py): one
-set-based upsert over the batch's new readings, grouped by sensor and hour. `rebuild`
+`add_new` is the one call the ingest transaction makes (central/storage/write.py): the
+batch's new readings summarised per sensor and hour, then one multi-row upsert that merges
+them into the stored rows (SQLite and PostgreSQL alike). `rebuild`
 recomputes hours from the readings (the migration's backfill, loading an archive).
 PostgreSQL's retention (central/storage/partitions.py) marks the hours before its cutoff
 inexact, so reports read what is left of them.
@@ -26,9 +27,13 @@ inexact, so reports read what is left of them.
 
 from __future__ import annotations
 
+import math
+import operator
+from collections.abc import Sequence
 from typing import Any
 
 from central.storage.dialect import Dialect
+from central.storage.records import ReadingRow
 
 BUCKET = 3_600.0  # seconds per summary row
 # MKT: ΔH/R = 83,144 J/mol / 8.3144 J/(mol·K) (central/reports.py); written out here so the
@@ -67,13 +72,13 @@ def summary_sql(d: Dialect, source: str) -> str:
     GROUP BY sensor, b"""
 
 
-def _upsert(d: Dialect, source: str) -> str:
+def _upsert(d: Dialect, groups: int) -> str:
     least, greatest = ("MIN", "MAX") if d.name == "sqlite" else ("LEAST", "GREATEST")
     r, x = "reading_rollups", "excluded"
     extends = f"{x}.first_t > {r}.last_t"  # the new readings all come after the hour's last
     join = f"({x}.first_t - {r}.last_t)"  # the interval that now links the two
-    return f"""INSERT INTO reading_rollups ({_COLUMNS})
-    {summary_sql(d, source)}
+    row = "(" + ", ".join("?" * _WIDTH) + ")"
+    return f"""INSERT INTO reading_rollups ({_COLUMNS}) VALUES {", ".join([row] * groups)}
     ON CONFLICT (sensor, bucket) DO UPDATE SET
         n = {r}.n + {x}.n,
         first_t = {least}({r}.first_t, {x}.first_t),
@@ -92,27 +97,81 @@ def _upsert(d: Dialect, source: str) -> str:
         exact = CASE WHEN {extends} THEN {r}.exact ELSE 0 END"""
 
 
-_SQLITE_NEW = (
-    "(SELECT sensor, time, value, unit FROM readings"
-    " WHERE rowid > (SELECT MAX(rowid) FROM readings) - ?)"
-)
-_POSTGRES_NEW = (
-    "(SELECT DISTINCT ON (id, time) sensor, time, value, unit FROM readings_in WHERE id = ANY(?))"
-)
+_WIDTH = 17  # columns of a summary row
+_GROUPS = 1_000  # summary rows per upsert: 17,000 parameters (SQLite allows 32,766)
 
 
-def add_new(conn: Any, d: Dialect, new_ids: set[str]) -> None:
-    """Fold the readings this transaction just inserted (`new_ids`) into their hours.
-
-    SQLite: the new rows are the last `len(new_ids)` rowids (one writer; a rowid table
-    appends at MAX(rowid) + 1). PostgreSQL: the batch's staging table, the new ids only.
-    """
+def add_new(conn: Any, d: Dialect, readings: Sequence[ReadingRow], new_ids: set[str]) -> None:
+    """Fold the batch's new readings (`new_ids`) into their hours: summarised per sensor and
+    hour here (the batch is in memory already; a window query over the just-inserted rows
+    cost SQLite several times more), then one upsert for all of them."""
     if not new_ids:
         return
-    if d.name == "sqlite":
-        d.execute(conn, _upsert(d, _SQLITE_NEW), (len(new_ids),))
-    else:
-        d.execute(conn, _upsert(d, _POSTGRES_NEW), (list(new_ids),))
+    # The hour as `Dialect.bucket` computes it: SQLite's CAST truncates, PostgreSQL floors.
+    cut: Any = int if d.name == "sqlite" else math.floor
+    hours: dict[tuple[str, int], list[tuple[float, float, str | None]]] = {}
+    for r in readings:
+        if r.id in new_ids:
+            key = (r.sensor, cut(r.time / BUCKET))
+            points = hours.get(key)
+            if points is None:
+                hours[key] = [(r.time, r.value, r.unit)]
+            else:
+                points.append((r.time, r.value, r.unit))
+    # Sorted: one lock order for concurrent batches (PostgreSQL), no deadlocks.
+    rows = [_summary(key[0], key[1] * BUCKET, hours[key]) for key in sorted(hours)]
+    for start in range(0, len(rows), _GROUPS):
+        chunk = rows[start : start + _GROUPS]
+        d.execute(conn, _upsert(d, len(chunk)), [v for row in chunk for v in row])
+
+
+def _summary(
+    sensor: str, bucket: float, points: list[tuple[float, float, str | None]]
+) -> tuple[Any, ...]:
+    """One hour's summary row, as `summary_sql` computes it from the same readings."""
+    if len(points) > 1:
+        points.sort(key=_TIME_VALUE)
+    t, v, unit = points[0]
+    first_t, first_v = t, v
+    e = _e(v, unit)
+    n_e = 0 if e is None else 1
+    lo = hi = total = v
+    min_g: float | None = None
+    max_g: float | None = None
+    sum_vg = sum_eg = 0.0
+    for t2, v2, unit2 in points[1:]:
+        g = t2 - t
+        sum_vg += v * g
+        if e is not None:
+            sum_eg += e * g
+        if min_g is None or max_g is None:
+            min_g = max_g = g
+        elif g < min_g:
+            min_g = g
+        elif g > max_g:
+            max_g = g
+        t, v = t2, v2
+        e = _e(v2, unit2)
+        if e is not None:
+            n_e += 1
+        total += v2
+        if v2 < lo:
+            lo = v2
+        elif v2 > hi:
+            hi = v2
+    return (
+        sensor, bucket, len(points), first_t, t, first_v, v, e, lo, hi, total, min_g, max_g,
+        sum_vg, sum_eg, n_e, 1,
+    )  # fmt: skip
+
+
+_TIME_VALUE = operator.itemgetter(0, 1)  # (a unit may be None: never compared)
+
+
+def _e(value: float, unit: str | None) -> float | None:
+    if unit in CELSIUS_UNITS and value > LOWEST_CELSIUS:
+        return math.exp(-ARRHENIUS_RATIO / (value + KELVIN))
+    return None
 
 
 def rebuild(conn: Any, d: Dialect, start: float | None = None, end: float | None = None) -> None:
