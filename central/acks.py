@@ -111,11 +111,9 @@ async def _store(
     return acks
 
 
-# Signs a stored acknowledgement inside its transaction: (conn, dialect, ack id, time) ->
-# the signature as shown (central/signatures.py); raising rolls the acknowledgement back.
-Sign = Callable[[Any, Dialect, int, float], dict[str, Any]]
-# The same for one of a group: (conn, dialect, ack id, alarm id, time) -> the signature.
-SignOne = Callable[[Any, Dialect, int, str, float], dict[str, Any]]
+# Signs a stored acknowledgement inside its transaction: (conn, dialect, ack id, alarm id,
+# time) -> the signature as shown (central/signatures.py); raising rolls it back.
+Sign = Callable[[Any, Dialect, int, str, float], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +132,7 @@ async def store_signed_group(
     alarm_ids: list[str],
     by: str,
     comment: str,
-    sign: SignOne,
+    sign: Sign,
 ) -> list[dict[str, Any]] | Unsignable:
     """Acknowledge and sign each of a sensor's alarms in ONE transaction: every alarm gets
     its acknowledgement and its own signature (linked to that acknowledgement), or none
@@ -164,19 +162,25 @@ async def store_signed_group(
     if isinstance(result, Unsignable):
         return result
     out = [
-        {
-            "id": ack_id,
-            "alarm_id": alarm_id,
-            "by": by,
-            "comment": comment,
-            "actor": actor,
-            "at": format_time(now),
-            "signature": signature,
-        }
+        _signed(ack_id, alarm_id, by, comment, actor, now, signature)
         for ack_id, alarm_id, signature in result
     ]
     services.hub.publish(acknowledged_event(ack, subject, now) for ack in out)
     return out
+
+
+def _signed(
+    ack_id: int, alarm_id: str, by: str, comment: str, actor: str, at: float, signature: Any
+) -> dict[str, Any]:
+    return {
+        "id": ack_id,
+        "alarm_id": alarm_id,
+        "by": by,
+        "comment": comment,
+        "actor": actor,
+        "at": format_time(at),
+        "signature": signature,
+    }
 
 
 async def store_signed(
@@ -192,21 +196,13 @@ async def store_signed(
             if stored is None:
                 return None
             ack_id, _, subject = stored[0]
-            return ack_id, subject, sign(conn, d, ack_id, now)
+            return ack_id, subject, sign(conn, d, ack_id, alarm_id, now)
 
     result = await services.storage.run_write(store)
     if result is None:
         return None
     ack_id, subject, signature = result
-    ack = {
-        "id": ack_id,
-        "alarm_id": alarm_id,
-        "by": by,
-        "comment": comment,
-        "actor": actor,
-        "at": format_time(now),
-        "signature": signature,
-    }
+    ack = _signed(ack_id, alarm_id, by, comment, actor, now, signature)
     services.hub.publish([acknowledged_event(ack, subject, now)])
     return ack
 

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from central import access, acks, signatures
 from central.body import read_model
-from central.schemas import SignedAck, SignedRoleChange, SignedSensorAck
+from central.schemas import SignatureInput, SignedAck, SignedRoleChange, SignedSensorAck
 from central.services import Services
 from central.storage import people
 from central.storage.dialect import Dialect
@@ -65,12 +65,7 @@ class SignatureApi:
         if isinstance(signer, Response):
             return signer
         alarm_id = request.path_params["alarm_id"]
-
-        def sign(conn: Any, d: Dialect, ack_id: int, now: float) -> dict[str, Any]:
-            content = signatures.ack_content(ack_id, alarm_id, signer.name, comment, now)
-            signed = signatures.record(conn, d, now, signer, sig, "alarm_ack", str(ack_id), content)
-            return signatures.to_json(signed)
-
+        sign = _ack_signer(signer, sig, comment)
         actor = access.actor(identity.principal)
         stored = await acks.store_signed(self.services, actor, alarm_id, signer.name, comment, sign)
         if stored is None:
@@ -96,12 +91,7 @@ class SignatureApi:
         signer = await signatures.authenticate(self.services, request, identity, sig)
         if isinstance(signer, Response):
             return signer
-
-        def sign(conn: Any, d: Dialect, ack_id: int, alarm_id: str, now: float) -> dict[str, Any]:
-            content = signatures.ack_content(ack_id, alarm_id, signer.name, comment, now)
-            signed = signatures.record(conn, d, now, signer, sig, "alarm_ack", str(ack_id), content)
-            return signatures.to_json(signed)
-
+        sign = _ack_signer(signer, sig, comment)
         actor = access.actor(identity.principal)
         stored = await acks.store_signed_group(
             self.services, actor, subject, ids, signer.name, comment, sign
@@ -176,6 +166,17 @@ class SignatureApi:
             "this central requires signed acknowledgements (--require-signatures): sign in and "
             f"POST /api/v1/alarms/{where or '{alarm_id}'}/signed-ack",
         )
+
+
+def _ack_signer(signer: signatures.Signer, sig: SignatureInput, comment: str) -> acks.Sign:
+    """Signs one stored acknowledgement (in its transaction) with the signer's signature."""
+
+    def sign(conn: Any, d: Dialect, ack_id: int, alarm_id: str, now: float) -> dict[str, Any]:
+        content = signatures.ack_content(ack_id, alarm_id, signer.name, comment, now)
+        signed = signatures.record(conn, d, now, signer, sig, "alarm_ack", str(ack_id), content)
+        return signatures.to_json(signed)
+
+    return sign
 
 
 def _json(body: Any, status: int = 200) -> Response:
