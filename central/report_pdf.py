@@ -18,6 +18,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import (
     KeepTogether,
@@ -204,13 +205,14 @@ def _table(rows: list[list[Any]], widths: list[float], height: float | None = No
     return table
 
 
-def _cell(text: str, width: float) -> str | Paragraph:
-    """Text that fits its column as it is stays a plain string (a Paragraph, which can wrap,
-    costs ~10x more to lay out: a site's thousands of excursions)."""
+def _cell(text: str, width: float) -> str:
+    """A table cell as plain lines broken to fit its column (a Paragraph lays out the same
+    text at ~10x the cost: a site's thousands of excursions)."""
     room = width - 2 * _PAD
-    if all(stringWidth(line, _FONT, _SIZE) <= room for line in text.split("\n")):
+    lines = text.split("\n")
+    if all(stringWidth(line, _FONT, _SIZE) <= room for line in lines):
         return text
-    return _p(text)
+    return "\n".join(part for line in lines for part in simpleSplit(line, _FONT, _SIZE, room))
 
 
 def _p(text: str, raw: bool = False) -> Paragraph:
