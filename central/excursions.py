@@ -1,5 +1,9 @@
 """Excursions, gaps and the time-weighted figures of one sensor, computed by the database.
 
+`full_pass` reads every reading of the period; reports use central/excursion_buckets.py,
+which gives the same figures from the hourly summaries and falls back to this pass (and
+is tested against it).
+
 The readings never come into Python: one pass (a LEAD window materialized once; SQLite ≥
 3.35 and PostgreSQL ≥ 12) weights each reading by the time it stands for and returns the
 totals plus only the readings that *end a run* — consecutive readings on the same side of

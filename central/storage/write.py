@@ -6,7 +6,8 @@ update the digital twin, the alarm log and the gateway's record. An alarm raised
 cleared, an acknowledgement and a prediction also schedule their notifications in the same
 transaction (`outbox.enqueue`, central/notify/outbox.py): stored and scheduled, or neither.
 The gateway's `last_seen` is refreshed by every request, duplicates included: a resend is
-a sign of life.
+a sign of life. The new readings are also folded into their sensor's hourly summaries
+(central/storage/rollups.py) in the same transaction.
 
 Gateway isolation: a sensor belongs to the first gateway that wrote it, an alarm to the
 gateway its id starts with. The upserts never change another gateway's sensor or alarm,
