@@ -111,9 +111,76 @@ async def _store(
     return acks
 
 
-# Signs a stored acknowledgement inside its transaction: (conn, dialect, ack id, time) ->
-# the signature as shown (central/signatures.py); raising rolls the acknowledgement back.
-Sign = Callable[[Any, Dialect, int, float], dict[str, Any]]
+# Signs a stored acknowledgement inside its transaction: (conn, dialect, ack id, alarm id,
+# time) -> the signature as shown (central/signatures.py); raising rolls it back.
+Sign = Callable[[Any, Dialect, int, str, float], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsignable:
+    """Why a group's acknowledgement was not signed at all: the first alarm that could not
+    be (it does not exist, or is another sensor's)."""
+
+    alarm_id: str
+    why: str
+
+
+async def store_signed_group(
+    services: Services,
+    actor: str,
+    subject: str,
+    alarm_ids: list[str],
+    by: str,
+    comment: str,
+    sign: Sign,
+) -> list[dict[str, Any]] | Unsignable:
+    """Acknowledge and sign each of a sensor's alarms in ONE transaction: every alarm gets
+    its acknowledgement and its own signature (linked to that acknowledgement), or none
+    does. Announced like any other acknowledgement, after the commit."""
+    now = services.clock()
+    ids = list(dict.fromkeys(alarm_ids))
+
+    def store(conn: Any, d: Dialect) -> list[tuple[int, str, dict[str, Any]]] | Unsignable:
+        with d.transaction(conn):
+            marks = ", ".join("?" for _ in ids)
+            found = dict(
+                d.all(
+                    conn, f"SELECT alarm_id, subject FROM alarms WHERE alarm_id IN ({marks})", ids
+                )
+            )
+            for alarm_id in ids:
+                if alarm_id not in found:
+                    return Unsignable(alarm_id, "no such alarm")
+                if found[alarm_id] != subject:
+                    return Unsignable(alarm_id, f"an alarm of {found[alarm_id]!r}, not {subject!r}")
+            stored = people.ack_all(conn, d, ids, by, comment, actor, now, subject)
+            assert stored is not None  # existence was checked in this transaction
+            return [(ack_id, alarm_id, sign(conn, d, ack_id, alarm_id, now))
+                    for ack_id, alarm_id, _ in stored]  # fmt: skip
+
+    result = await services.storage.run_write(store)
+    if isinstance(result, Unsignable):
+        return result
+    out = [
+        _signed(ack_id, alarm_id, by, comment, actor, now, signature)
+        for ack_id, alarm_id, signature in result
+    ]
+    services.hub.publish(acknowledged_event(ack, subject, now) for ack in out)
+    return out
+
+
+def _signed(
+    ack_id: int, alarm_id: str, by: str, comment: str, actor: str, at: float, signature: Any
+) -> dict[str, Any]:
+    return {
+        "id": ack_id,
+        "alarm_id": alarm_id,
+        "by": by,
+        "comment": comment,
+        "actor": actor,
+        "at": format_time(at),
+        "signature": signature,
+    }
 
 
 async def store_signed(
@@ -129,21 +196,13 @@ async def store_signed(
             if stored is None:
                 return None
             ack_id, _, subject = stored[0]
-            return ack_id, subject, sign(conn, d, ack_id, now)
+            return ack_id, subject, sign(conn, d, ack_id, alarm_id, now)
 
     result = await services.storage.run_write(store)
     if result is None:
         return None
     ack_id, subject, signature = result
-    ack = {
-        "id": ack_id,
-        "alarm_id": alarm_id,
-        "by": by,
-        "comment": comment,
-        "actor": actor,
-        "at": format_time(now),
-        "signature": signature,
-    }
+    ack = _signed(ack_id, alarm_id, by, comment, actor, now, signature)
     services.hub.publish([acknowledged_event(ack, subject, now)])
     return ack
 

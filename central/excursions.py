@@ -1,5 +1,9 @@
 """Excursions, gaps and the time-weighted figures of one sensor, computed by the database.
 
+`full_pass` reads every reading of the period; reports use central/excursion_buckets.py,
+which gives the same figures from the hourly summaries and falls back to this pass (and
+is tested against it).
+
 The readings never come into Python: one pass (a LEAD window materialized once; SQLite ≥
 3.35 and PostgreSQL ≥ 12) weights each reading by the time it stands for and returns the
 totals plus only the readings that *end a run* — consecutive readings on the same side of
@@ -86,7 +90,7 @@ class Figures:
     gap_threshold_s: float | None
 
 
-def compute(
+def full_pass(
     conn: Any,
     d: Any,
     sensor: str,
@@ -98,8 +102,9 @@ def compute(
     unit: str | None,
     offline_after: float | None = None,
 ) -> Figures:
-    """The sensor's figures over [start, end) (runs on a reader connection)."""
-    _ensure_math(conn, d)
+    """The sensor's figures over [start, end) from every reading (runs on a reader
+    connection); the reference the hourly summaries must agree with, and their fallback."""
+    ensure_math(conn, d)
     count, first, last = d.one(
         conn,
         "SELECT COUNT(*), MIN(time), MAX(time) FROM readings WHERE sensor = ? AND time >= ?"
@@ -111,7 +116,7 @@ def compute(
         empty = Report(0, None, None, None, None, 0.0, None, None, None)
         return Figures(empty, [], [(start, end)], None, None)
 
-    def scan_with(typical: float, unit_weights: bool = False) -> tuple[_Scan, float, float]:
+    def scan_with(typical: float, unit_weights: bool = False) -> tuple[Scan, float, float]:
         cap = typical * GAP_FACTOR
         threshold = max(cap, offline_after or 0.0)
         last_w = 1.0 if count == 1 else max(0.0, min(typical, end - float(last)))
@@ -121,23 +126,47 @@ def compute(
     # The median interval of a sample is usually the median of all (regular sampling):
     # the scan counts the intervals below and up to it, which proves it (or not: then the
     # exact median is sorted out and the scan runs again).
-    typical = _sample_median(conn, d, sensor, start, end) if count > 1 else 1.0
+    typical = sample_median(conn, d, sensor, start, end) if count > 1 else 1.0
     scan, threshold, last_w = scan_with(typical)
-    if count > 1 and not _is_median(typical, scan.shorter, scan.upto, count - 1):
-        typical = _typical(conn, d, sensor, start, end, count)
+    if count > 1 and not is_median(typical, scan.shorter, scan.upto, count - 1):
+        typical = exact_typical(conn, d, sensor, start, end, count)
         scan, threshold, last_w = scan_with(typical)
     unit_weights = scan.weight <= 0  # every reading at one instant: equal weights
     if unit_weights:
         scan, threshold, last_w = scan_with(typical, unit_weights=True)
     limits = _Limits(above, below, typical * GAP_FACTOR, threshold, last_w, unit_weights)
     runs = _runs(conn, d, sensor, end, scan, float(first), limits, unit)
+    return assemble(
+        scan, runs, count, (float(first), float(last)), (start, end), (typical, threshold), unit,
+        above=above, below=below,
+    )  # fmt: skip
+
+
+def assemble(
+    scan: Scan,
+    runs: list[Run],
+    count: int,
+    data: tuple[float, float],
+    period: tuple[float, float],
+    typical_threshold: tuple[float, float],
+    unit: str | None,
+    *,
+    above: float | None,
+    below: float | None,
+) -> Figures:
+    """The figures from the totals and the runs (the full pass and the hourly summaries of
+    central/excursion_buckets.py share it, so both say the same)."""
+    first, last = data
+    start, end = period
+    typical, threshold = typical_threshold
+    last_w = 1.0 if count == 1 else max(0.0, min(typical, end - last))
     report = _summary(scan, unit, above, below, count)
     excursions = _excursions(runs, last_w)
     gaps: list[tuple[float, float]] = []
-    if float(first) - start > threshold:
-        gaps.append((start, float(first)))
+    if first - start > threshold:
+        gaps.append((start, first))
     gaps += [(r.last, r.next) for r in runs if r.gap_after and r.next is not None]
-    tail_end = float(last) + typical
+    tail_end = last + typical
     if end - tail_end > threshold:
         gaps.append((tail_end, end))
     return Figures(report, excursions, gaps, typical, threshold)
@@ -146,7 +175,7 @@ def compute(
 SAMPLE = 1000  # intervals at the start of the period whose median is tried first
 
 
-def _sample_median(conn: Any, d: Any, sensor: str, start: float, end: float) -> float:
+def sample_median(conn: Any, d: Any, sensor: str, start: float, end: float) -> float:
     rows = d.all(
         conn,
         "SELECT time FROM readings WHERE sensor = ? AND time >= ? AND time < ? ORDER BY time"
@@ -157,7 +186,7 @@ def _sample_median(conn: Any, d: Any, sensor: str, start: float, end: float) -> 
     return statistics.median(b - a for a, b in itertools.pairwise(times))
 
 
-def _is_median(x: float, shorter: int, upto: int, m: int) -> bool:
+def is_median(x: float, shorter: int, upto: int, m: int) -> bool:
     """True when `x` is exactly the median of m intervals, `shorter` of them < x and
     `upto` of them <= x (both middle values equal x when m is even)."""
     if x <= 0:
@@ -167,7 +196,7 @@ def _is_median(x: float, shorter: int, upto: int, m: int) -> bool:
     return shorter <= m // 2 - 1 and upto >= m // 2 + 1
 
 
-def _typical(conn: Any, d: Any, sensor: str, start: float, end: float, count: int) -> float:
+def exact_typical(conn: Any, d: Any, sensor: str, start: float, end: float, count: int) -> float:
     """The median interval between readings (as `statistics.median`), else the largest."""
     if count < 2:
         return 1.0
@@ -203,7 +232,7 @@ class _Limits:
 
 
 @dataclass(frozen=True, slots=True)
-class _Scan:
+class Scan:
     count: int
     weight: float
     sum_v: float
@@ -248,7 +277,7 @@ def _scan(
     lim: _Limits,
     unit: str | None,
     probe: float,
-) -> _Scan:
+) -> Scan:
     """One pass (one LEAD window, materialized once): the totals, and the rows that end a
     run — the next reading is on another side of a limit, after an offline gap, or none."""
     row_state = _STATE.format(v="value")
@@ -298,7 +327,7 @@ def _scan(
         for kind, t, v, n, st, gap, *_ in rows
         if int(kind) == 1
     )
-    return _Scan(
+    return Scan(
         count=int(total[1]),
         weight=float(total[2] or 0.0),
         sum_v=float(total[3] or 0.0),
@@ -319,7 +348,7 @@ def _runs(
     d: Any,
     sensor: str,
     end: float,
-    scan: _Scan,
+    scan: Scan,
     first: float,
     lim: _Limits,
     unit: str | None,
@@ -380,7 +409,7 @@ def _run_detail(
 
 
 def _summary(
-    scan: _Scan, unit: str | None, above: float | None, below: float | None, count: int
+    scan: Scan, unit: str | None, above: float | None, below: float | None, count: int
 ) -> Report:
     return Report(
         count=count,
@@ -442,7 +471,7 @@ def mkt_in_unit(sum_arrhenius: float | None, weight: float, unit: str | None) ->
     return kelvin - offset
 
 
-def _ensure_math(conn: Any, d: Any) -> None:
+def ensure_math(conn: Any, d: Any) -> None:
     """SQLite builds without the math functions get EXP from Python (same result)."""
     if d.name != "sqlite":
         return

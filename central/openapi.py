@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from central import openapi_people, openapi_qa, schemas
+from central import openapi_people, openapi_qa, schemas, schemas_qa
 from central.notify import openapi as notify_openapi
 from central.queries import MAX_RAW
 
@@ -227,6 +227,6 @@ def spec() -> dict[str, Any]:
                 },
                 "session": openapi_people.SESSION_SCHEME,
             },
-            "schemas": schemas.components(),
+            "schemas": schemas.components(schemas_qa.RESPONSES),
         },
     }

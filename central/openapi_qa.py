@@ -1,7 +1,8 @@
 """OpenAPI paths of the QA features: signatures, excursion reports and calibration records.
 
 Kept apart from central/openapi.py so each stays small; merged there (after the query API,
-so the sensor report's fuller description replaces the plain one).
+so the sensor report's fuller description replaces the plain one). Every response body is
+a `$ref` to a model of central/schemas_qa.py (generated into `#/components/schemas`).
 """
 
 from __future__ import annotations
@@ -9,47 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from central import schemas
+from central import schemas_qa as qa
+from central.schemas import Response
 from central.signatures import RECORD_TYPES
 
 _STR = {"type": "string"}
-_NUM = {"type": ["number", "null"]}
-_TIME = {"type": "string", "format": "date-time"}
 _SEC: list[dict[str, list[str]]] = [{"apiKey": []}, {"session": []}]
 _SESSION: list[dict[str, list[str]]] = [{"session": []}]
 _WINDOW = [
     {"name": "from", "in": "query", "schema": _STR, "description": "RFC 3339 or epoch seconds"},
     {"name": "to", "in": "query", "schema": _STR, "description": "RFC 3339 or epoch seconds"},
 ]
-_SIGNED = {
-    "type": "object",
-    "properties": {
-        "signer": _STR,
-        "meaning": _STR,
-        "reason": _STR,
-        "signed_at": _TIME,
-        "zone": _STR,
-        "local_time": _STR,
-        "content_sha256": _STR,
-    },
-}
-_EXCURSION = {
-    "type": "object",
-    "required": ["start", "end", "duration_s", "peak", "rule", "alarm_id", "acks"],
-    "properties": {
-        "start": _TIME,
-        "end": _TIME,
-        "duration_s": {"type": "number"},
-        "peak": {"type": "number"},
-        "rule": {"enum": ["high", "low"]},
-        "alarm_id": {"type": ["string", "null"]},
-        "acks": {"type": "array"},
-        "mkt": _NUM,
-        "ongoing": {"type": "boolean"},
-        "alarm": {"type": "object", "description": "state and why (raised, within delay, ...)"},
-        "gaps": {"type": "array"},
-        "notifications": {"type": ["array", "null"]},
-    },
-}
 _ERRORS = {
     "400": {"description": "invalid request (the message names the field)"},
     "401": {"description": "not signed in / unknown secret"},
@@ -58,12 +29,18 @@ _ERRORS = {
 }
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _ref(model: type[Response]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _post(summary: str, body: dict[str, Any], *extra: str) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": {"description": "OK"}, **_ERRORS}
+def _json(model: type[Response], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _post(
+    summary: str, body: dict[str, Any], answer: type[Response], *extra: str, ok: str = "200"
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {ok: _json(answer), **_ERRORS}
     for code in extra:
         responses[code] = {
             "description": {
@@ -92,38 +69,27 @@ def _path(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 _FORMAT = {"name": "format", "in": "query", "schema": {"enum": ["json", "csv", "pdf"]}}
-_REPORT = {
-    "description": "the report (JSON), or CSV/PDF with `format`",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "excursions": {"type": "array", "items": _EXCURSION},
-                    "gaps": {"type": "array"},
-                    "coverage": _NUM,
-                    "time_out_of_range_s": {"type": "number"},
-                    "calibration": {"type": "object"},
-                    "approvals": {"type": "array", "items": _SIGNED},
-                    "content_sha256": _STR,
-                },
-            }
+
+
+def _report(model: type[Response], *formats: str) -> dict[str, Any]:
+    return {
+        "description": f"the report (JSON), or {'/'.join(formats)} with `format`",
+        "content": {
+            "application/json": {"schema": _ref(model)},
+            **{f"{'text' if f == 'CSV' else 'application'}/{f.lower()}": {} for f in formats},
         },
-        "text/csv": {},
-        "application/pdf": {},
-    },
-}
+    }
 
 
 def paths() -> dict[str, Any]:
     record = schemas.request_body(schemas.CalibrationRecord)
-    cal = _post("Record a calibration (signed)", record, "201", "429")
-    put = _post("Replace a calibration record (signed)", record, "404")
+    cal = _post("Record a calibration (signed)", record, qa.CalibrationSigned, "429", ok="201")
+    put = _post("Replace a calibration record (signed)", record, qa.CalibrationSigned, "404")
     return {
         "/api/v1/reports/sensors/{sensor}": _get(
             "Excursion report of a sensor: figures, excursions, gaps, calibration, approvals",
             [_path("sensor"), *_WINDOW, _FORMAT],
-            _REPORT,
+            _report(qa.SensorReport, "CSV", "PDF"),
         ),
         "/api/v1/reports/sites/{site}": _get(
             "Excursion report of every sensor of a site",
@@ -132,12 +98,13 @@ def paths() -> dict[str, Any]:
                 *_WINDOW,
                 {"name": "format", "in": "query", "schema": {"enum": ["json", "pdf"]}},
             ],
-            _REPORT,
+            _report(qa.SiteReport, "PDF"),
         ),
         "/api/v1/reports/approvals": {
             "post": _post(
                 "Approve a report (signed): signs the content SHA-256 the signer saw",
                 schemas.request_body(schemas.ReportApproval),
+                qa.ApprovalSigned,
                 "404",
                 "409",
                 "429",
@@ -148,10 +115,24 @@ def paths() -> dict[str, Any]:
                 **_post(
                     "Acknowledge an alarm with an electronic signature",
                     schemas.request_body(schemas.SignedAck),
+                    qa.AckSigned,
                     "404",
                     "429",
                 ),
                 "parameters": [_path("alarm_id")],
+            }
+        },
+        "/api/v1/sensors/{sensor}/signed-ack": {
+            "post": {
+                **_post(
+                    "Acknowledge a sensor's alarms with an electronic signature each: all in "
+                    "one transaction, or none (404 names the alarm that cannot be signed)",
+                    schemas.request_body(schemas.SignedSensorAck),
+                    qa.SensorAcksSigned,
+                    "404",
+                    "429",
+                ),
+                "parameters": [_path("sensor")],
             }
         },
         "/api/v1/users/{name}/role": {
@@ -159,6 +140,7 @@ def paths() -> dict[str, Any]:
                 **_post(
                     "Change a user's role with an electronic signature (admin)",
                     schemas.request_body(schemas.SignedRoleChange),
+                    qa.RoleSigned,
                     "404",
                     "429",
                 ),
@@ -181,32 +163,18 @@ def paths() -> dict[str, Any]:
                     "schema": {**_STR, "minLength": 1},
                 },
             ],
-            _json(
-                {
-                    "type": "object",
-                    "properties": {"signatures": {"type": "array", "items": _SIGNED}},
-                }
-            ),
+            _json(qa.Signatures),
         ),
         "/api/v1/signatures/verify": _get(
             "Every signature checked against its audit row and its record",
             [],
-            _json(
-                {
-                    "type": "object",
-                    "properties": {
-                        "ok": {"type": "boolean"},
-                        "checked": {"type": "integer"},
-                        "problems": {"type": "array"},
-                    },
-                }
-            ),
+            _json(qa.SignatureVerdict),
         ),
         "/api/v1/sensors/{sensor}/calibrations": {
             **_get(
                 "Calibration records of a sensor, with their signatures",
                 [_path("sensor")],
-                _json({"type": "object"}),
+                _json(qa.Calibrations),
             ),
             "post": {**cal, "parameters": [_path("sensor")]},
         },

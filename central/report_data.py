@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from central import calibration, excursions, reports, signatures
+from central import calibration, excursion_buckets, excursions, reports, signatures
 from central.storage import read
 from runtime.events import format_time
 
@@ -40,7 +40,7 @@ def sensor_report(
     offline = rules.get("offline") if isinstance(rules.get("offline"), dict) else {}
     after = offline.get("after_s") if offline else None
     unit = twin["unit"]
-    figures = excursions.compute(
+    figures = excursion_buckets.compute(
         conn, d, sensor, start, end, above=above, below=below, unit=unit,
         offline_after=float(after) if isinstance(after, int | float) else None,
     )  # fmt: skip

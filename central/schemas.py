@@ -217,6 +217,13 @@ class SignedAck(Request):
     comment: str | None = Field(None, max_length=4000, description="default: the reason")
 
 
+class SignedSensorAck(SignedAck):
+    """Sign the acknowledgement of a sensor's alarms: every one (one signature each, in
+    one transaction) or none. `alarm_ids` default: its active alarms not yet acknowledged."""
+
+    alarm_ids: AlarmIds | None = None
+
+
 class SignedRoleChange(Request):
     role: Role
     signature: SignatureInput
@@ -618,8 +625,11 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     return dict(walk(schema))
 
 
-def components() -> dict[str, Any]:
-    """Every response model (and the models they nest) by name, for `#/components/schemas`."""
-    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "serialization") for m in RESPONSES]
+def components(extra: tuple[type[Response], ...] = ()) -> dict[str, Any]:
+    """Every response model (and the models they nest) by name, for `#/components/schemas`;
+    `extra`: another module's (central/schemas_qa.py)."""
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "serialization") for m in (*RESPONSES, *extra)
+    ]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     return dict(sorted(tidy(defs["$defs"]).items()))

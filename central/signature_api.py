@@ -1,6 +1,7 @@
 """Signed actions (central/signatures.py) over HTTP; people signed in on the dashboard only.
 
     POST /api/v1/alarms/{alarm_id}/signed-ack   operator  {"signature": {...}, "comment"?}
+    POST /api/v1/sensors/{sensor}/signed-ack    operator  {"signature", "comment"?, "alarm_ids"?}
     POST /api/v1/users/{name}/role              admin     {"role", "signature": {...}}
     GET  /api/v1/signatures?record_type=&record_id=   viewer
     GET  /api/v1/signatures/verify                    viewer
@@ -11,7 +12,9 @@ central/schemas.py. A signed acknowledgement is stored and announced like a plai
 (central/acks.py), its signature in the same transaction. The plain
 `POST /api/v1/alarms/{alarm_id}/ack` stays for tools that do not need Part 11 (an API key
 may use it); `central --require-signatures` answers it 403 so every acknowledgement is
-signed, and refuses role changes through `PATCH /api/v1/users`.
+signed, and refuses role changes through `PATCH /api/v1/users`. A sensor's alarms are
+signed all in one transaction (one signature per acknowledgement) or not at all: 404
+naming the first alarm that could not be (none, or another sensor's).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from starlette.routing import Route
 
 from central import access, acks, signatures
 from central.body import read_model
-from central.schemas import SignedAck, SignedRoleChange
+from central.schemas import SignatureInput, SignedAck, SignedRoleChange, SignedSensorAck
 from central.services import Services
 from central.storage import people
 from central.storage.dialect import Dialect
@@ -35,6 +38,7 @@ def routes(services: Services) -> list[Route]:
     api = SignatureApi(services)
     out = [
         Route("/api/v1/alarms/{alarm_id}/signed-ack", api.signed_ack, methods=["POST"]),
+        Route("/api/v1/sensors/{sensor}/signed-ack", api.signed_sensor_ack, methods=["POST"]),
         Route("/api/v1/users/{name}/role", api.signed_role, methods=["POST"]),
         Route("/api/v1/signatures", api.listing),
         Route("/api/v1/signatures/verify", api.verify),
@@ -61,17 +65,44 @@ class SignatureApi:
         if isinstance(signer, Response):
             return signer
         alarm_id = request.path_params["alarm_id"]
-
-        def sign(conn: Any, d: Dialect, ack_id: int, now: float) -> dict[str, Any]:
-            content = signatures.ack_content(ack_id, alarm_id, signer.name, comment, now)
-            signed = signatures.record(conn, d, now, signer, sig, "alarm_ack", str(ack_id), content)
-            return signatures.to_json(signed)
-
+        sign = _ack_signer(signer, sig, comment)
         actor = access.actor(identity.principal)
         stored = await acks.store_signed(self.services, actor, alarm_id, signer.name, comment, sign)
         if stored is None:
             return access.error(404, f"no alarm {alarm_id!r}")
         return _json(stored)
+
+    async def signed_sensor_ack(self, request: Request) -> Response:
+        identity = await access.check(self.services, request, "operator")
+        if isinstance(identity, Response):
+            return identity
+        body = await read_model(request, SignedSensorAck)
+        sig = body.signature
+        comment = body.comment or sig.reason
+        subject = request.path_params["sensor"]
+        ids = body.alarm_ids
+        if ids is None:
+            active = await self.storage.alarms(True, 10_000)
+            ids = [a["alarm_id"] for a in active if a["subject"] == subject and not a["acks"]]
+            if not ids:
+                return access.error(
+                    409, f"sensor {subject!r} has no active alarm waiting for an acknowledgement"
+                )
+        signer = await signatures.authenticate(self.services, request, identity, sig)
+        if isinstance(signer, Response):
+            return signer
+        sign = _ack_signer(signer, sig, comment)
+        actor = access.actor(identity.principal)
+        stored = await acks.store_signed_group(
+            self.services, actor, subject, ids, signer.name, comment, sign
+        )
+        if isinstance(stored, acks.Unsignable):
+            return access.error(
+                404,
+                f"alarm {stored.alarm_id!r} cannot be signed ({stored.why}); "
+                "no alarm of the group was acknowledged",
+            )
+        return _json({"sensor": subject, "acks": stored})
 
     async def signed_role(self, request: Request) -> Response:
         identity = await access.check(self.services, request, "admin")
@@ -135,6 +166,17 @@ class SignatureApi:
             "this central requires signed acknowledgements (--require-signatures): sign in and "
             f"POST /api/v1/alarms/{where or '{alarm_id}'}/signed-ack",
         )
+
+
+def _ack_signer(signer: signatures.Signer, sig: SignatureInput, comment: str) -> acks.Sign:
+    """Signs one stored acknowledgement (in its transaction) with the signer's signature."""
+
+    def sign(conn: Any, d: Dialect, ack_id: int, alarm_id: str, now: float) -> dict[str, Any]:
+        content = signatures.ack_content(ack_id, alarm_id, signer.name, comment, now)
+        signed = signatures.record(conn, d, now, signer, sig, "alarm_ack", str(ack_id), content)
+        return signatures.to_json(signed)
+
+    return sign
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -33,6 +33,7 @@ import orjson
 from central import signing
 from central.records import checksum
 from central.records.database import Database, RecordsError, audit, connection, has_tables
+from central.storage import rollups
 from central.storage.dialect import Dialect
 
 FORMAT = "tracseq-archive/1"
@@ -203,6 +204,13 @@ def unarchive(db: Database, source: Path, key: bytes, *, actor: str) -> dict[str
         for table in (*SNAPSHOTS, *TABLES):  # alarms before their acks (foreign key)
             for entry in (f for f in manifest["files"] if f["table"] == table):
                 loaded[table] += _load(conn, dialect, table, source / entry["name"])
+        days = [
+            parse_day(Path(f["name"]).name.split(".")[0])
+            for f in manifest["files"]
+            if f["table"] == "readings"
+        ]
+        if days:  # the hourly summaries the reports read (central/storage/rollups.py)
+            rollups.rebuild(conn, dialect, min(days), max(days) + 86_400.0)
     audit(db, actor, "archive.load", source.name, {"before": manifest["before"], "rows": loaded})
     return loaded
 

@@ -17,6 +17,9 @@ Checks, each reported by name:
 - `signatures`: every electronic signature against its audit row and the newest of each
   record against the record as it is now (central/signatures.py): an edited signature or a
   signed acknowledgement, role change, calibration or approval changed after signing.
+- `rollups`: the hourly summaries the excursion reports read (central/storage/rollups.py)
+  count the readings each hour holds: an hour whose summary disagrees (readings written or
+  deleted behind central's back) would be reported wrongly.
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ from typing import Any
 from central import audit as audit_chain
 from central import signatures
 from central.records.database import Database, RecordsError, connection, has_tables
+from central.storage import rollups
 from central.storage.dialect import Dialect
 from central.storage.people import audit_rows
 from central.trail import check_trail
+from runtime.events import format_time
 
-CHECKS = ("audit_chain", "row_counts", "sequence_gaps", "unknown_sensors", "signatures")
+CHECKS = (
+    "audit_chain", "row_counts", "sequence_gaps", "unknown_sensors", "signatures", "rollups",
+)  # fmt: skip
 TABLES = (
     "readings", "events", "sensors", "gateways", "alarms", "alarm_acks", "users", "audit",
-    "signatures", "calibrations",
+    "signatures", "calibrations", "reading_rollups",
 )  # fmt: skip
 
 
@@ -75,6 +82,7 @@ def verify(db: Database, key: bytes | None = None) -> Report:
         _gaps(conn, dialect, report)
         _unknown_sensors(conn, dialect, report)
         _signatures(conn, dialect, report)
+        _rollups(conn, dialect, report)
     return report
 
 
@@ -164,4 +172,25 @@ def _signatures(conn: Any, dialect: Dialect, report: Report) -> None:
             "signatures",
             f"signature {problem['signature_id']} of {problem['record_type']} "
             f"{problem['record_id']}: {problem['problem']}",
+        )
+
+
+def _rollups(conn: Any, dialect: Dialect, report: Report) -> None:
+    hours = f"""(SELECT sensor, {dialect.bucket(rollups.BUCKET)} AS b, count(*) AS n
+        FROM readings GROUP BY sensor, b)"""
+    rows = dialect.all(
+        conn,
+        f"""SELECT r.sensor, r.bucket, r.n, COALESCE(c.n, 0) FROM reading_rollups AS r
+        LEFT JOIN {hours} AS c ON c.sensor = r.sensor AND c.b = r.bucket
+        WHERE r.exact = 1 AND r.n <> COALESCE(c.n, 0)
+        UNION ALL
+        SELECT c.sensor, c.b, 0, c.n FROM {hours} AS c
+        LEFT JOIN reading_rollups AS r ON r.sensor = c.sensor AND r.bucket = c.b
+        WHERE r.sensor IS NULL ORDER BY 1, 2""",
+    )
+    for sensor, bucket, summarised, stored in rows:
+        report.fail(
+            "rollups",
+            f"sensor {sensor!r}, hour from {format_time(float(bucket))}: the summary counts "
+            f"{summarised} reading(s), the readings table holds {stored}",
         )

@@ -15,12 +15,17 @@ and adds the signed audit checkpoints.
 Migration 6 (issue 14, notifications) adds users' e-mail and phone, the notification outbox
 (written in the transaction that stores an alarm, ack or clear), the notifications (one
 message to one recipient, possibly listing several alarms) and every delivery attempt.
+Migration 11 (issue 16, excursion reports) adds the hourly summaries of each sensor's
+readings (central/storage/rollups.py), backfilled from the readings already stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from central.storage import rollups
 from central.storage.errors import StorageError
 
 
@@ -30,6 +35,8 @@ class Migration:
     name: str
     sqlite: str
     postgres: str
+    # Runs after the SQL, in the same transaction (a backfill that needs the dialect).
+    then: Callable[[Any, Any], None] | None = None
 
 
 _V1_TABLES = """
@@ -388,6 +395,31 @@ CREATE TRIGGER signatures_append_only BEFORE UPDATE OR DELETE ON signatures
 FOR EACH ROW EXECUTE FUNCTION tracseq_append_only();
 """
 
+# Issue 16: per sensor and hour, what a monthly report needs (central/storage/rollups.py),
+# kept by ingest in the batch's transaction; the existing readings are summarised here.
+_V11_ROLLUPS = """
+CREATE TABLE reading_rollups (
+    sensor TEXT NOT NULL,
+    bucket {float} NOT NULL,             -- the hour's start, epoch seconds
+    n BIGINT NOT NULL,
+    first_t {float} NOT NULL,
+    last_t {float} NOT NULL,
+    first_v {float} NOT NULL,
+    last_v {float} NOT NULL,
+    last_e {float},                      -- the last reading's exp(-ΔH/(R·T)) (°C readings)
+    min_v {float} NOT NULL,
+    max_v {float} NOT NULL,
+    sum_v {float} NOT NULL,
+    min_g {float},                       -- shortest / longest interval inside the hour
+    max_g {float},
+    sum_vg {float} NOT NULL,             -- Σ value · interval to the next reading of the hour
+    sum_eg {float} NOT NULL,             -- Σ exp(-ΔH/(R·T)) · that interval
+    n_e BIGINT NOT NULL,                 -- readings with an Arrhenius term
+    exact INTEGER NOT NULL,              -- 0: a late reading landed inside the hour
+    PRIMARY KEY (sensor, bucket)
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(
         1,
@@ -442,6 +474,13 @@ MIGRATIONS: list[Migration] = [
         "alarm priority (critical | warning) from the edge's alarm events",
         sqlite="ALTER TABLE alarms ADD COLUMN priority TEXT;",
         postgres="ALTER TABLE alarms ADD COLUMN priority TEXT;",
+    ),
+    Migration(
+        11,
+        "hourly summaries of each sensor's readings for the excursion reports",
+        sqlite=_V11_ROLLUPS.format(float="REAL"),
+        postgres=_V11_ROLLUPS.format(float="DOUBLE PRECISION"),
+        then=rollups.rebuild,
     ),
 ]
 

@@ -141,6 +141,13 @@ async def maintain(conn: AsyncConn, now: float, retention: float | None) -> Repo
                     report.dropped.append(part.name)
             if default is not None:
                 report.deleted = await _delete_before(conn, default, cutoff)
+            if report.dropped or report.deleted:
+                # The hourly summaries of what was deleted no longer stand for the readings
+                # (central/storage/rollups.py): reports read what is left of those hours.
+                await conn.execute(
+                    "UPDATE reading_rollups SET exact = 0 WHERE bucket < %s AND exact = 1",
+                    (cutoff,),
+                )
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
     return report

@@ -92,6 +92,8 @@ class PostgresDialect(Dialect):
             rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
             for migration in pending(MIGRATIONS, {int(r[0]) for r in rows}):
                 conn.execute(migration.postgres.encode())
+                if migration.then is not None:
+                    migration.then(conn, self)
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",
                     (migration.version, migration.name, now),

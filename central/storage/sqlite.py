@@ -10,6 +10,7 @@ from ingest means the batch is committed to disk.
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -123,6 +124,8 @@ class SqliteDialect(Dialect):
             for migration in pending(MIGRATIONS, {int(r[0]) for r in rows}):
                 for statement in _statements(migration.sqlite):
                     conn.execute(statement)
+                if migration.then is not None:
+                    migration.then(conn, self)
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
                     (migration.version, migration.name, now),
@@ -159,6 +162,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     if readonly:
         conn.execute("PRAGMA query_only=ON")
+    try:
+        conn.execute("SELECT EXP(0)")
+    except sqlite3.OperationalError:  # a build without the math functions: same result
+        conn.create_function("EXP", 1, math.exp, deterministic=True)
     return conn
 
 

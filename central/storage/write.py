@@ -6,7 +6,8 @@ update the digital twin, the alarm log and the gateway's record. An alarm raised
 cleared, an acknowledgement and a prediction also schedule their notifications in the same
 transaction (`outbox.enqueue`, central/notify/outbox.py): stored and scheduled, or neither.
 The gateway's `last_seen` is refreshed by every request, duplicates included: a resend is
-a sign of life.
+a sign of life. The new readings are also folded into their sensor's hourly summaries
+(central/storage/rollups.py) in the same transaction.
 
 Gateway isolation: a sensor belongs to the first gateway that wrote it, an alarm to the
 gateway its id starts with. The upserts never change another gateway's sensor or alarm,
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 
 from central.notify import outbox
+from central.storage import rollups
 from central.storage.dialect import Dialect
 from central.storage.records import Batch, EventRow, Ingested, OfflineAlarm, ReadingRow
 from runtime import events as ev
@@ -54,6 +56,7 @@ class ForeignData(TracseqError):
 def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
     with d.transaction(conn):
         new_ids = d.insert_readings(conn, batch.readings, batch.now)
+        rollups.add_new(conn, d, batch.readings, new_ids)  # the hourly summaries reports read
         new_events = d.insert_events(conn, batch.events, batch.now)
         new_ids |= new_events
         cleared: list[str] = []

@@ -40,7 +40,7 @@ def load(conn: sqlite3.Connection, sensor: str, times: list[float], values: list
 def figures(
     conn: sqlite3.Connection, sensor: str, end: float, unit: str = "degC"
 ) -> excursions.Figures:
-    return excursions.compute(
+    return excursions.full_pass(
         conn, SqliteDialect(), sensor, 0.0, end, above=None, below=None, unit=unit
     )
 

@@ -186,6 +186,35 @@ def test_a_signed_ack_edited_in_the_database_is_found_by_verification(site: Site
     assert site.central.get("/api/v1/signatures/verify").json()["ok"]
 
 
+def test_a_sensor_group_is_signed_all_in_one_transaction_or_not_at_all(site: Site) -> None:
+    name = person(site)
+    sensor = "fridge-4.temp"
+    first, second = (site.raise_alarm(sensor, 9.5, 8.0) for _ in range(2))
+    other = site.raise_alarm("fridge-2.temp", 9.5, 8.0)
+    url = f"/api/v1/sensors/{sensor}/signed-ack"
+    signature = {"username": name, "password": PASSWORD, **SIGN}
+    signed_before = site.central.count("signatures")
+    with session(site, name) as (client, headers):
+        for bad, why in [(other, "an alarm of 'fridge-2.temp'"), ("gw:nope:high:1", "no such")]:
+            body = {"signature": signature, "alarm_ids": [first, bad, second]}
+            r = client.post(url, json=body, headers=headers)
+            assert r.status_code == 404, r.text
+            assert f"alarm {bad!r} cannot be signed ({why}" in r.json()["error"]
+            assert site.central.count("alarm_acks", "alarm_id IN (?, ?)", (first, second)) == 0
+            assert site.central.count("signatures") == signed_before
+        # the refused groups were no signing: the session's first one still needs the name
+        r = client.post(url, json={"signature": signature, "alarm_ids": [first, second]},
+                        headers=headers)  # fmt: skip
+        assert r.status_code == 200, r.text
+    acks = r.json()["acks"]
+    assert [a["alarm_id"] for a in acks] == [first, second]
+    assert {a["signature"]["record_id"] for a in acks} == {str(a["id"]) for a in acks}
+    assert all(a["signature"]["signer"] == name for a in acks)
+    assert site.central.count("signatures") == signed_before + 2
+    verdict = site.central.get("/api/v1/signatures/verify").json()
+    assert verdict["ok"], verdict
+
+
 def test_role_change_is_signed(site: Site) -> None:
     target = person(site, "viewer")
     client, csrf = site.login("ada")

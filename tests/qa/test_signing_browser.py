@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import orjson
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from runtime import events as ev
 from tests.central.conftest import fresh_db, start_central
@@ -160,3 +161,35 @@ def test_with_require_signatures_the_alarms_and_users_pages_sign(
     row.get_by_role("button", name="Sign and set role operator").click()
     expect(page.locator("#users-msg")).to_have_text("role of victor set to operator (signed)")
     assert strict.central.count("signatures", "record_type = 'user_role'") == 1
+
+
+def test_signing_a_sensor_group_signs_every_alarm_or_none(
+    strict: Site,
+    browser: Browser,  # noqa: F811
+) -> None:
+    sensor = "fridge-8.temp"
+    ids = [_off_loop(lambda: strict.raise_alarm(sensor, 9.5, 8.0)) for _ in range(2)]
+    page = signed_in(browser, strict, "ada").new_page()
+    page.goto(f"{strict.url}/alarms")
+    card = page.locator("article.alarm-group", has_text=sensor)
+    card.get_by_label(re.compile("^Comment")).fill("both probes checked")
+    card.get_by_label("Reason").fill("door closed, product checked")
+    card.get_by_label("User name").fill("ada")
+    card.get_by_label("Password").fill(PASSWORD)
+
+    def one_gone(route: Route) -> None:  # an alarm that cannot be signed joins the group
+        body = orjson.loads(route.request.post_data or "{}")
+        body["alarm_ids"] = [*body["alarm_ids"], f"{GATEWAY}:{sensor}:high:gone"]
+        route.continue_(post_data=orjson.dumps(body))
+
+    page.route("**/api/v1/sensors/*/signed-ack", one_gone)
+    card.get_by_role("button", name="Acknowledge").click()
+    expect(card.get_by_role("alert")).to_contain_text("high:gone' cannot be signed (no such alarm)")
+    marks = ", ".join("?" for _ in ids)
+    assert strict.central.count("alarm_acks", f"alarm_id IN ({marks})", tuple(ids)) == 0
+    page.unroute("**/api/v1/sensors/*/signed-ack")
+    card.get_by_role("button", name="Acknowledge").click()
+    expect(card.locator(".acks .signed")).to_have_count(2)
+    assert strict.central.count("alarm_acks", f"alarm_id IN ({marks})", tuple(ids)) == 2
+    stored = strict.central.count("signatures", "record_type = 'alarm_ack' AND signer = 'ada'")
+    assert stored >= 2

@@ -27,7 +27,9 @@ from tests.servers import wait_until
 DAY = 86_400.0
 # Three whole UTC days, the last one ending a day before now: archive dates are whole days.
 START = (time.time() // DAY - 4) * DAY
-TABLES = ("readings", "events", "sensors", "gateways", "alarms", "alarm_acks", "users")
+TABLES = (
+    "readings", "events", "sensors", "gateways", "alarms", "alarm_acks", "users", "reading_rollups",
+)  # fmt: skip
 
 
 def seed(central: Central, gateway: str, sensor: str, per_day: int = 48) -> int:

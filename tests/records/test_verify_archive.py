@@ -42,6 +42,7 @@ def test_verify_passes_on_an_intact_record(site: tuple[Central, str, str]) -> No
     code, report = _verify(central)
     assert code == 0 and report["ok"], report
     assert report["counts"]["readings"] == 144 and report["counts"]["alarm_acks"] == 1
+    assert report["checks"]["rollups"] == "ok" and report["counts"]["reading_rollups"] > 0
 
 
 def test_verify_finds_a_deleted_reading(site: tuple[Central, str, str]) -> None:
@@ -50,6 +51,16 @@ def test_verify_finds_a_deleted_reading(site: tuple[Central, str, str]) -> None:
     code, report = _verify(central)
     assert code == 1 and report["checks"]["sequence_gaps"] == "failed"
     assert any(f"first missing: {gateway}:40" in p for p in report["problems"]), report
+
+
+def test_verify_finds_an_hour_whose_summary_disagrees_with_its_readings(
+    site: tuple[Central, str, str],
+) -> None:
+    central, gateway, sensor = site
+    _sql(central, f"DELETE FROM readings WHERE id = '{gateway}:41'")
+    code, report = _verify(central)
+    assert code == 1 and report["checks"]["rollups"] == "failed", report
+    assert any(f"sensor {sensor!r}" in p and "holds" in p for p in report["problems"]), report
 
 
 def test_verify_finds_a_deleted_audit_row(site: tuple[Central, str, str]) -> None:

@@ -7,7 +7,7 @@
 // every alarm, reading and acknowledgement that arrives meanwhile. Another person's
 // acknowledgement comes on the stream and shows at once.
 import { ackForm } from "./ackform.js";
-import { signatureLine, signedAck } from "./sign.js";
+import { signatureLine, signedAck, signedSensorAck } from "./sign.js";
 import {
   announce, api, canAck, debounce, epoch, fmtAlarmValue, fmtTime, fmtValue, h, live, me,
   sensorHref, since,
@@ -269,8 +269,9 @@ function applyAck(ack) {
 async function acknowledge(subject, comment, signature) {
   const g = groups.get(subject);
   const ids = g.ids;
-  if (signature) {  // one signed acknowledgement per alarm (the same signature manifestation)
-    for (const alarmId of ids) applyAck(await signedAck(alarmId, comment, signature));
+  if (signature) {  // every alarm signed in one transaction, or none (the error names it)
+    const r = await signedSensorAck(subject, ids, comment, signature);
+    r.acks.forEach(applyAck);
   } else {
     const r = await api(`/api/v1/sensors/${encodeURIComponent(subject)}/ack`, {
       method: "POST",

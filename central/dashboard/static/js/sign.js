@@ -56,3 +56,11 @@ export function signedAck(alarmId, comment, signature) {
     method: "POST", body: { comment, signature },
   });
 }
+
+// A signed acknowledgement of a sensor's alarms, all in one transaction or none
+// (POST /api/v1/sensors/{sensor}/signed-ack) -> {sensor, acks}.
+export function signedSensorAck(subject, alarmIds, comment, signature) {
+  return api(`/api/v1/sensors/${encodeURIComponent(subject)}/signed-ack`, {
+    method: "POST", body: { comment, signature, alarm_ids: alarmIds },
+  });
+}
