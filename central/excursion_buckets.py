@@ -1,5 +1,8 @@
 """A sensor's excursion figures from its hourly summaries, reading raw readings only where needed.
 
+Over 400 lines on purpose: one algorithm (hourly summaries to exact excursions) that must
+give the full pass's figures to the second; it is tested as a unit against that pass.
+
 The same figures as the full pass (central/excursions.py, the reference), from the rows
 ingest keeps per sensor and hour (central/storage/rollups.py): a 30-day report reads ~720
 summaries and the readings of the few hours that need them:

@@ -1,5 +1,8 @@
 """Versioned schema migrations of the central database, one list per backend.
 
+Over 400 lines on purpose: the append-only list of every schema version of both backends,
+read top to bottom; a migration is never edited, moved or split once released.
+
 A migration is appended, never edited. `schema_migrations` records each applied version;
 opening the storage applies the missing ones in order, each in its own transaction
 (PostgreSQL additionally takes an advisory lock so two starting services do not race).

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from central.audit import GENESIS, AuditEntry, row_hash
-from central.storage import write
+from central.notify import outbox
 from central.storage.dialect import Dialect
 from central.storage.records import Revocation
 
@@ -69,7 +69,7 @@ def ack(
     conn: Any, d: Dialect, alarm_id: str, by: str, comment: str, actor: str, now: float
 ) -> int | None:
     with d.transaction(conn):
-        ack_id = write.ack(conn, d, alarm_id, by, comment, actor, now)
+        ack_id = _ack(conn, d, alarm_id, by, comment, actor, now)
         if ack_id is not None:
             new = {"ack_id": ack_id, "by": by, "comment": comment}
             append_audit(conn, d, now, actor, "alarm.ack", alarm_id, None, new)
@@ -114,7 +114,7 @@ def ack_all(
 
 def add_token(conn: Any, d: Dialect, token_hash: str, source: str, now: float, actor: str) -> None:
     with d.transaction(conn):
-        write.add_token(conn, d, token_hash, source, now)
+        _add_token(conn, d, token_hash, source, now)
         new = {"source": source, "digest_prefix": token_hash[:12]}
         append_audit(conn, d, now, actor, "token.create", source, None, new)
 
@@ -123,7 +123,7 @@ def add_api_key(
     conn: Any, d: Dialect, key_hash: str, name: str, role: str, now: float, actor: str
 ) -> bool:
     with d.transaction(conn):
-        if not write.add_api_key(conn, d, key_hash, name, role, now):
+        if not _add_api_key(conn, d, key_hash, name, role, now):
             return False
         append_audit(conn, d, now, actor, "apikey.create", name, None, {"role": role})
     return True
@@ -355,3 +355,42 @@ def _end_sessions(conn: Any, d: Dialect, name: str, now: float) -> None:
         "UPDATE sessions SET revoked = ? WHERE username = ? AND revoked IS NULL",
         (now, name),
     )
+
+
+def _ack(
+    conn: Any, d: Dialect, alarm_id: str, by: str, comment: str, actor: str, now: float
+) -> int | None:
+    """Append an acknowledgement; None when the alarm does not exist."""
+    with d.transaction(conn):
+        if d.one(conn, "SELECT 1 FROM alarms WHERE alarm_id = ?", (alarm_id,)) is None:
+            return None
+        row = d.one(
+            conn,
+            """INSERT INTO alarm_acks (alarm_id, ack_by, comment, at, actor)
+            VALUES (?, ?, ?, ?, ?) RETURNING id""",
+            (alarm_id, by, comment, now, actor),
+        )
+        outbox.enqueue(conn, d, alarm_id, "acknowledged", now)
+    return int(row[0])
+
+
+def _add_token(conn: Any, d: Dialect, token_hash: str, source: str, now: float) -> None:
+    with d.transaction(conn):
+        d.execute(
+            conn,
+            "INSERT INTO tokens (token_hash, source, created) VALUES (?, ?, ?)",
+            (token_hash, source, now),
+        )
+
+
+def _add_api_key(conn: Any, d: Dialect, key_hash: str, name: str, role: str, now: float) -> bool:
+    """False when an API key of that name exists already."""
+    with d.transaction(conn):
+        if d.one(conn, "SELECT 1 FROM api_keys WHERE name = ?", (name,)) is not None:
+            return False
+        d.execute(
+            conn,
+            "INSERT INTO api_keys (key_hash, name, role, created) VALUES (?, ?, ?, ?)",
+            (key_hash, name, role, now),
+        )
+    return True

@@ -1,13 +1,12 @@
-"""The ingest transaction and the other writes, as plain functions on one connection.
+"""The ingest transaction and the offline alarms, as plain functions on one connection.
 
 A batch is stored in ONE transaction: readings and events are inserted with their id as
 unique key (duplicates ignored by the database), then only the events that were new
 update the digital twin, the alarm log and the gateway's record. An alarm raised or
 cleared, an acknowledgement and a prediction also schedule their notifications in the same
 transaction (`outbox.enqueue`, central/notify/outbox.py): stored and scheduled, or neither.
-The gateway's `last_seen` is refreshed by every request, duplicates included: a resend is
-a sign of life. The new readings are also folded into their sensor's hourly summaries
-(central/storage/rollups.py) in the same transaction.
+The gateway's `last_seen` is refreshed by every request (a resend is a sign of life). The
+new readings are folded into their hourly summaries (storage/rollups.py) in it too.
 
 Gateway isolation: a sensor belongs to the first gateway that wrote it, an alarm to the
 gateway its id starts with. The upserts never change another gateway's sensor or alarm,
@@ -385,45 +384,6 @@ def raise_offline(
     if row is None:
         return None
     return OfflineAlarm(alarm_id, gateway, float(row[0]), float(row[1]))
-
-
-def ack(
-    conn: Any, d: Dialect, alarm_id: str, by: str, comment: str, actor: str, now: float
-) -> int | None:
-    """Append an acknowledgement; None when the alarm does not exist."""
-    with d.transaction(conn):
-        if d.one(conn, "SELECT 1 FROM alarms WHERE alarm_id = ?", (alarm_id,)) is None:
-            return None
-        row = d.one(
-            conn,
-            """INSERT INTO alarm_acks (alarm_id, ack_by, comment, at, actor)
-            VALUES (?, ?, ?, ?, ?) RETURNING id""",
-            (alarm_id, by, comment, now, actor),
-        )
-        outbox.enqueue(conn, d, alarm_id, "acknowledged", now)
-    return int(row[0])
-
-
-def add_token(conn: Any, d: Dialect, token_hash: str, source: str, now: float) -> None:
-    with d.transaction(conn):
-        d.execute(
-            conn,
-            "INSERT INTO tokens (token_hash, source, created) VALUES (?, ?, ?)",
-            (token_hash, source, now),
-        )
-
-
-def add_api_key(conn: Any, d: Dialect, key_hash: str, name: str, role: str, now: float) -> bool:
-    """False when an API key of that name exists already."""
-    with d.transaction(conn):
-        if d.one(conn, "SELECT 1 FROM api_keys WHERE name = ?", (name,)) is not None:
-            return False
-        d.execute(
-            conn,
-            "INSERT INTO api_keys (key_hash, name, role, created) VALUES (?, ?, ?, ?)",
-            (key_hash, name, role, now),
-        )
-    return True
 
 
 def _text(value: Any) -> str | None:
