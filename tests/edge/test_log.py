@@ -120,6 +120,77 @@ async def test_a_log_from_before_value_identity_is_upgraded_in_place(tmp_path: P
         await log.close()
 
 
+async def test_a_log_from_before_time_first_identity_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A schema-3 log (4 KiB pages, identity sensor-first, a `received` index) is migrated
+    on open: rows and seqs kept, redeliveries still recognised, the identity now leads with
+    the sensor time, the unused index is gone and the file keeps its page size."""
+    path = tmp_path / "log.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA page_size = 4096")
+    for script in schema.MIGRATIONS[:3]:
+        for statement in schema._statements(script):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.executemany(
+        "INSERT INTO entries (seq, type, subject, time, received, data, keep, value) "
+        "VALUES (?, 'org.tracseq.reading', ?, 1800000000.0, 1800000000.5, ?, 0, ?)",
+        [(i, f"s{i}", f'{{"value":{i}.5}}'.encode(), i + 0.5) for i in (1, 2)],
+    )
+    conn.close()
+    log = DurableLog.open(path)
+    try:
+        assert await log.append([reading("s1", 1.5, 1_800_000_000.0)]) == [None]
+        assert await log.append([reading("s1", 9.5, 1_800_000_000.0)]) == [3]
+    finally:
+        await log.close()
+    with sqlite3.connect(path) as conn:
+        assert seqs_on_disk(path) == [1, 2, 3]
+        columns = [row[2] for row in conn.execute("PRAGMA index_info('entries_identity')")]
+        assert columns == ["time", "subject", "value"]
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list('entries')")}
+        assert "entries_received" not in indexes
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+
+
+async def test_a_commit_of_many_sensors_writes_at_most_three_times_its_rows(
+    tmp_path: Path,
+) -> None:
+    """One commit of 50 sensors' readings (2,000 readings/s in 25 ms commit windows) puts
+    at most 3x the bytes its rows take in the log into the WAL: they share leaf pages."""
+    path = tmp_path / "log.db"
+    log = DurableLog.open(path)
+    sensors = [f"freezer-{i:03d}.temp" for i in range(500)]
+    t0 = 1_800_000_000.0
+    try:
+        for batch in range(40):  # 20,000 readings, 40 s of 500 sensors at 1/s
+            t = t0 + batch
+            await log.append(
+                [reading(s, -80.0 + i / 100, t + i / 1000) for i, s in enumerate(sensors)]
+            )
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+            used = conn.execute("PRAGMA page_count").fetchone()[0] * size
+            row_bytes = used / 20_000
+            t = t0 + 40
+            await log.append([reading(s, -70.0, t + i / 1000) for i, s in enumerate(sensors[:50])])
+            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert frames * (size + 24) <= 3 * 50 * row_bytes
+    finally:
+        await log.close()
+
+
+async def test_a_new_log_has_small_pages(tmp_path: Path) -> None:
+    """A commit writes whole pages to the WAL: 1 KiB pages for a lone reading's commit."""
+    log = DurableLog.open(tmp_path / "log.db")
+    try:
+        await log.append([reading("a", 1.0)])
+        with sqlite3.connect(tmp_path / "log.db") as conn:
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+    finally:
+        await log.close()
+
+
 async def test_seq_continues_after_reopen_even_when_everything_was_pruned(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     log = DurableLog.open(path, cursors=("sync",), keep_delivered=0.0)
