@@ -31,6 +31,17 @@ def alarm(sensor: str, received: float = 0.0) -> Entry:
     return Entry(events.ALARM_RAISED, sensor, None, received or time.time(), {"rule": "high"}, True)
 
 
+def log_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A log file as an earlier build left it: its schema `version`, 4 KiB pages."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA page_size = 4096")
+    for script in schema.MIGRATIONS[:version]:
+        for statement in schema._statements(script):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    return conn
+
+
 def seqs_on_disk(path: Path) -> list[int]:
     with sqlite3.connect(path) as conn:
         return [row[0] for row in conn.execute("SELECT seq FROM entries ORDER BY seq")]
@@ -100,11 +111,7 @@ async def test_a_log_from_before_value_identity_is_upgraded_in_place(tmp_path: P
     its readings keep their seqs, a same-second reading with another value is now kept and
     a redelivery of an old reading is still recognised."""
     path = tmp_path / "log.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for script in schema.MIGRATIONS[:2]:
-        for statement in schema._statements(script):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 2")
+    conn = log_at_version(path, 2)
     conn.execute(
         "INSERT INTO entries (seq, type, subject, time, received, data, keep) "
         "VALUES (1, 'org.tracseq.reading', 'a', 1800000000.0, 1800000000.5, ?, 0)",
@@ -125,12 +132,7 @@ async def test_a_log_from_before_time_first_identity_is_upgraded_in_place(tmp_pa
     on open: rows and seqs kept, redeliveries still recognised, the identity now leads with
     the sensor time, the unused index is gone and the file keeps its page size."""
     path = tmp_path / "log.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA page_size = 4096")
-    for script in schema.MIGRATIONS[:3]:
-        for statement in schema._statements(script):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 3")
+    conn = log_at_version(path, 3)
     conn.executemany(
         "INSERT INTO entries (seq, type, subject, time, received, data, keep, value) "
         "VALUES (?, 'org.tracseq.reading', ?, 1800000000.0, 1800000000.5, ?, 0, ?)",
