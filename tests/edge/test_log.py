@@ -255,6 +255,34 @@ async def test_delivered_rows_are_kept_for_keep_delivered(tmp_path: Path) -> Non
         await log.close()
 
 
+async def test_pruning_looks_only_at_the_oldest_rows(tmp_path: Path) -> None:
+    """Maintenance runs every couple of seconds in the writer thread: when nothing is old
+    enough to go, its cost must not grow with the log (SQLite VM steps, counted)."""
+
+    async def steps(rows: int) -> int:
+        path = tmp_path / f"log-{rows}.db"
+        log = DurableLog.open(path, cursors=("sync",), keep_delivered=3600.0)
+        try:
+            for start in range(0, rows, 2000):
+                await log.append([reading("a", float(i)) for i in range(start, start + 2000)])
+            await log.advance("sync", rows)  # all delivered, none old enough to prune
+            count = [0]
+
+            def step() -> int:
+                count[0] += 1
+                return 0
+
+            log._conn.set_progress_handler(step, 100)
+            await log.maintain()
+            log._conn.set_progress_handler(None, 0)
+            return count[0]
+        finally:
+            await log.close()
+
+    small, large = await steps(10_000), await steps(60_000)
+    assert large < 2 * small
+
+
 async def test_size_cap_drops_delivered_then_oldest_readings_never_alarms(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     log = DurableLog.open(path, cursors=("sync",), max_bytes=10**9)
