@@ -7,6 +7,7 @@ import sys
 
 BENCHMARKS = [
     "log_append",
+    "log_bytes",
     "mqtt_intake",
     "steady_rate",
     "redis_publish",

@@ -12,7 +12,10 @@ once costs a sync per reading. The window bounds that:
   at most 50/s) at any steady rate;
 - **lazy**: a batch of cursor moves only (a publisher confirming what it sent) waits up to
   ten windows, or until a reading arrives to go with it: cursors only trail, and a commit of
-  its own would cost a second sync per reading at low rates;
+  its own would cost a second sync per reading at low rates. Going with a reading, cursor
+  moves are written at most once per ten windows (`cursors_due`): each write is one more
+  page in that commit's WAL append, and after a crash a cursor at most that far behind
+  only means a few entries sent again (delivery is at-least-once, ids make it idempotent);
 - **never held**: an urgent request (an alarm, a producer that can receive nothing more
   until this commit — an MQTT connection with its inflight window full, a closing log), a
   full batch, or a stream that went quiet (no row for `quiet_factor` mean arrival gaps, at
@@ -47,6 +50,7 @@ class CommitWindow:
         self.quiet_factor = quiet_factor
         self._last_commit = -math.inf
         self._last_arrival = -math.inf
+        self._cursors_written = -math.inf
         self._gap = math.inf  # smoothed seconds between arrivals
 
     def arrived(self, at: float) -> None:
@@ -60,6 +64,18 @@ class CommitWindow:
         """A commit starts now."""
         self._last_commit = self.clock()
 
+    def cursors_written(self) -> None:
+        """The commit starting now writes cursor moves."""
+        self._cursors_written = self.clock()
+
+    def cursors_due(self) -> bool:
+        """Whether a commit of readings should take waiting cursor moves along now."""
+        return self.window <= 0 or self.clock() >= self._cursors_written + self._lazy_for
+
+    @property
+    def _lazy_for(self) -> float:
+        return _LAZY_WINDOWS * self.window
+
     def deadline(self, *, urgent: bool, full: bool, lazy: bool = False) -> float | None:
         """Until when (on `clock`) to wait for more rows; None: commit now.
 
@@ -68,7 +84,7 @@ class CommitWindow:
             return None
         now = self.clock()
         if lazy:
-            due = self._last_commit + _LAZY_WINDOWS * self.window
+            due = max(self._last_commit, self._cursors_written) + self._lazy_for
             return None if now >= due else due
         due = self._last_commit + self.window
         if now >= due:

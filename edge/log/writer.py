@@ -97,6 +97,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._urgent = False
         self._stopping = False
+        self._held: list[Request] = []  # cursor moves kept out of a commit of readings
         self.holding = 0  # requests waiting for the commit window (observable in tests)
 
     # --- lifetime ----------------------------------------------------------------------
@@ -138,8 +139,8 @@ class Writer:
         window = self.window
         try:
             while True:
-                batch: list[Request] = []
-                rows = self._take(batch, self._queue.get(), 0)
+                batch, self._held = self._held, []
+                rows = 0 if batch else self._take(batch, self._queue.get(), 0)
                 while not self._stopping:
                     lazy = all(r.cursor is not None for r in batch)
                     deadline = window.deadline(
@@ -157,7 +158,7 @@ class Writer:
                         self.holding = 0
                 window.committing()
                 self._urgent = False
-                self._commit(batch)
+                self._commit(self._hold_cursor_moves(batch))
                 if self._stopping:
                     # Anything queued after the stop request still gets committed.
                     leftover: list[Request] = []
@@ -189,6 +190,18 @@ class Writer:
             except queue.Empty:
                 request = None
         return rows
+
+    def _hold_cursor_moves(self, batch: list[Request]) -> list[Request]:
+        """Keep cursor moves out of a commit of readings until they are due (the window's
+        `cursors_due`): a later commit takes them, or they commit alone, lazily."""
+        if not self._stopping and any(r.entries for r in batch) and not self.window.cursors_due():
+            held = [r for r in batch if _cursor_only(r)]
+            if held:
+                self._held = held
+                batch = [r for r in batch if not _cursor_only(r)]
+        if any(r.cursor is not None for r in batch):
+            self.window.cursors_written()
+        return batch
 
     def _commit(self, batch: list[Request]) -> None:
         work = [r for r in batch if not r.stop]
@@ -320,6 +333,18 @@ class Writer:
         except sqlite3.Error as exc:
             with_rollback(self._conn)
             log.error("log maintenance failed: %s", log_error(exc, self._path, "maintenance"))
+
+
+def _cursor_only(request: Request) -> bool:
+    """A publisher's cursor move (`advance`), nothing else."""
+    return (
+        request.cursor is not None
+        and not request.entries
+        and not request.rejects
+        and not request.state
+        and not request.maintain
+        and not request.stop
+    )
 
 
 def _row(seq: int, e: Entry) -> tuple[Any, ...]:

@@ -158,6 +158,34 @@ def test_cursor_moves_alone_wait_longer_and_go_with_the_next_reading() -> None:
     assert window.deadline(urgent=False, full=False, lazy=False) is None
 
 
+async def test_cursor_moves_go_with_readings_at_most_once_per_ten_windows(tmp_path: Path) -> None:
+    """A cursor move is one more page in a commit's WAL append: at low rates (a reading per
+    commit) publishers' confirmations ride along only once per ten windows, else they wait
+    for a later commit; the durable cursor only trails further."""
+    clock = Clock()
+    log = DurableLog.open(tmp_path / "log.db", cursors=("redis",), commit_window=1.0, clock=clock)
+    try:
+        assert await log.append([_reading(1)]) == [1]
+        first = asyncio.ensure_future(log.advance("redis", 1))
+        await _until(lambda: log._writer.holding == 1)  # alone it waits for a reading
+        clock.now += 2
+        assert await log.append([_reading(2)]) == [2]
+        await first  # went with reading 2: no cursor written before
+        assert (log.cursor("redis"), log.stats.commits) == (1, 2)
+        second = asyncio.ensure_future(log.advance("redis", 2))
+        await _until(lambda: log._writer.holding == 1)
+        clock.now += 2
+        assert await log.append([_reading(3)]) == [3]
+        assert log.stats.commits == 3 and not second.done()  # 2 s since the last cursor write
+        assert log.cursor("redis") == 1
+        clock.now += 9
+        assert await log.append([_reading(4)]) == [4]
+        await second  # 11 s: due, it goes with reading 4
+        assert (log.cursor("redis"), log.stats.commits) == (2, 4)
+    finally:
+        await log.close()
+
+
 async def test_a_commit_hands_every_outcome_back_to_the_event_loop_at_once(
     tmp_path: Path,
 ) -> None:

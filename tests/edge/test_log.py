@@ -31,6 +31,17 @@ def alarm(sensor: str, received: float = 0.0) -> Entry:
     return Entry(events.ALARM_RAISED, sensor, None, received or time.time(), {"rule": "high"}, True)
 
 
+def log_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A log file as an earlier build left it: its schema `version`, 4 KiB pages."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA page_size = 4096")
+    for script in schema.MIGRATIONS[:version]:
+        for statement in schema._statements(script):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    return conn
+
+
 def seqs_on_disk(path: Path) -> list[int]:
     with sqlite3.connect(path) as conn:
         return [row[0] for row in conn.execute("SELECT seq FROM entries ORDER BY seq")]
@@ -100,11 +111,7 @@ async def test_a_log_from_before_value_identity_is_upgraded_in_place(tmp_path: P
     its readings keep their seqs, a same-second reading with another value is now kept and
     a redelivery of an old reading is still recognised."""
     path = tmp_path / "log.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for script in schema.MIGRATIONS[:2]:
-        for statement in schema._statements(script):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 2")
+    conn = log_at_version(path, 2)
     conn.execute(
         "INSERT INTO entries (seq, type, subject, time, received, data, keep) "
         "VALUES (1, 'org.tracseq.reading', 'a', 1800000000.0, 1800000000.5, ?, 0)",
@@ -116,6 +123,72 @@ async def test_a_log_from_before_value_identity_is_upgraded_in_place(tmp_path: P
         assert await log.append([reading("a", -80.5, 1_800_000_000.0)]) == [None]
         assert await log.append([reading("a", -80.4, 1_800_000_000.0)]) == [2]
         assert [s.data["value"] for s in await log.read(0, 10)] == [-80.5, -80.4]
+    finally:
+        await log.close()
+
+
+async def test_a_log_from_before_time_first_identity_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A schema-3 log (4 KiB pages, identity sensor-first, a `received` index) is migrated
+    on open: rows and seqs kept, redeliveries still recognised, the identity now leads with
+    the sensor time, the unused index is gone and the file keeps its page size."""
+    path = tmp_path / "log.db"
+    conn = log_at_version(path, 3)
+    conn.executemany(
+        "INSERT INTO entries (seq, type, subject, time, received, data, keep, value) "
+        "VALUES (?, 'org.tracseq.reading', ?, 1800000000.0, 1800000000.5, ?, 0, ?)",
+        [(i, f"s{i}", f'{{"value":{i}.5}}'.encode(), i + 0.5) for i in (1, 2)],
+    )
+    conn.close()
+    log = DurableLog.open(path)
+    try:
+        assert await log.append([reading("s1", 1.5, 1_800_000_000.0)]) == [None]
+        assert await log.append([reading("s1", 9.5, 1_800_000_000.0)]) == [3]
+    finally:
+        await log.close()
+    with sqlite3.connect(path) as conn:
+        assert seqs_on_disk(path) == [1, 2, 3]
+        columns = [row[2] for row in conn.execute("PRAGMA index_info('entries_identity')")]
+        assert columns == ["time", "subject", "value"]
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list('entries')")}
+        assert "entries_received" not in indexes
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+
+
+async def test_a_commit_of_many_sensors_writes_at_most_three_times_its_rows(
+    tmp_path: Path,
+) -> None:
+    """One commit of 50 sensors' readings (2,000 readings/s in 25 ms commit windows) puts
+    at most 3x the bytes its rows take in the log into the WAL: they share leaf pages."""
+    path = tmp_path / "log.db"
+    log = DurableLog.open(path)
+    sensors = [f"freezer-{i:03d}.temp" for i in range(500)]
+    t0 = 1_800_000_000.0
+    try:
+        for batch in range(40):  # 20,000 readings, 40 s of 500 sensors at 1/s
+            t = t0 + batch
+            await log.append(
+                [reading(s, -80.0 + i / 100, t + i / 1000) for i, s in enumerate(sensors)]
+            )
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+            used = conn.execute("PRAGMA page_count").fetchone()[0] * size
+            row_bytes = used / 20_000
+            t = t0 + 40
+            await log.append([reading(s, -70.0, t + i / 1000) for i, s in enumerate(sensors[:50])])
+            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert frames * (size + 24) <= 3 * 50 * row_bytes
+    finally:
+        await log.close()
+
+
+async def test_a_new_log_has_small_pages(tmp_path: Path) -> None:
+    """A commit writes whole pages to the WAL: 1 KiB pages for a lone reading's commit."""
+    log = DurableLog.open(tmp_path / "log.db")
+    try:
+        await log.append([reading("a", 1.0)])
+        with sqlite3.connect(tmp_path / "log.db") as conn:
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == 1024
     finally:
         await log.close()
 
@@ -180,6 +253,34 @@ async def test_delivered_rows_are_kept_for_keep_delivered(tmp_path: Path) -> Non
         assert seqs_on_disk(tmp_path / "log.db") == []
     finally:
         await log.close()
+
+
+async def test_pruning_looks_only_at_the_oldest_rows(tmp_path: Path) -> None:
+    """Maintenance runs every couple of seconds in the writer thread: when nothing is old
+    enough to go, its cost must not grow with the log (SQLite VM steps, counted)."""
+
+    async def steps(rows: int) -> int:
+        path = tmp_path / f"log-{rows}.db"
+        log = DurableLog.open(path, cursors=("sync",), keep_delivered=3600.0)
+        try:
+            for start in range(0, rows, 2000):
+                await log.append([reading("a", float(i)) for i in range(start, start + 2000)])
+            await log.advance("sync", rows)  # all delivered, none old enough to prune
+            count = [0]
+
+            def step() -> int:
+                count[0] += 1
+                return 0
+
+            log._conn.set_progress_handler(step, 100)
+            await log.maintain()
+            log._conn.set_progress_handler(None, 0)
+            return count[0]
+        finally:
+            await log.close()
+
+    small, large = await steps(10_000), await steps(60_000)
+    assert large < 2 * small
 
 
 async def test_size_cap_drops_delivered_then_oldest_readings_never_alarms(tmp_path: Path) -> None:

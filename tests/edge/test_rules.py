@@ -406,6 +406,9 @@ def test_engine_started_on_a_full_log_is_degraded_then_ready(tmp_path: Path) -> 
         with pytest.raises(LogError):  # the state table's pages too (the checkpoint's)
             for i in range(10_000):
                 await rig.log.put_state(f"filler:{i}", b"x" * 64)
+        with pytest.raises(LogError):  # to the last bytes (1 KiB pages: a checkpoint fits)
+            for i in range(10_000):
+                await rig.log.put_state(f"f{i}", b"x")
         engine = rig.engine = RuleEngine(rig.config, rig.log, rig.clock)
         rig.task = asyncio.create_task(engine.run())
         await wait_for(lambda: "not committed" in (engine.health().detail or ""), timeout=2)
