@@ -41,7 +41,8 @@ sensors:
 """
 
 
-def run_status(workdir: Path, *args: str) -> str:
+def status_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`tracseq-edge status -c sensors.yaml` in `workdir`, as an operator runs it."""
     result = subprocess.run(
         [sys.executable, "-m", "edge", "status", "-c", "sensors.yaml", *args],
         cwd=workdir,
@@ -51,7 +52,11 @@ def run_status(workdir: Path, *args: str) -> str:
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return result
+
+
+def run_status(workdir: Path, *args: str) -> str:
+    return status_cli(workdir, *args).stdout
 
 
 def unavailable_now(workdir: Path) -> list[dict[str, Any]]:
@@ -78,15 +83,7 @@ def test_status_reads_a_log_with_state_without_error_lines(tmp_path: Path) -> No
     now = time.time()
     alarm = ActiveAlarm("gw:7", "ult.temp", "high", now - 60, -70.0, -65.0, now - 30)
     asyncio.run(_fill(tmp_path / "var" / "log.db", now, alarm))
-    result = subprocess.run(
-        [sys.executable, "-m", "edge", "status", "-c", "sensors.yaml", "--json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
+    result = status_cli(tmp_path, "--json")
     assert "ERROR" not in result.stderr and "error" not in result.stderr.lower()
     status = orjson.loads(result.stdout)
     assert [a["alarm_id"] for a in status["active_alarms"]] == ["gw:7"]
