@@ -54,11 +54,14 @@ class ReadingSink(Protocol):
         on_commit: Committed | None = None,
         *,
         urgent: bool = False,
+        unavailable: Sequence[str] = (),
     ) -> None:
         """Normalise and queue for the durable log; `on_commit` after the commit.
 
         `urgent`: the producer can receive nothing more until this commit (its MQTT
-        inflight window is full), so the log must not hold it for its commit window."""
+        inflight window is full), so the log must not hold it for its commit window.
+        `unavailable`: sensor ids whose message in this batch said they have no value
+        (`no_value_states`); a later reading of the sensor says it has one again."""
         ...
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:

@@ -467,7 +467,13 @@ class MqttDriver:
         self._counters["unacked"] += len(mids)
         assert self._sink is not None
         urgent = self._counters["unacked"] * 2 >= self.inflight_window
-        self._sink.submit(out.readings, out.rejects, self._committer(conn, mids), urgent=urgent)
+        self._sink.submit(
+            out.readings,
+            out.rejects,
+            self._committer(conn, mids),
+            urgent=urgent,
+            unavailable=out.unavailable,
+        )
 
     def _committer(self, conn: Connection, mids: list[int]) -> Callable[[bool], None]:
         def committed(ok: bool) -> None:  # in the event loop, right after the commit

@@ -6,7 +6,8 @@ for per-topic callbacks: about a third of the intake's CPU at 20,000 messages/s.
 needs none of that, so `_handle_publish` is replaced by a parser that takes the topic,
 packet id, DUP flag and payload straight from the packet and hands them to `deliver`.
 Everything else (CONNECT, SUBSCRIBE, keepalive, PUBACK via `ack`, QoS 2) is paho's own.
-paho is pinned below 3.0; this override is exercised by every MQTT test.
+paho is pinned below 3.0; this override is exercised by every MQTT test. The TLS wrap is
+overridden too, only to close the socket when a handshake fails (tests/drivers/test_mqtt_tls.py).
 
 The same client speaks MQTT 5 or 3.1.1 (`protocol:`), the lean path and manual acks on
 both. A 3.1.1 PUBLISH has no properties. 3.1.1 has no Retain Handling either: a resumed
@@ -19,6 +20,8 @@ never dropped: with `retained_may_repeat` it is delivered marked as a possible d
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +57,27 @@ class LeanClient(paho.Client):
         self.version = version
         self.has_properties = protocol == paho.MQTTv5
         self.retained_may_repeat = False  # 3.1.1, resumed session: see the module docstring
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        """paho's TLS wrap, except that a failed handshake closes the socket: paho's own
+        leaves the SSLSocket to the garbage collector on every failed attempt. Hostnames are
+        checked by the context (`tls_set` turns check_hostname on; we never go insecure)."""
+        context = self._ssl_context
+        assert context is not None and context.check_hostname, "tls_set() made the context"
+        try:
+            ssl_sock = context.wrap_socket(
+                tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
+            )
+        except BaseException:
+            tcp_sock.close()
+            raise
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock
 
     def _handle_publish(self) -> MQTTErrorCode:
         header: int = self._in_packet["command"]

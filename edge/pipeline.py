@@ -2,13 +2,16 @@
 
 It implements `drivers.base.ReadingSink`. Rejects (from decoders or from normalisation)
 go to the log's rejects table in the same group commit and are counted in metrics.
+A sensor whose message said it has no value (`no_value_states`) is kept in the log's state
+under `unavailable:<sensor id>` (since when) until its next reading, in the same commit,
+so `tracseq-edge status` can list it and a restart remembers it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter
 
@@ -22,6 +25,8 @@ from runtime import tracing
 
 log = logging.getLogger("tracseq.edge.pipeline")
 
+UNAVAILABLE_PREFIX = "unavailable:"  # + sensor id -> when it said it has no value (epoch s)
+
 READINGS = Counter("tracseq_edge_readings_total", "Readings accepted into the durable log")
 REJECTS = Counter(
     "tracseq_edge_rejects_total", "Payloads rejected (kept in the rejects table)", ["protocol"]
@@ -31,9 +36,14 @@ REJECTS = Counter(
 class Pipeline:
     """Normalise, then commit: the one way readings enter the log."""
 
-    def __init__(self, log_: DurableLog) -> None:
+    def __init__(self, log_: DurableLog, clock: Callable[[], float] = time.time) -> None:
         self._log = log_
+        self._clock = clock
         self._last_logged: dict[str, tuple[float, int]] = {}
+        self._unavailable: dict[str, bytes] = {
+            key.removeprefix(UNAVAILABLE_PREFIX): since
+            for key, since in log_.state(UNAVAILABLE_PREFIX).items()
+        }
 
     def submit(
         self,
@@ -42,16 +52,51 @@ class Pipeline:
         on_commit: Committed | None = None,
         *,
         urgent: bool = False,
+        unavailable: Sequence[str] = (),
     ) -> None:
         entries, all_rejects = self._normalize(readings, rejects)
         _trace(entries, len(readings))
+        undo: dict[str, bytes | None] = {}
+        changes = self._availability(readings, unavailable, undo)
 
         def committed(seqs: list[int | None] | None) -> None:
+            if seqs is None:
+                self._restore(undo)  # not on disk: the redelivered batch writes it again
             if on_commit is not None:
                 on_commit(seqs is not None)
 
-        # One request per batch: its readings and rejects commit together.
-        self._log.submit(entries, committed, rejects=all_rejects, urgent=urgent)
+        # One request per batch: its readings, rejects and state changes commit together.
+        self._log.submit(
+            entries, committed, rejects=all_rejects, state=changes or None, urgent=urgent
+        )
+
+    def _availability(
+        self, readings: Sequence[Reading], unavailable: Sequence[str], undo: dict[str, bytes | None]
+    ) -> dict[str, bytes | None]:
+        """State changes for sensors that said they have no value, or have one again; what
+        they replace goes into `undo`. Within a batch a reading wins, as in the driver."""
+        if not unavailable and not self._unavailable:
+            return {}
+        changes: dict[str, bytes | None] = {}
+        for sensor_id in unavailable:
+            if sensor_id not in self._unavailable:
+                undo.setdefault(sensor_id, None)
+                since = repr(self._clock()).encode()
+                self._unavailable[sensor_id] = since
+                changes[UNAVAILABLE_PREFIX + sensor_id] = since
+        for reading in readings if self._unavailable else ():
+            was = self._unavailable.pop(reading.sensor_id, None)
+            if was is not None:
+                undo.setdefault(reading.sensor_id, was)
+                changes[UNAVAILABLE_PREFIX + reading.sensor_id] = None
+        return changes
+
+    def _restore(self, undo: dict[str, bytes | None]) -> None:
+        for sensor_id, since in undo.items():
+            if since is None:
+                self._unavailable.pop(sensor_id, None)
+            else:
+                self._unavailable[sensor_id] = since
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
         entries, all_rejects = self._normalize(readings, rejects)

@@ -1,7 +1,8 @@
 """`tracseq-edge status`: what is in the durable log, read without disturbing the daemon.
 
 Buffer depth per cursor, the oldest undelivered event's age, the last sync, rejects,
-quarantined events, active alarms and the log's own error counters; `--json` for tools.
+quarantined events, sensors reporting themselves unavailable, active alarms and the log's
+own error counters; `--json` for tools.
 The log is read through `LogSnapshot` (the one read-only opener, edge.sqlite): each
 component's state is read by its own prefix, never the log's private keys.
 """
@@ -17,6 +18,7 @@ import orjson
 
 from edge.alarms.store import ALARM_PREFIX
 from edge.log import LogSnapshot
+from edge.pipeline import UNAVAILABLE_PREFIX
 from edge.rules import active_alarms
 from edgeconfig import load_config
 from runtime import events
@@ -24,8 +26,14 @@ from runtime import events
 LAST_SYNC_KEY = "sync:last_ok"  # written by sync.uploader (sync sits above edge)
 
 
-def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict[str, Any]:
-    """The status of the log at `log_path` as plain data."""
+def collect_status(
+    log_path: Path,
+    cursors: tuple[str, ...],
+    now: float,
+    sensors: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """The status of the log at `log_path` as plain data; `sensors`: the configured ids
+    (a sensor since removed from the config is not listed as unavailable)."""
     if not log_path.exists():
         return {"log": str(log_path), "exists": False}
     with LogSnapshot(log_path) as snap:
@@ -44,6 +52,7 @@ def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict
         quarantine_total, quarantined = snap.quarantine(5)
         alarms = [alarm.to_dict() for alarm in active_alarms(snap.state(ALARM_PREFIX))]
         last_sync = _time_text(snap.state(LAST_SYNC_KEY).get(LAST_SYNC_KEY))
+        unavailable = _unavailable(snap.state(UNAVAILABLE_PREFIX), sensors)
         return {
             "log": str(log_path),
             "exists": True,
@@ -66,9 +75,20 @@ def collect_status(log_path: Path, cursors: tuple[str, ...], now: float) -> dict
                     for seq, reason, at in quarantined
                 ],
             },
+            "unavailable": unavailable,
             "active_alarms": alarms,
             "dropped": snap.dropped(),
         }
+
+
+def _unavailable(state: dict[str, bytes], sensors: frozenset[str] | None) -> list[dict[str, Any]]:
+    """Sensors whose latest message said they have no value, by id, with since when."""
+    found = {key.removeprefix(UNAVAILABLE_PREFIX): since for key, since in state.items()}
+    return [
+        {"sensor": sensor, "since": _time_text(since)}
+        for sensor, since in sorted(found.items())
+        if sensors is None or sensor in sensors
+    ]
 
 
 def _time_text(raw: bytes | None) -> str | None:
@@ -85,7 +105,8 @@ def _time_text(raw: bytes | None) -> str | None:
 def run_status(config_path: str, *, as_json: bool) -> int:
     config = load_config(config_path)
     cursors = tuple(n for n, on in (("redis", config.redis), ("sync", config.sync)) if on)
-    status = collect_status(config.gateway.data_dir / "log.db", cursors, time.time())
+    sensors = frozenset(sensor.id for sensor in config.sensors)
+    status = collect_status(config.gateway.data_dir / "log.db", cursors, time.time(), sensors)
     if as_json:
         sys.stdout.write(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
@@ -115,6 +136,9 @@ def render(status: dict[str, Any]) -> str:
     dropped = status["dropped"]
     if dropped["undelivered"]:
         lines.append(f"DROPPED undelivered readings (log full): {dropped['undelivered']}")
+    unavailable = status["unavailable"]
+    lines.append(f"sensors reporting unavailable: {len(unavailable)}")
+    lines.extend(f"  {u['sensor']} since {u['since']}" for u in unavailable)
     lines.append(f"active alarms: {len(status['active_alarms'])}")
     lines.extend(
         f"  {a['sensor']} {a['rule']}: {a['value']} (threshold {a['threshold']}) "

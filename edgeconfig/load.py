@@ -23,6 +23,8 @@ from pydantic import (
 from edgeconfig import alerting
 from edgeconfig.base import PLACEHOLDER
 from edgeconfig.connections import Connection, Modbus, Mqtt, Serial
+from edgeconfig.defaults import KEY as DEFAULTS_KEY
+from edgeconfig.defaults import apply_kind_defaults
 from edgeconfig.model import Config
 from edgeconfig.sensors import Sensor
 from edgeconfig.sources import ModbusSource, MqttSource, SerialSource
@@ -69,11 +71,14 @@ def parse_config(text: str, file: str, *, base_dir: Path) -> Config:
         raise ConfigError([*issues, doc.issue((), "the top level must be a mapping")])
     for key in sorted(INTERNAL_KEYS & doc.data.keys()):
         issues.append(doc.issue((key,), _unknown_key((key,), doc), key=True))
+    issues.extend(apply_kind_defaults(doc))  # `defaults:` merged under the sensors, in place
     # Top-level `x-...` keys hold YAML anchors for shared defaults (as in Compose files).
     data = {
         k: v
         for k, v in doc.data.items()
-        if k not in INTERNAL_KEYS and not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))
+        if k not in INTERNAL_KEYS
+        and k != DEFAULTS_KEY
+        and not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))
     }
     config: Config | None = None
     try:
@@ -127,6 +132,8 @@ def _unknown_key(loc: tuple[int | str, ...], doc: YamlDocument) -> str:
     hint = ""
     if model is not None:
         names = [f.alias or n for n, f in model.model_fields.items() if n not in INTERNAL_KEYS]
+        if model is Config:
+            names.append(DEFAULTS_KEY)  # read by the loader itself (edgeconfig.defaults)
         close = difflib.get_close_matches(key, names, n=1)
         if close:
             hint = f" (did you mean '{close[0]}'?)"

@@ -185,9 +185,10 @@ def main(argv: list[str]) -> int:
             logs.mkdir(exist_ok=True)
 
             def start(name: str, argv: list[str]) -> None:
-                out = (logs / f"{name}.log").open("ab")
-                proc = subprocess.Popen([*_entry(), *argv, *log_format], stdout=out, stderr=out,
-                                        cwd=directory, start_new_session=True)  # fmt: skip
+                with (logs / f"{name}.log").open("ab") as out:  # the child keeps its own copy
+                    proc = subprocess.Popen([*_entry(), *argv, *log_format], stdout=out,
+                                            stderr=out, cwd=directory,
+                                            start_new_session=True)  # fmt: skip
                 children.append((name, proc))
 
             notifications = write_notifications(

@@ -18,6 +18,7 @@ an empty scratch database for a report, or into the live one, without duplicates
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -105,44 +106,49 @@ def _archive_table(
     conn: Any, dialect: Dialect, table: str, column: str, cutoff: float, to: Path
 ) -> list[dict[str, Any]]:
     files: list[dict[str, Any]] = []
-    columns, rows = _rows(conn, dialect, table, column, cutoff)
-    day_index = columns.index(column)
-    current: str | None = None
-    writer: _DayFile | None = None
-    for row in rows:
-        day = time.strftime("%Y-%m-%d", time.gmtime(float(row[day_index])))
-        if day != current:
-            if writer is not None:
-                files.append(writer.close())
-            current = day
-            writer = _DayFile(to, table, day, columns)
-        assert writer is not None
-        writer.write(row)
+    with _rows(conn, dialect, table, column, cutoff) as (columns, rows):
+        day_index = columns.index(column)
+        current: str | None = None
+        writer: _DayFile | None = None
+        for row in rows:
+            day = time.strftime("%Y-%m-%d", time.gmtime(float(row[day_index])))
+            if day != current:
+                if writer is not None:
+                    files.append(writer.close())
+                current = day
+                writer = _DayFile(to, table, day, columns)
+            assert writer is not None
+            writer.write(row)
     if writer is not None:
         files.append(writer.close())
     return files
 
 
 def _snapshot(conn: Any, dialect: Dialect, table: str, to: Path) -> dict[str, Any]:
-    cursor = conn.execute(f"SELECT * FROM {table} ORDER BY 1")
-    writer = _DayFile(to, table, "snapshot", [d[0] for d in cursor.description])
-    for row in cursor:
-        writer.write(tuple(row))
+    with contextlib.closing(conn.execute(f"SELECT * FROM {table} ORDER BY 1")) as cursor:
+        writer = _DayFile(to, table, "snapshot", [d[0] for d in cursor.description])
+        for row in cursor:
+            writer.write(tuple(row))
     return writer.close()
 
 
+@contextlib.contextmanager
 def _rows(
     conn: Any, dialect: Dialect, table: str, column: str, cutoff: float
-) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+) -> Iterator[tuple[list[str], Iterator[tuple[Any, ...]]]]:
+    """The column names and a cursor over the rows before `cutoff`, closed on leaving: a
+    PostgreSQL server-side cursor WITH HOLD lives on the server until it is closed."""
     sql = f"SELECT * FROM {table} WHERE {column} < ? ORDER BY {column}"
     if dialect.name == "sqlite":
-        cursor = conn.execute(sql, (cutoff,))
+        cursor = conn.cursor()
     else:
         cursor = conn.cursor(name=f"archive_{table}", withhold=True)
         cursor.itersize = 5000
+    try:
         cursor.execute(dialect.q(sql), (cutoff,))
-    columns = [d[0] for d in cursor.description]
-    return columns, iter(cursor)
+        yield [d[0] for d in cursor.description], iter(cursor)
+    finally:
+        cursor.close()
 
 
 class _DayFile:

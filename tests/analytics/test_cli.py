@@ -46,9 +46,13 @@ class Instance:
                 f"redis://127.0.0.1:{redis_port}/0", "--listen", f"127.0.0.1:{self.port}",
                 "--instance", name, "--claim-idle", "1s", "--log-format", "json",
                 *extra]  # fmt: skip
-        self.out = log.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, timeout=20)
+        with log.open("wb") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(self.port, timeout=20)
+        except BaseException:
+            self.stop(signal.SIGKILL)
+            raise
 
     def health(self) -> dict[str, object]:
         status, body = get(self.port, "/healthz")
@@ -59,8 +63,7 @@ class Instance:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=20)
-        self.out.close()
+        self.proc.wait(timeout=20)
 
 
 def counted(redis: Redis) -> int:

@@ -94,6 +94,12 @@ class Site:
             self.sessions[name] = (client, r.json()["csrf_token"])
         return self.sessions[name]
 
+    def close(self) -> None:
+        """Close the HTTP clients `login` opened (their sockets are not the GC's to close)."""
+        for client, _ in self.sessions.values():
+            client.close()
+        self.sessions.clear()
+
     def sqlite_path(self) -> Path:
         return Path(self.central.db.removeprefix("sqlite:///"))
 
@@ -154,8 +160,7 @@ def seeded_site(
             try:
                 yield s
             finally:
-                for client, _ in s.sessions.values():
-                    client.close()
+                s.close()
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,7 @@ class HoldingSink:
         on_commit: Committed | None = None,
         *,
         urgent: bool = False,
+        unavailable: Sequence[str] = (),
     ) -> None:
         def later(ok: bool) -> None:
             if self.holding and on_commit is not None:
@@ -79,7 +80,7 @@ class HoldingSink:
             elif on_commit is not None:
                 on_commit(ok)
 
-        self.pipeline.submit(readings, rejects, later, urgent=urgent)
+        self.pipeline.submit(readings, rejects, later, urgent=urgent, unavailable=unavailable)
 
     async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
         await self.pipeline.put(readings, rejects)

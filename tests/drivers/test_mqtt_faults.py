@@ -198,13 +198,14 @@ def test_a_failed_commit_is_not_acked_and_is_delivered_again(
             on_commit: Committed | None = None,
             *,
             urgent: bool = False,
+            unavailable: Sequence[str] = (),
         ) -> None:
             def report(ok: bool) -> None:
                 if on_commit is not None:
                     on_commit(ok and self.failed)
                 self.failed = True
 
-            self.pipeline.submit(readings, rejects, report, urgent=urgent)
+            self.pipeline.submit(readings, rejects, report, urgent=urgent, unavailable=unavailable)
 
         async def put(self, readings: Sequence[Reading], rejects: Sequence[Reject] = ()) -> None:
             await self.pipeline.put(readings, rejects)

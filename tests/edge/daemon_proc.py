@@ -72,16 +72,22 @@ def start_daemon(
 ) -> DaemonProc:
     config, port = write_config(directory, extra)
     stderr_path = directory / "daemon.stderr"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edge", "run", "-c", str(config), "--log-format", "text"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr_path.open("w"),
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
+    # The child holds its own copy of the descriptor; ours closes once Popen has handed it on.
+    with stderr_path.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "-c", str(config), "--log-format", "text"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
     daemon = DaemonProc(proc, port, config, stderr_path)
     if wait:
-        wait_until(lambda: daemon.ready() or proc.poll() is not None, timeout=20)
-        assert proc.poll() is None, daemon.stderr()
+        try:
+            wait_until(lambda: daemon.ready() or proc.poll() is not None, timeout=20)
+            assert proc.poll() is None, daemon.stderr()
+        except BaseException:
+            daemon.stop()  # reap the child so a failed start leaves no process behind
+            raise
     return daemon

@@ -29,25 +29,24 @@ def alertmanager(workdir: Path) -> Iterator[str]:
     port = free_port()
     conf = workdir / "alertmanager.yml"
     conf.write_text("route: {receiver: nobody}\nreceivers: [{name: nobody}]\n")
-    log = (workdir / "alertmanager.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            BINARY,
-            f"--config.file={conf}",
-            f"--storage.path={workdir / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",  # no gossip: a single local instance
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (workdir / "alertmanager.log").open("wb") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            [
+                BINARY,
+                f"--config.file={conf}",
+                f"--storage.path={workdir / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",  # no gossip: a single local instance
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_port(port, timeout=20)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        log.close()
 
 
 def _alerts(url: str, active: bool) -> list[dict[str, Any]]:

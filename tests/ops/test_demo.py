@@ -28,38 +28,39 @@ def sensors_with_values(url: str, key: str) -> list[dict[str, object]]:
 @pytest.mark.slow
 def test_demo_reaches_a_dashboard_with_live_data_within_60s(tmp_path: Path) -> None:
     began = time.monotonic()
-    proc = subprocess.Popen(
+    # As a context manager: the pipe is closed and the process reaped however the test ends.
+    with subprocess.Popen(
         [sys.executable, "-m", "edge", "demo", "--dir", str(tmp_path), "--private-servers"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = ""
-        for line in proc.stdout:
-            if line.startswith("Dashboard: "):
-                url = line.split()[1].rstrip("/")
-                break
-        assert url, "the demo printed no dashboard URL"
-        key = subprocess.run(
-            [sys.executable, "-m", "edge", "central", "apikey", "create", "demo-test",
-             "--role", "viewer", "--db", f"sqlite:///{tmp_path / 'central.db'}"],
-            cwd=REPO, capture_output=True, text=True, timeout=30, check=True,
-        ).stdout.split()[-1]  # fmt: skip
-        live: list[dict[str, object]] = []
-        while time.monotonic() - began < 60 and len(live) < 10:
-            live = sensors_with_values(url, key)
-            time.sleep(0.5)
-        assert len(live) >= 10, f"only {len(live)} sensors with data after 60 s"
-        page = httpx.get(f"{url}/", timeout=5, follow_redirects=True)
-        assert page.status_code == 200 and "<html" in page.text.lower()
-    finally:
-        proc.send_signal(signal.SIGINT)
+    ) as proc:
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+            assert proc.stdout is not None
+            url = ""
+            for line in proc.stdout:
+                if line.startswith("Dashboard: "):
+                    url = line.split()[1].rstrip("/")
+                    break
+            assert url, "the demo printed no dashboard URL"
+            key = subprocess.run(
+                [sys.executable, "-m", "edge", "central", "apikey", "create", "demo-test",
+                 "--role", "viewer", "--db", f"sqlite:///{tmp_path / 'central.db'}"],
+                cwd=REPO, capture_output=True, text=True, timeout=30, check=True,
+            ).stdout.split()[-1]  # fmt: skip
+            live: list[dict[str, object]] = []
+            while time.monotonic() - began < 60 and len(live) < 10:
+                live = sensors_with_values(url, key)
+                time.sleep(0.5)
+            assert len(live) >= 10, f"only {len(live)} sensors with data after 60 s"
+            page = httpx.get(f"{url}/", timeout=5, follow_redirects=True)
+            assert page.status_code == 200 and "<html" in page.text.lower()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
     assert proc.returncode == 0

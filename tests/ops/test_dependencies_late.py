@@ -94,13 +94,13 @@ def test_central_starts_without_its_database_and_recovers(
 ) -> None:
     db_port, port = free_port(), free_port()
     url = postgres_url.replace(":5432/", f":{db_port}/")
-    log = (tmp_path / "central.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edge", "central", "--db", url, "--listen", f"127.0.0.1:{port}"],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (tmp_path / "central.log").open("w") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "central", "--db", url, "--listen", f"127.0.0.1:{port}"],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     with late_tcp_proxy(db_port, 5432) as database_up:
         try:
             wait_for_port(port, timeout=30)
@@ -117,24 +117,24 @@ def test_central_starts_without_its_database_and_recovers(
 
 def test_analytics_starts_without_redis_and_recovers(tmp_path: Path) -> None:
     redis_port, port = free_port(), free_port()
-    log = (tmp_path / "analytics.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edge",
-            "analytics",
-            "--redis",
-            f"redis://127.0.0.1:{redis_port}/0",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--instance",
-            "late",
-        ],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (tmp_path / "analytics.log").open("w") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edge",
+                "analytics",
+                "--redis",
+                f"redis://127.0.0.1:{redis_port}/0",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--instance",
+                "late",
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_port(port, timeout=30)
         assert status(f"http://127.0.0.1:{port}/healthz") == 200

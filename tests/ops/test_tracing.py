@@ -57,20 +57,24 @@ def test_one_trace_spans_edge_redis_analytics_and_central(
         ).stdout.split()[-1]  # fmt: skip
         (tmp_path / "gateway.token").write_text(token)
         central_port, analytics_port = free_port(), free_port()
-        central = subprocess.Popen(
-            [sys.executable, "-m", "edge", "central", "--db", db,
-             "--listen", f"127.0.0.1:{central_port}"],
-            cwd=REPO, env={**env, "OTEL_SERVICE_NAME": "tracseq-central"},
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "central.log").open("w"),
-        )  # fmt: skip
-        analytics = subprocess.Popen(
-            [sys.executable, "-m", "edge", "analytics",
-             "--redis", f"redis://127.0.0.1:{redis_server.port}/0",
-             "--listen", f"127.0.0.1:{analytics_port}", "--instance", "trace-test"],
-            cwd=REPO, env={**env, "OTEL_SERVICE_NAME": "tracseq-analytics"},
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "analytics.log").open("w"),
-        )  # fmt: skip
-        wait_for_port(central_port, timeout=30)
+        # The children keep their own descriptors of the log files.
+        with (
+            (tmp_path / "central.log").open("w") as central_log,
+            (tmp_path / "analytics.log").open("w") as analytics_log,
+        ):
+            central = subprocess.Popen(
+                [sys.executable, "-m", "edge", "central", "--db", db,
+                 "--listen", f"127.0.0.1:{central_port}"],
+                cwd=REPO, env={**env, "OTEL_SERVICE_NAME": "tracseq-central"},
+                stdout=subprocess.DEVNULL, stderr=central_log,
+            )  # fmt: skip
+            analytics = subprocess.Popen(
+                [sys.executable, "-m", "edge", "analytics",
+                 "--redis", f"redis://127.0.0.1:{redis_server.port}/0",
+                 "--listen", f"127.0.0.1:{analytics_port}", "--instance", "trace-test"],
+                cwd=REPO, env={**env, "OTEL_SERVICE_NAME": "tracseq-analytics"},
+                stdout=subprocess.DEVNULL, stderr=analytics_log,
+            )  # fmt: skip
         extra = f"""\
 redis: {{url: "redis://127.0.0.1:{redis_server.port}/0"}}
 sync: {{url: "http://127.0.0.1:{central_port}", token_file: gateway.token, interval: 200ms}}
@@ -86,8 +90,10 @@ sensors:
     alarms: {{high: {{above: -70, for: 5m, clear_below: -72}}}}
 """
         otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
-        daemon = start_daemon(tmp_path, extra, env=otel)
+        daemon = None
         try:
+            wait_for_port(central_port, timeout=30)
+            daemon = start_daemon(tmp_path, extra, env=otel)
             wait_until(lambda: daemon.ready(), timeout=20)
             for i in range(3):
                 publish(mosquitto.port, "lab3/ult/F12/telemetry",
@@ -98,7 +104,8 @@ sensors:
                 seen = sorted({(s.service, s.name) for s in receiver.snapshot()})
                 raise AssertionError(f"no complete trace; spans seen: {seen}") from None
         finally:
-            daemon.stop()
+            if daemon is not None:
+                daemon.stop()
             analytics.terminate()
             central.terminate()
             analytics.wait(timeout=15)

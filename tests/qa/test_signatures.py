@@ -297,7 +297,11 @@ def strict(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Itera
     with fresh_db("sqlite", workdir, postgres_url) as db:
         make_people(db, workdir)
         with start_central(db, "sqlite", workdir, "--require-signatures") as central:
-            yield Site(central, central.token(GATEWAY), workdir)
+            site = Site(central, central.token(GATEWAY), workdir)
+            try:
+                yield site
+            finally:
+                site.close()
 
 
 def test_require_signatures_refuses_the_plain_ack_and_unsigned_role_changes(strict: Site) -> None:

@@ -40,7 +40,9 @@ def strict(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Itera
         db = stack.enter_context(fresh_db("sqlite", workdir, postgres_url))
         make_people(db, workdir)
         central = stack.enter_context(start_central(db, "sqlite", workdir, "--require-signatures"))
-        return Site(central, central.token(GATEWAY), workdir)
+        site = Site(central, central.token(GATEWAY), workdir)
+        stack.callback(site.close)  # before the central stops
+        return site
 
     site = _off_loop(start)
     try:
