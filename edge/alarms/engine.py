@@ -71,6 +71,8 @@ class RuleEngine:
         self._raised: list[str] = []  # rules of raises waiting for their commit
         self._state: dict[str, bytes | None] = {}
         self._seen: set[str] = set()
+        # sensor -> newest reading time evaluated before the checkpoint (a restart)
+        self._newest: dict[str, float] = {}
         self.evaluated_seq = 0
         self._received_seq = 0
         self._checkpointed = 0
@@ -130,8 +132,14 @@ class RuleEngine:
     async def _start(self) -> None:
         """Arm configured sensors, take back persisted alarms, catch up with the log."""
         mono, wall = self._clock.monotonic(), self._clock.time()
+        checkpoint = self._log.state(store.CHECKPOINT).get(store.CHECKPOINT)
+        if checkpoint is not None:
+            # A late reading evaluated again, or redelivered only now, is still late against
+            # what was evaluated before the restart (docs/events.md `## Alarms`).
+            self._newest = await self._log.newest_reading_times(int(checkpoint))
         for sensor in self._index.concrete:
-            self._rules[sensor.id] = rules.build(sensor.alarms, mono, wall)
+            newest = self._newest.pop(sensor.id, None)
+            self._rules[sensor.id] = rules.build(sensor.alarms, mono, wall, newest)
         for key in self._log.state(store.SEEN_PREFIX):
             seen = self._index.resolve(key.removeprefix(store.SEEN_PREFIX))
             if seen is None or not seen.templated or seen.alarms.offline is None:
@@ -142,7 +150,6 @@ class RuleEngine:
             self._rules_of(sensor_id)
         for key, raw in self._log.state(store.ALARM_PREFIX).items():
             self._restore(key, raw, mono, wall)
-        checkpoint = self._log.state(store.CHECKPOINT).get(store.CHECKPOINT)
         if checkpoint is None:  # first start: history before the engine existed is not replayed
             self.evaluated_seq = self._origin
             self._state[store.CHECKPOINT] = str(self.evaluated_seq).encode()
@@ -275,7 +282,8 @@ class RuleEngine:
             # Unknown ids (e.g. from the event intake) have no rules.
             self._rules[sensor_id] = []
             return []
-        built = rules.build(sensor.alarms, self._clock.monotonic(), self._clock.time())
+        newest = self._newest.pop(sensor_id, None)
+        built = rules.build(sensor.alarms, self._clock.monotonic(), self._clock.time(), newest)
         self._rules[sensor_id] = built
         if sensor.alarms.offline is not None and sensor_id not in self._seen:
             self._seen.add(sensor_id)

@@ -89,6 +89,10 @@ class Rule:
         through the downtime (its start is known on the wall clock)."""
         self.active_since = active_since
 
+    def resume(self, latest: float) -> None:
+        """After a restart: `latest` is the newest reading time evaluated before the
+        checkpoint, so a reading older than it is still recognised as late."""
+
 
 class _Delayed(Rule):
     """A condition that must hold for `delay` seconds to raise and clears by its own test."""
@@ -135,6 +139,9 @@ class _Delayed(Rule):
         if held >= self.delay:
             return self._raise(sample.time)
         return None
+
+    def resume(self, latest: float) -> None:
+        self.latest = latest if self.latest is None else max(self.latest, latest)
 
     def deadline(self) -> float | None:
         if self.pending is None or self.active_since is not None:
@@ -271,8 +278,11 @@ class OfflineRule(Rule):
         return Raise(self.after, round(mono - self.last_mono, 3), self.last_received, wall)
 
 
-def build(alarms: config.Alarms, mono: float, wall: float) -> list[Rule]:
-    """The rule objects of one concrete sensor, armed at (`mono`, `wall`)."""
+def build(
+    alarms: config.Alarms, mono: float, wall: float, latest: float | None = None
+) -> list[Rule]:
+    """The rule objects of one concrete sensor, armed at (`mono`, `wall`); after a restart
+    `latest` is the newest reading time of the sensor evaluated before it (`Rule.resume`)."""
     rules: list[Rule] = []
     if alarms.high is not None:
         rules.append(HighRule(alarms.high))
@@ -285,4 +295,6 @@ def build(alarms: config.Alarms, mono: float, wall: float) -> list[Rule]:
     for rule in rules:
         configured = getattr(alarms, rule.name)
         rule.priority = configured.priority or "warning"
+        if latest is not None:
+            rule.resume(latest)
     return rules

@@ -282,6 +282,10 @@ class DurableLog:
         """`read` for synchronous tools (reads SQLite in the calling thread)."""
         return self._reader.read_now(after, limit)
 
+    async def newest_reading_times(self, upto: int) -> dict[str, float]:
+        """Per sensor, the newest reading time among the readings with seq <= `upto`."""
+        return await self._reader.newest_reading_times(upto)
+
     # --- lifecycle ---------------------------------------------------------------------
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from edge.entry import Stored
 from edge.log import state
 from edge.sqlite import connect, log_error
+from runtime import events
 
 _READ = "SELECT seq, type, subject, time, received, data, trace FROM entries"
 TAIL_ENTRIES = 4096
@@ -76,6 +77,25 @@ class Reader:
         except sqlite3.Error as exc:
             raise log_error(exc, self._path, f"reading after seq {after}") from exc
         return [Stored.from_row(row) for row in rows]
+
+    async def newest_reading_times(self, upto: int) -> dict[str, float]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.newest_reading_times_now, upto)
+
+    def newest_reading_times_now(self, upto: int) -> dict[str, float]:
+        """Per sensor, the newest reading time (the sensor's own, else the receive time)
+        among the readings with seq <= `upto` (one pass over them)."""
+        try:
+            if self._conn is None:
+                self._conn = connect(self._path)
+            rows = self._conn.execute(
+                "SELECT subject, MAX(COALESCE(time, received)) FROM entries "
+                "WHERE seq <= ? AND type = ? AND subject IS NOT NULL GROUP BY subject",
+                (upto, events.READING),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise log_error(exc, self._path, f"reading the newest times up to seq {upto}") from exc
+        return {str(subject): float(newest) for subject, newest in rows}
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
