@@ -20,7 +20,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from edge.alarms import rules, store, transitions
+from edge.alarms import resume, rules, store, transitions
 from edge.alarms.sensors import SensorIndex
 from edge.entry import Entry, Stored
 from edge.errors import LogClosedError, LogError
@@ -71,8 +71,7 @@ class RuleEngine:
         self._raised: list[str] = []  # rules of raises waiting for their commit
         self._state: dict[str, bytes | None] = {}
         self._seen: set[str] = set()
-        # sensor -> newest reading time evaluated before the checkpoint (a restart)
-        self._newest: dict[str, float] = {}
+        self._resume_late: resume.Resume | None = None  # after a restart
         self.evaluated_seq = 0
         self._received_seq = 0
         self._checkpointed = 0
@@ -132,14 +131,8 @@ class RuleEngine:
     async def _start(self) -> None:
         """Arm configured sensors, take back persisted alarms, catch up with the log."""
         mono, wall = self._clock.monotonic(), self._clock.time()
-        checkpoint = self._log.state(store.CHECKPOINT).get(store.CHECKPOINT)
-        if checkpoint is not None:
-            # A late reading evaluated again, or redelivered only now, is still late against
-            # what was evaluated before the restart (docs/events.md `## Alarms`).
-            self._newest = await self._log.newest_reading_times(int(checkpoint))
         for sensor in self._index.concrete:
-            newest = self._newest.pop(sensor.id, None)
-            self._rules[sensor.id] = rules.build(sensor.alarms, mono, wall, newest)
+            self._rules[sensor.id] = rules.build(sensor.alarms, mono, wall)
         for key in self._log.state(store.SEEN_PREFIX):
             seen = self._index.resolve(key.removeprefix(store.SEEN_PREFIX))
             if seen is None or not seen.templated or seen.alarms.offline is None:
@@ -150,6 +143,9 @@ class RuleEngine:
             self._rules_of(sensor_id)
         for key, raw in self._log.state(store.ALARM_PREFIX).items():
             self._restore(key, raw, mono, wall)
+        checkpoint = self._log.state(store.CHECKPOINT).get(store.CHECKPOINT)
+        if checkpoint is not None:
+            self._resume_late = resume.Resume(self._log, int(checkpoint))
         if checkpoint is None:  # first start: history before the engine existed is not replayed
             self.evaluated_seq = self._origin
             self._state[store.CHECKPOINT] = str(self.evaluated_seq).encode()
@@ -161,6 +157,7 @@ class RuleEngine:
             chunk = await self._log.read(self.evaluated_seq, _READ_CHUNK)
             if not chunk:
                 break
+            await self._resume(chunk)
             self._evaluate(chunk)
             await self._flush()
         for sensor_id, sensor_rules in self._rules.items():
@@ -220,10 +217,13 @@ class RuleEngine:
                 self._busy = True
                 try:
                     if getter in done:
-                        self._evaluate(getter.result())
+                        batches = [getter.result()]
                         getter = None
                         while not inbox.empty():
-                            self._evaluate(inbox.get_nowait())
+                            batches.append(inbox.get_nowait())
+                        for batch in batches:
+                            await self._resume(batch)
+                            self._evaluate(batch)
                     if sleeper is not None and sleeper in done:
                         sleeper, sleeper_at = None, None
                     self._fire_due()
@@ -242,6 +242,10 @@ class RuleEngine:
             await self._clock.sleep(remaining)
 
     # --- evaluation --------------------------------------------------------------------
+
+    async def _resume(self, batch: list[Stored]) -> None:
+        if self._resume_late is not None:
+            await self._resume_late.before(batch, self.evaluated_seq, self._rules_of)
 
     def _evaluate(self, batch: list[Stored]) -> None:
         mono, wall = self._clock.monotonic(), self._clock.time()
@@ -282,8 +286,7 @@ class RuleEngine:
             # Unknown ids (e.g. from the event intake) have no rules.
             self._rules[sensor_id] = []
             return []
-        newest = self._newest.pop(sensor_id, None)
-        built = rules.build(sensor.alarms, self._clock.monotonic(), self._clock.time(), newest)
+        built = rules.build(sensor.alarms, self._clock.monotonic(), self._clock.time())
         self._rules[sensor_id] = built
         if sensor.alarms.offline is not None and sensor_id not in self._seen:
             self._seen.add(sensor_id)

@@ -90,8 +90,8 @@ class Rule:
         self.active_since = active_since
 
     def resume(self, latest: float) -> None:
-        """After a restart: `latest` is the newest reading time evaluated before the
-        checkpoint, so a reading older than it is still recognised as late."""
+        """After a restart: `latest` is a reading time evaluated before the checkpoint, so
+        a reading older than it is still recognised as late."""
 
 
 class _Delayed(Rule):
@@ -278,11 +278,8 @@ class OfflineRule(Rule):
         return Raise(self.after, round(mono - self.last_mono, 3), self.last_received, wall)
 
 
-def build(
-    alarms: config.Alarms, mono: float, wall: float, latest: float | None = None
-) -> list[Rule]:
-    """The rule objects of one concrete sensor, armed at (`mono`, `wall`); after a restart
-    `latest` is the newest reading time of the sensor evaluated before it (`Rule.resume`)."""
+def build(alarms: config.Alarms, mono: float, wall: float) -> list[Rule]:
+    """The rule objects of one concrete sensor, armed at (`mono`, `wall`)."""
     rules: list[Rule] = []
     if alarms.high is not None:
         rules.append(HighRule(alarms.high))
@@ -295,6 +292,4 @@ def build(
     for rule in rules:
         configured = getattr(alarms, rule.name)
         rule.priority = configured.priority or "warning"
-        if latest is not None:
-            rule.resume(latest)
     return rules

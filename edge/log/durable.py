@@ -282,9 +282,9 @@ class DurableLog:
         """`read` for synchronous tools (reads SQLite in the calling thread)."""
         return self._reader.read_now(after, limit)
 
-    async def newest_reading_times(self, upto: int) -> dict[str, float]:
-        """Per sensor, the newest reading time among the readings with seq <= `upto`."""
-        return await self._reader.newest_reading_times(upto)
+    async def newest_reading_time(self, subject: str, *, after: float, upto: int) -> float | None:
+        """The newest sensor time of `subject`'s readings with seq <= `upto`, if after `after`."""
+        return await self._reader.newest_reading_time(subject, after, upto)
 
     # --- lifecycle ---------------------------------------------------------------------
 
