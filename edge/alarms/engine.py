@@ -264,7 +264,8 @@ class RuleEngine:
             # A reading replayed after a restart began its delay back when it was received.
             age = max(0.0, wall - stored.received)
             time = stored.time if stored.time is not None else stored.received
-            sample = rules.Sample(float(value), time, stored.received, mono - age)
+            timed = stored.time is not None
+            sample = rules.Sample(float(value), time, stored.received, mono - age, timed)
             for rule in sensor_rules:
                 try:
                     transition = rule.on_sample(sample)
