@@ -20,7 +20,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from edge.alarms import rules, store, transitions
+from edge.alarms import resume, rules, store, transitions
 from edge.alarms.sensors import SensorIndex
 from edge.entry import Entry, Stored
 from edge.errors import LogClosedError, LogError
@@ -71,6 +71,7 @@ class RuleEngine:
         self._raised: list[str] = []  # rules of raises waiting for their commit
         self._state: dict[str, bytes | None] = {}
         self._seen: set[str] = set()
+        self._resume_late: resume.Resume | None = None  # after a restart
         self.evaluated_seq = 0
         self._received_seq = 0
         self._checkpointed = 0
@@ -143,6 +144,8 @@ class RuleEngine:
         for key, raw in self._log.state(store.ALARM_PREFIX).items():
             self._restore(key, raw, mono, wall)
         checkpoint = self._log.state(store.CHECKPOINT).get(store.CHECKPOINT)
+        if checkpoint is not None:
+            self._resume_late = resume.Resume(self._log, int(checkpoint))
         if checkpoint is None:  # first start: history before the engine existed is not replayed
             self.evaluated_seq = self._origin
             self._state[store.CHECKPOINT] = str(self.evaluated_seq).encode()
@@ -154,6 +157,7 @@ class RuleEngine:
             chunk = await self._log.read(self.evaluated_seq, _READ_CHUNK)
             if not chunk:
                 break
+            await self._resume(chunk)
             self._evaluate(chunk)
             await self._flush()
         for sensor_id, sensor_rules in self._rules.items():
@@ -213,10 +217,13 @@ class RuleEngine:
                 self._busy = True
                 try:
                     if getter in done:
-                        self._evaluate(getter.result())
+                        batches = [getter.result()]
                         getter = None
                         while not inbox.empty():
-                            self._evaluate(inbox.get_nowait())
+                            batches.append(inbox.get_nowait())
+                        for batch in batches:
+                            await self._resume(batch)
+                            self._evaluate(batch)
                     if sleeper is not None and sleeper in done:
                         sleeper, sleeper_at = None, None
                     self._fire_due()
@@ -236,6 +243,10 @@ class RuleEngine:
 
     # --- evaluation --------------------------------------------------------------------
 
+    async def _resume(self, batch: list[Stored]) -> None:
+        if self._resume_late is not None:
+            await self._resume_late.before(batch, self.evaluated_seq, self._rules_of)
+
     def _evaluate(self, batch: list[Stored]) -> None:
         mono, wall = self._clock.monotonic(), self._clock.time()
         for stored in batch:
@@ -253,7 +264,8 @@ class RuleEngine:
             # A reading replayed after a restart began its delay back when it was received.
             age = max(0.0, wall - stored.received)
             time = stored.time if stored.time is not None else stored.received
-            sample = rules.Sample(float(value), time, stored.received, mono - age)
+            timed = stored.time is not None
+            sample = rules.Sample(float(value), time, stored.received, mono - age, timed)
             for rule in sensor_rules:
                 try:
                     transition = rule.on_sample(sample)

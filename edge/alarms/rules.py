@@ -27,6 +27,9 @@ class Sample:
     time: float  # the reading's time: the sensor's own, else the receive time (epoch s)
     received: float  # the gateway's receive time (epoch s)
     mono: float  # the monotonic instant the gateway received it
+    # False: no sensor time, `time` is the receive time on the gateway's wall clock, which
+    # may be stepped: such a reading is never late, and only the monotonic clock times a delay
+    timed: bool = True
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,6 +92,10 @@ class Rule:
         through the downtime (its start is known on the wall clock)."""
         self.active_since = active_since
 
+    def resume(self, latest: float) -> None:
+        """After a restart: `latest` is a reading time evaluated before the checkpoint, so
+        a reading older than it is still recognised as late."""
+
 
 class _Delayed(Rule):
     """A condition that must hold for `delay` seconds to raise and clears by its own test."""
@@ -106,12 +113,13 @@ class _Delayed(Rule):
         raise NotImplementedError
 
     def on_sample(self, sample: Sample) -> Transition | None:
-        if self.latest is not None and sample.time < self.latest:
-            # A late reading (an MQTT message redelivered behind newer ones after a failed
-            # commit) is history: it neither raises a second alarm for an excursion already
-            # judged nor clears an alarm raised on a newer reading.
-            return None
-        self.latest = sample.time
+        if sample.timed:
+            if self.latest is not None and sample.time < self.latest:
+                # A late reading (an MQTT message redelivered behind newer ones after a
+                # failed commit) is history: it neither raises a second alarm for an
+                # excursion already judged nor clears an alarm raised on a newer reading.
+                return None
+            self.latest = sample.time
         holds, clears, value = self._check(sample)
         if self.active_since is not None:
             if not clears:
@@ -131,10 +139,15 @@ class _Delayed(Rule):
             self.dirty = True
         else:
             pending.value = value
-        held = max(sample.mono - pending.mono, sample.time - pending.since)
+        held = sample.mono - pending.mono
+        if sample.timed:
+            held = max(held, sample.time - pending.since)
         if held >= self.delay:
             return self._raise(sample.time)
         return None
+
+    def resume(self, latest: float) -> None:
+        self.latest = latest if self.latest is None else max(self.latest, latest)
 
     def deadline(self) -> float | None:
         if self.pending is None or self.active_since is not None:
@@ -212,7 +225,9 @@ class RateRule(_Delayed):
 
     def _check(self, sample: Sample) -> tuple[bool, bool, float]:
         points = self._points
-        points.append((sample.time, sample.value))  # in time order: late ones never get here
+        if points and sample.time < points[-1][0]:
+            points.clear()  # receive times of readings without a sensor time: a clock step
+        points.append((sample.time, sample.value))  # else in time order: late ones are skipped
         while points[0][0] < points[-1][0] - self.window:
             points.popleft()
         slope = self.slope()

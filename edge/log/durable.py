@@ -282,6 +282,10 @@ class DurableLog:
         """`read` for synchronous tools (reads SQLite in the calling thread)."""
         return self._reader.read_now(after, limit)
 
+    async def newest_reading_time(self, subject: str, *, after: float, upto: int) -> float | None:
+        """The newest sensor time of `subject`'s readings with seq <= `upto`, if after `after`."""
+        return await self._reader.newest_reading_time(subject, after, upto)
+
     # --- lifecycle ---------------------------------------------------------------------
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from edge.entry import Stored
 from edge.log import state
 from edge.sqlite import connect, log_error
+from runtime import events
 
 _READ = "SELECT seq, type, subject, time, received, data, trace FROM entries"
 TAIL_ENTRIES = 4096
@@ -76,6 +77,27 @@ class Reader:
         except sqlite3.Error as exc:
             raise log_error(exc, self._path, f"reading after seq {after}") from exc
         return [Stored.from_row(row) for row in rows]
+
+    async def newest_reading_time(self, subject: str, after: float, upto: int) -> float | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self.newest_reading_time_now, subject, after, upto
+        )
+
+    def newest_reading_time_now(self, subject: str, after: float, upto: int) -> float | None:
+        """The newest sensor time of `subject`'s readings with seq <= `upto`, if one is
+        after `after` (a range of the time-first identity index: the rows newer than it)."""
+        try:
+            if self._conn is None:
+                self._conn = connect(self._path)
+            row = self._conn.execute(
+                "SELECT MAX(time) FROM entries WHERE type = ? AND time IS NOT NULL "
+                "AND time > ? AND subject = ? AND seq <= ?",
+                (events.READING, after, subject, upto),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise log_error(exc, self._path, f"reading the newest time of {subject}") from exc
+        return None if row is None or row[0] is None else float(row[0])
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -32,4 +32,3 @@ def test_long_modules_say_why(path: Path) -> None:
         f"{path.relative_to(ROOT)} has {lines} lines: split it, or give the reason in its "
         f'docstring as "{MARK} ..."'
     )
-

@@ -80,6 +80,26 @@ def _keep_untimed(db_url: str, path: Path) -> None:
     path.write_text("".join(f"{s}\t{t}\t{v}\t{q}\n" for s, t, v, q in rows))
 
 
+def _keep_alarms(db_url: str, path: Path) -> None:
+    """Central's alarm events and the ULT readings the checker replays the `high` rule
+    over, kept for the same reason: an alarm problem is diagnosed from these."""
+    with psycopg.connect(db_url) as conn:
+        events = conn.execute(
+            "SELECT seq, type, subject, time, data FROM events WHERE gateway = %s "
+            "AND type LIKE 'org.tracseq.alarm.%%' ORDER BY seq",
+            (GATEWAY,),
+        ).fetchall()
+        rows = conn.execute(
+            "SELECT sensor, time, value, seq FROM readings WHERE gateway = %s "
+            "AND sensor LIKE 'ult-%%' ORDER BY seq",
+            (GATEWAY,),
+        ).fetchall()
+    path.write_text(
+        "".join(f"event\t{i}\t{t}\t{s}\t{when}\t{d}\n" for i, t, s, when, d in events)
+        + "".join(f"reading\t{s}\t{t}\t{v}\t{q}\n" for s, t, v, q in rows)
+    )
+
+
 @pytest.mark.slow
 def test_no_reading_or_alarm_lost_or_doubled_under_faults(
     tmp_path: Path, postgres_url: str, long_form: bool, long_hours: float
@@ -123,6 +143,7 @@ def test_no_reading_or_alarm_lost_or_doubled_under_faults(
             print(f"note: {note}")
         print(report.text())
         _keep_untimed(stack.db_url, stack.root / "central-untimed.tsv")
+        _keep_alarms(stack.db_url, stack.root / "central-alarms.tsv")
         print(f"duration: {time.monotonic() - started:.0f}s")
         assert report.ok, report.text()
         assert stack.edge.stop() == 0, stack.edge.tail()
