@@ -46,7 +46,8 @@ def _post(
             "description": {
                 "201": "created",
                 "404": "not found",
-                "409": "the report changed since it was read",
+                "409": "nothing to do in the current state (the message says why: a report changed "
+                "since it was read, no alarm waits for an acknowledgement)",
                 "429": "too many failed attempts; see Retry-After",
             }[code]
         }
@@ -126,10 +127,12 @@ def paths() -> dict[str, Any]:
             "post": {
                 **_post(
                     "Acknowledge a sensor's alarms with an electronic signature each: all in "
-                    "one transaction, or none (404 names the alarm that cannot be signed)",
+                    "one transaction, or none (404 names the alarm that cannot be signed; 409: "
+                    "no active alarm waits for an acknowledgement)",
                     schemas.request_body(schemas.SignedSensorAck),
                     qa.SensorAcksSigned,
                     "404",
+                    "409",
                     "429",
                 ),
                 "parameters": [_path("sensor")],
