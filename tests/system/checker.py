@@ -366,8 +366,11 @@ def _check_untimed(
         # ends the gap: one recorded answer each, no more.
         for n in range(1, len(matched)):
             budget = budgets[n]
+            killed = _killed_in_gap(items[matched[n - 1]].sent, items[matched[n]].sent, windows)
             for index in range(matched[n - 1] + 1, matched[n]):
                 reason = reasons[index]
+                if reason is None and killed is not None and items[index].sent <= killed:
+                    reason = RESTARTED  # read by the edge that was killed, not yet committed
                 if reason is None and budget > 0:
                     budget -= 1
                     reason = FAILED_POLLS
@@ -381,6 +384,23 @@ def _check_untimed(
         if not rows:
             report.untimed_unexplained.append(f"{sensor}: nothing stored")
         report.untimed[sensor] = (len(items), len(rows), tolerated, unexplained)
+
+
+RESTARTED = "while the edge restarted"
+
+
+def _killed_in_gap(last: float, next_: float, windows: Windows) -> float | None:
+    """The end of an edge restart that falls between the last value stored before a gap
+    (sent at `last`) and the first after it (`next_`), or None.
+
+    Such a gap's values, sent after the last one the killed edge committed and before the
+    restarted edge reads again, were in flight when the edge died (read from the port or
+    the poll answered, not yet committed: nothing retransmits a serial line). The restart
+    window alone opens a second before the kill, less than a loaded edge can lag behind."""
+    for start, end in windows.get(RESTARTED, []):
+        if last <= end and next_ >= start:
+            return end
+    return None
 
 
 def _find(items: list[Sent], start: int, value: float) -> int:

@@ -11,6 +11,7 @@ import redis
 from tests import servers
 from tests.system.checker import (
     FAILED_POLLS,
+    RESTARTED,
     Report,
     Sent,
     _check_stream,
@@ -79,6 +80,33 @@ def test_value_lost_outside_any_window_is_reported() -> None:
     stored = [(t + 0.1, v) for t, v in ((1.0, 4.0), (2.0, 4.3), (4.0, 4.1))]
     _check_untimed(report, sent, {sensor: stored}, {}, {})
     assert report.untimed_unexplained == [f"{sensor}: value 4.2 sent at 3.000 missing"]
+
+
+def _ln2(values: list[tuple[float, float]]) -> list[Sent]:
+    return [Sent(sensor="ln2-dewar-1.level", time_ms=None, value=v, sent=t) for t, v in values]
+
+
+def test_lines_in_flight_when_the_edge_was_killed_are_explained_by_its_restart() -> None:
+    """The edge, lagging 2 s behind the serial port, committed 70.2 (sent at 8.0) and died
+    at 11.0 holding 70.1 and 70.0 (sent at 9.0 and 10.0): the restart window opens a second
+    before the kill (10.0), yet 70.1 was in flight too."""
+    sensor = "ln2-dewar-1.level"
+    sent = _ln2([(8.0, 70.2), (9.0, 70.1), (10.0, 70.0), (13.0, 69.9), (14.0, 69.8)])
+    stored = [(10.0, 70.2), (14.5, 69.9), (15.0, 69.8)]
+    report = Report()
+    _check_untimed(report, sent, {sensor: stored}, {RESTARTED: [(10.0, 14.0)]}, {})
+    assert report.untimed_unexplained == []
+    assert report.untimed[sensor][2] == {RESTARTED: 2}
+
+
+def test_a_line_lost_after_the_restart_is_still_reported() -> None:
+    sensor = "ln2-dewar-1.level"
+    sent = _ln2([(8.0, 70.2), (9.0, 70.1), (13.0, 69.9), (20.0, 69.7), (21.0, 69.6)])
+    stored = [(8.5, 70.2), (13.5, 69.9), (21.5, 69.6)]
+    report = Report()
+    _check_untimed(report, sent, {sensor: stored}, {RESTARTED: [(10.0, 14.0)]}, {})
+    assert report.untimed_unexplained == [f"{sensor}: value 69.7 sent at 20.000 missing"]
+    assert report.untimed[sensor][2] == {RESTARTED: 1}
 
 
 def _polls(values: list[tuple[float, float]]) -> list[Sent]:

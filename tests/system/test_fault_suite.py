@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.system.checker import Windows, check, modbus_failed_polls
+from tests.system.checker import RESTARTED, Windows, check, modbus_failed_polls
 from tests.system.faults import Journal, Timing, run_schedule, wait_silenced_back
 from tests.system.procs import wait_for
 from tests.system.stack import GATEWAY, StackOptions, running_stack
@@ -49,7 +49,7 @@ def _options(long_form: bool, hours: float) -> tuple[StackOptions, Timing, int]:
 
 def _windows(journal: Journal) -> Windows:
     return {
-        "while the edge restarted": journal.restart_windows,
+        RESTARTED: journal.restart_windows,
         "while the disk was full": journal.disk_full_windows,
     }
 
