@@ -27,6 +27,7 @@ from central.auth import Authenticator
 from central.body import BodyError, read_body
 from central.content_modes import ACCEPTED, ContentError, events_of, mode_of
 from central.metrics import Metrics
+from central.plain_batch import plain_batch
 from central.storage import SqlStorage, StorageUnavailable
 from central.storage.records import Batch, EventRow, ReadingRow
 from central.storage.write import ForeignData
@@ -42,7 +43,6 @@ log = logging.getLogger("tracseq.central.ingest")
 RETRY_AFTER_BUSY = "1"
 RETRY_AFTER_DB = "5"
 MAX_SEQ = 2**63 - 1  # a BIGINT; larger failed in the database: 503 and a retry forever
-_READING, _SPEC, _JSON = ev.READING, ev.SPECVERSION, ev.CONTENT_TYPE
 
 
 class Ingest:
@@ -109,23 +109,27 @@ class Ingest:
             body = await read_body(request, self._max_body)
         except BodyError as exc:
             return _error(exc.status, str(exc))
-        try:
-            items = events_of(mode, body, request.headers, media)
-        except ContentError as exc:
-            return _error(400, str(exc))
-        foreign = [
-            {"index": i, "field": "source", "message": f"{item['source']!r} is not {source!r}"}
-            for i, item in enumerate(items)
-            if isinstance(item, dict) and isinstance(item.get("source"), str)
-            and item["source"] != source
-        ]  # fmt: skip
-        if foreign:
-            return _error(403, "the token may only write events of its own source", errors=foreign)
         now = self._clock()
-        batch, errors = build_batch(items, source, now)
-        if errors:
-            self._metrics.events.labels("invalid").inc(len(errors))
-            return _error(400, f"{len(errors)} invalid event(s), nothing stored", errors=errors)
+        batch = plain_batch(body, source, now) if mode == "batched" else None
+        if batch is None:  # not all plain readings: every event through the full checks
+            try:
+                items = events_of(mode, body, request.headers, media)
+            except ContentError as exc:
+                return _error(400, str(exc))
+            foreign = [
+                {"index": i, "field": "source", "message": f"{item['source']!r} is not {source!r}"}
+                for i, item in enumerate(items)
+                if isinstance(item, dict) and isinstance(item.get("source"), str)
+                and item["source"] != source
+            ]  # fmt: skip
+            if foreign:
+                message = "the token may only write events of its own source"
+                return _error(403, message, errors=foreign)
+            batch, errors = build_batch(items, source, now)
+            if errors:
+                self._metrics.events.labels("invalid").inc(len(errors))
+                return _error(400, f"{len(errors)} invalid event(s), nothing stored", errors=errors)
+        items = batch.envelopes
         try:
             with tracing.batch_span("central.db.write", attributes={"events": len(items)}):
                 result = await self._storage.ingest(batch)
@@ -160,15 +164,7 @@ def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[
     batch = Batch(source, gateway, now, [], [], items)
     readings, events = batch.readings, batch.events
     errors: list[dict[str, Any]] = []
-    id_prefix = f"{gateway}:"
-    fast = gateway is not None and len(source) <= 512  # ev.parse's limit on `source`
     for index, item in enumerate(items):
-        if fast:
-            assert gateway is not None
-            plain = plain_reading(item, source, gateway, id_prefix, now)
-            if plain is not None:
-                readings.append(plain)
-                continue
         try:
             row = checked_row(item, now)
         except EnvelopeError as exc:
@@ -212,83 +208,6 @@ def checked_row(item: Any, now: float) -> ReadingRow | EventRow:
         received=received,
         data=event.data,
         data_json=orjson.dumps(event.data).decode(),
-    )
-
-
-_new_row = tuple.__new__  # a ReadingRow without the Python-level NamedTuple.__new__
-
-
-def plain_reading(
-    item: Any, source: str, gateway: str, id_prefix: str, now: float
-) -> ReadingRow | None:
-    """The row of a plain reading from `source` (gateway `gateway`, ids `<gateway>:`), or
-    None: then `ev.parse` and `_check` judge the event and name what is wrong.
-
-    Most of what gateways send, checked in one pass over the decoded JSON (exact JSON
-    types) with the rules of `ev.parse` and `_check` for this shape: a reading without
-    traceparent whose `data` holds seq, value and, as strings, unit, quantity, kind and
-    received, plus any extra fields `ev.plain_data` passes (JSON types, finite numbers, at
-    most MAX_DATA_DEPTH deep). Anything else returns None, never an error: the general
-    path is the definition (tests/central/test_ingest_fast_path.py holds the two equal).
-    """
-    if type(item) is not dict:
-        return None
-    get = item.get
-    data, id_, subject, time = get("data"), get("id"), get("subject"), get("time")
-    if not (
-        get("type") == _READING
-        and get("specversion") == _SPEC
-        and get("source") == source
-        and type(data) is dict
-        and type(id_) is str
-        and len(id_) <= 512
-        and type(subject) is str
-        and subject
-        and (time is None or type(time) is str)
-        and get("datacontenttype", _JSON) == _JSON
-        and get("traceparent") is None
-    ):
-        return None
-    dget = data.get
-    seq, value, unit, quantity = dget("seq"), dget("value"), dget("unit"), dget("quantity")
-    kind, received_text = dget("kind"), dget("received")
-    # seq: an int (a bool is not, by type) in the BIGINT range, repeated by the id.
-    if not (type(seq) is int and 0 <= seq <= MAX_SEQ and id_ == id_prefix + str(seq)):
-        return None
-    if type(value) is float:
-        if value - value != 0.0:  # inf or NaN (JSON decoding gives neither; a dict might)
-            return None
-    elif type(value) is not int:
-        return None
-    known = 2
-    for text in (unit, quantity, kind, received_text):
-        if text is not None:
-            if type(text) is not str:
-                return None
-            known += 1
-    if len(data) != known and not ev.plain_data(data):
-        return None
-    try:
-        at = None if time is None else ev.parse_time(time)
-        if received_text is None:
-            received = None
-        else:
-            received = at if received_text == time else ev.parse_time(received_text)
-    except ValueError:
-        return None
-    return _new_row(
-        ReadingRow,
-        (
-            id_,
-            gateway,
-            seq,
-            subject,
-            at if at is not None else (received or now),
-            float(value),
-            unit,
-            quantity,
-            received,
-        ),
     )
 
 

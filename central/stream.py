@@ -19,6 +19,7 @@ ended, whose user was disabled or whose API key was revoked is closed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import secrets
@@ -43,8 +44,12 @@ class Hub:
 
     def __init__(self, size: int) -> None:
         self.epoch = secrets.token_hex(4)
-        self._buffer: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=size)
-        self._index: dict[str, int] = {}  # SSE id -> number, for the buffered events
+        # The buffered events are numbered oldest = _next - len(_buffer) .. _next - 1. Their
+        # SSE ids are `<epoch>-<number>` (computed, not stored: this runs for every event
+        # central stores), or the shared feed's ids, kept in _names with an index to find them.
+        self._buffer: deque[dict[str, Any]] = deque(maxlen=size)
+        self._names: deque[str] = deque(maxlen=size)
+        self._index: dict[str, int] = {}  # shared feed's SSE id -> number, for the buffered
         self._next = 1
         self._generation = 0  # bumped by gap(): every client resets
         self._waiters: set[asyncio.Event] = set()
@@ -66,18 +71,17 @@ class Hub:
 
     def deliver(self, events: Sequence[dict[str, Any]], ids: Sequence[str] | None = None) -> None:
         """Buffer events for the clients, under the given SSE ids (else numbered here)."""
-        # Locals, not attributes, in the loop: this runs for every event central stores.
-        buffer, index, number = self._buffer, self._index, self._next
-        full = buffer.maxlen
-        prefix = f"{self.epoch}-"
-        for i, event in enumerate(events):
-            sse_id = ids[i] if ids is not None else prefix + str(number)
-            if len(buffer) == full:
-                index.pop(buffer[0][1], None)
-            buffer.append((number, sse_id, event))
-            index[sse_id] = number
-            number += 1
-        self._next = number
+        if ids is not None:
+            names, index, number = self._names, self._index, self._next
+            full = names.maxlen
+            for sse_id in ids:
+                if len(names) == full:
+                    index.pop(names[0], None)
+                names.append(sse_id)
+                index[sse_id] = number
+                number += 1
+        self._buffer.extend(events)
+        self._next += len(events)
         self._wake()
 
     async def run(self) -> None:
@@ -86,6 +90,7 @@ class Hub:
     def gap(self) -> None:
         """Events may have been missed (the shared feed reconnected): every client resets."""
         self._buffer.clear()
+        self._names.clear()
         self._index.clear()
         self._generation += 1
         self._wake()
@@ -94,7 +99,7 @@ class Hub:
         """The number to send after, or None when the client must reset."""
         if not last_event_id:
             return self._next - 1
-        number = self._index.get(last_event_id)
+        number = self._number_of(last_event_id)
         if number is not None:
             return number
         # A position id (sent with `reset` when nothing was buffered): still good while
@@ -103,7 +108,7 @@ class Hub:
         if prefix != self._position_prefix() or not text.isdigit():
             return None
         after = int(text)
-        oldest = self._buffer[0][0] if self._buffer else self._next
+        oldest = self._next - len(self._buffer)
         if after + 1 < oldest or after >= self._next:
             return None
         return after
@@ -156,17 +161,38 @@ class Hub:
 
     def _reset(self, after: int) -> bytes:
         """The reset frame; its id is the newest buffered event's, or a position id."""
-        if self._buffer and self._buffer[-1][0] == after:
-            sse_id = self._buffer[-1][1]
+        if self._buffer and self._next - 1 == after:
+            sse_id = self._id_of(after)
         else:
             sse_id = f"{self._position_prefix()}-{after}"
         return f"id: {sse_id}\nevent: reset\ndata: {{}}\n\n".encode()
 
+    def _id_of(self, number: int) -> str:
+        """The SSE id of buffered event `number`."""
+        if self._names:
+            return self._names[number - (self._next - len(self._names))]
+        return f"{self.epoch}-{number}"
+
+    def _number_of(self, sse_id: str) -> int | None:
+        """The number of the buffered event with this SSE id, if it is buffered."""
+        if self._names:
+            return self._index.get(sse_id)
+        prefix, _, text = sse_id.rpartition("-")
+        if prefix != self.epoch or not text.isdigit():
+            return None
+        number = int(text)
+        return number if self._next - len(self._buffer) <= number < self._next else None
+
     def _since(self, after: int) -> list[tuple[int, str, dict[str, Any]]]:
-        if not self._buffer or self._buffer[-1][0] <= after:
-            return []
-        start = max(0, after + 1 - self._buffer[0][0])
-        return [self._buffer[i] for i in range(start, len(self._buffer))]
+        oldest = self._next - len(self._buffer)
+        skip = max(after + 1, oldest) - oldest
+        numbers = range(oldest + skip, self._next)
+        events = itertools.islice(self._buffer, skip, None)
+        if self._names:
+            ids: Iterable[str] = itertools.islice(self._names, skip, None)
+        else:
+            ids = (f"{self.epoch}-{n}" for n in numbers)
+        return list(zip(numbers, ids, events, strict=True))
 
 
 async def while_allowed(

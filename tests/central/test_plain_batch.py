@@ -1,17 +1,21 @@
-"""Ingest's one-pass check of a plain reading (`plain_reading`, issue 17) accepts only what
-the full checks (`checked_row`: `events.parse` and the per-type rules) accept, and stores
-the very same row; everything else it leaves to them, so their error names the field.
+"""Ingest's compiled check of a batch of plain readings (`plain_batch`, issue 17) accepts
+only what the full checks (`build_batch`: `events.parse` and the per-type rules) accept,
+and stores the very same rows and live-stream envelopes; everything else it leaves to
+them, so their error names the index and field.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from central.ingest import build_batch, checked_row, plain_reading
+from central.ingest import build_batch, checked_row
+from central.plain_batch import plain_batch
 from central.storage.records import ReadingRow
 from runtime import events as ev
 from runtime.errors import EnvelopeError
@@ -85,24 +89,63 @@ def _exactly(row: object) -> object:
     return [(type(v), v.hex() if isinstance(v, float) else v) for v in row]
 
 
+def _body(*items: Any) -> bytes:
+    """The JSON a gateway would send (NaN and huge integers too: JSON text can hold them)."""
+    return json.dumps(list(items)).encode()
+
+
+def _both(body: bytes) -> tuple[object, object]:
+    """(plain_batch's rows and envelopes or None, the full checks' rows and envelopes or
+    an error) for one body."""
+    fast = plain_batch(body, SOURCE, NOW)
+    try:
+        items = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return fast, "not JSON"
+    batch, errors = build_batch(items, SOURCE, NOW)
+    if errors:
+        return fast, errors
+    if fast is None:
+        return None, None
+    return (
+        ([_exactly(r) for r in fast.readings], fast.events, fast.envelopes),
+        ([_exactly(r) for r in batch.readings], batch.events, items),
+    )
+
+
 @FUZZ
 @given(readings() | values)
-def test_plain_reading_agrees_with_the_full_checks(item: Any) -> None:
-    row = plain_reading(item, SOURCE, GATEWAY, f"{GATEWAY}:", NOW)
-    if row is not None:
-        full = _full(item)
-        assert isinstance(full, ReadingRow), full  # the full checks would have refused it
-        assert _exactly(row) == _exactly(full)
+def test_plain_batch_agrees_with_the_full_checks(item: Any) -> None:
+    fast, full = _both(_body(item))
+    if fast is not None:
+        assert fast == full  # the same rows, no other events, the envelopes as sent
 
 
-def test_a_plain_reading_takes_the_one_pass_check() -> None:
+def test_a_plain_reading_takes_the_compiled_check() -> None:
     without_time = {k: v for k, v in PLAIN.items() if k != "time"}
-    extra = {**PLAIN, "data": {**PLAIN["data"], "humidity": 41.5, "raw": [1, 2]}}
     same_times = {**PLAIN, "data": {**PLAIN["data"], "received": PLAIN["time"]}}
-    for item in (PLAIN, without_time, extra, same_times):
-        row = plain_reading(item, SOURCE, GATEWAY, f"{GATEWAY}:", NOW)
-        assert row is not None
-        assert _exactly(row) == _exactly(_full(item))
+    nulls = {**PLAIN, "time": None, "data": {**PLAIN["data"], "unit": None, "kind": None}}
+    integer = {**PLAIN, "data": {**PLAIN["data"], "value": -80}}
+    for item in (PLAIN, without_time, same_times, nulls, integer):
+        fast, full = _both(_body(item))
+        assert fast is not None
+        assert fast == full
+    fast, full = _both(_body(PLAIN, {**PLAIN, "id": "gw-7:8", "data": {**PLAIN["data"], "seq": 8}}))
+    assert fast is not None and fast == full
+
+
+def test_anything_else_in_the_batch_takes_the_full_checks() -> None:
+    extra = {**PLAIN, "data": {**PLAIN["data"], "humidity": 41.5}}
+    extension = {**PLAIN, "site": "lab-2"}
+    raised = ev.edge_event(
+        GATEWAY, 8, ev.ALARM_RAISED, time=AT, subject="gw-7.freezer",
+        data={"alarm_id": "gw-7:a1", "rule": "high"},
+    ).to_dict()  # fmt: skip
+    for other in (extra, extension, raised):
+        assert plain_batch(_body(PLAIN, other), SOURCE, NOW) is None
+        assert not build_batch([PLAIN, other], SOURCE, NOW)[1]  # which accept it
+    assert plain_batch(b"[", SOURCE, NOW) is None
+    assert plain_batch(_body(PLAIN), "tracseq-analytics/a1", NOW) is None
 
 
 def test_a_batch_is_the_same_whichever_check_took_each_event() -> None:
@@ -144,6 +187,6 @@ def _with(data: dict[str, Any] | None = None, **envelope: Any) -> dict[str, Any]
     ],
 )  # fmt: skip
 def test_what_the_full_checks_refuse_is_left_to_them(item: dict[str, Any]) -> None:
-    assert plain_reading(item, SOURCE, GATEWAY, f"{GATEWAY}:", NOW) is None
+    assert plain_batch(_body(PLAIN, item), SOURCE, NOW) is None
     if item["source"] == SOURCE:
         assert not isinstance(_full(item), ReadingRow)
