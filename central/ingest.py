@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import orjson
 from opentelemetry.trace import SpanKind
 from starlette.requests import Request
@@ -31,7 +32,7 @@ from central.plain_batch import plain_batch
 from central.storage import SqlStorage, StorageUnavailable
 from central.storage.records import Batch, EventRow, ReadingRow
 from central.storage.write import ForeignData
-from central.stream import Hub
+from central.stream import Hub, attribute
 from central.watchdog import offline_event
 from runtime import events as ev
 from runtime import tracing
@@ -135,7 +136,7 @@ class Ingest:
                 result = await self._storage.ingest(batch)
         except ForeignData as exc:  # rolled back: nothing of the batch is stored
             log.warning("refused a batch from %s: %s", source, exc)
-            errors = foreign_errors(items, exc)
+            errors = foreign_errors(msgspec.to_builtins(items), exc)
             self._metrics.events.labels("invalid").inc(len(errors))
             message = f"{len(errors)} event(s) write another gateway's data, nothing stored"
             return _error(400, message, errors=errors)
@@ -148,7 +149,8 @@ class Ingest:
         if result.accepted == len(batch.envelopes):  # all new (the common case)
             self._hub.publish(batch.envelopes)
         else:
-            self._hub.publish(e for e in batch.envelopes if e["id"] in result.new_ids)
+            new = result.new_ids
+            self._hub.publish(e for e in batch.envelopes if attribute(e, "id") in new)
         for alarm_id in result.cleared_offline:
             assert batch.gateway is not None
             log.info("gateway %s is back: cleared %s", batch.gateway, alarm_id)

@@ -27,11 +27,13 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import orjson
 import psycopg
 from psycopg import sql
 
-from central.stream import Hub
+from central.storage.records import Envelope
+from central.stream import Hub, encode
 from runtime.backoff import Backoff, RetryLog
 
 log = logging.getLogger("tracseq.central.livefeed")
@@ -51,13 +53,13 @@ class SharedHub(Hub):
         super().__init__(size)
         self._url = url
         self._live.clear()
-        self._outbox: deque[dict[str, Any]] = deque()
+        self._outbox: deque[Envelope] = deque()
         self._pending = asyncio.Event()
         self._message = 0
         self._dropped = 0
         self.sent = 0  # notifications sent (for tests and metrics)
 
-    def publish(self, events: Iterable[dict[str, Any]]) -> None:
+    def publish(self, events: Iterable[Envelope]) -> None:
         self._outbox.extend(events)
         if len(self._outbox) > MAX_OUTBOX:
             excess = len(self._outbox) - MAX_OUTBOX
@@ -151,14 +153,14 @@ class SharedHub(Hub):
             if not self._outbox:
                 self._pending.clear()
 
-    def _pack(self, events: list[dict[str, Any]]) -> list[str]:
+    def _pack(self, events: list[Envelope]) -> list[str]:
         """Events as notification payloads of at most MAX_PAYLOAD bytes, in order."""
         payloads: list[str] = []
         parts: list[bytes] = []
         size = 0
         room = MAX_PAYLOAD - 40  # the envelope {"m":"<epoch>-<n>","e":[...]}
         for event in events:
-            part = orjson.dumps(event)
+            part = encode(event)
             if len(part) > room:
                 part = orjson.dumps(_without_data(event))
             if parts and size + len(part) + 1 > room:
@@ -183,9 +185,10 @@ def hub_for(db_url: str, size: int) -> Hub:
     return Hub(size)
 
 
-def _without_data(event: dict[str, Any]) -> dict[str, Any]:
+def _without_data(event: Envelope) -> dict[str, Any]:
+    whole: dict[str, Any] = event if type(event) is dict else msgspec.to_builtins(event)
     slim: dict[str, Any] = {
-        k: v for k, v in event.items() if k != "data" and isinstance(v, str) and len(v) < 512
+        k: v for k, v in whole.items() if k != "data" and isinstance(v, str) and len(v) < 512
     }
     slim["data"] = {"omitted": "too large for the live stream; read it from the query API"}
     return slim

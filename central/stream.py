@@ -28,9 +28,11 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+import msgspec
 import orjson
 
 from central.storage import StorageUnavailable
+from central.storage.records import Envelope
 from runtime.events import valid_type
 
 log = logging.getLogger("tracseq.central.stream")
@@ -47,7 +49,7 @@ class Hub:
         # The buffered events are numbered oldest = _next - len(_buffer) .. _next - 1. Their
         # SSE ids are `<epoch>-<number>` (computed, not stored: this runs for every event
         # central stores), or the shared feed's ids, kept in _names with an index to find them.
-        self._buffer: deque[dict[str, Any]] = deque(maxlen=size)
+        self._buffer: deque[Envelope] = deque(maxlen=size)
         self._names: deque[str] = deque(maxlen=size)
         self._index: dict[str, int] = {}  # shared feed's SSE id -> number, for the buffered
         self._next = 1
@@ -65,11 +67,11 @@ class Hub:
         """False while the events of other instances cannot reach this one."""
         return self._live.is_set()
 
-    def publish(self, events: Iterable[dict[str, Any]]) -> None:
+    def publish(self, events: Iterable[Envelope]) -> None:
         """Announce events this instance stored (after their transaction committed)."""
         self.deliver(list(events))
 
-    def deliver(self, events: Sequence[dict[str, Any]], ids: Sequence[str] | None = None) -> None:
+    def deliver(self, events: Sequence[Envelope], ids: Sequence[str] | None = None) -> None:
         """Buffer events for the clients, under the given SSE ids (else numbered here)."""
         if ids is not None:
             names, index, number = self._names, self._index, self._next
@@ -183,7 +185,7 @@ class Hub:
         number = int(text)
         return number if self._next - len(self._buffer) <= number < self._next else None
 
-    def _since(self, after: int) -> list[tuple[int, str, dict[str, Any]]]:
+    def _since(self, after: int) -> list[tuple[int, str, Envelope]]:
         oldest = self._next - len(self._buffer)
         skip = max(after + 1, oldest) - oldest
         numbers = range(oldest + skip, self._next)
@@ -226,17 +228,31 @@ def _keepalive(every: float) -> bytes:
     return b"event: keepalive\ndata: %s\n\n" % orjson.dumps({"every_s": every})
 
 
-def _frame(event_id: str, event: dict[str, Any]) -> bytes:
+def encode(event: Envelope) -> bytes:
+    """An event as JSON: a decoded object as it was, a plain reading's record with the
+    fields that were sent (null ones too)."""
+    return orjson.dumps(event) if type(event) is dict else msgspec.json.encode(event)
+
+
+def attribute(event: Envelope, name: str) -> Any:
+    """A top-level attribute of an event (None when it has none)."""
+    if type(event) is dict:
+        return event.get(name)
+    value = getattr(event, name, None)
+    return None if value is msgspec.UNSET else value
+
+
+def _frame(event_id: str, event: Envelope) -> bytes:
     """One SSE frame. No value may end a line early: a CR or LF in a field would let an
     event's sender add lines (a forged `data:` with another value) to everyone's stream.
     The event name is the type only when it is a valid one (else `message`), the id loses
     CR, LF and NUL, and the data is split into one `data:` line per line (SSE spec)."""
-    kind = event.get("type")
+    kind = attribute(event, "type")
     name = kind if isinstance(kind, str) and valid_type(kind) else "message"
     return b"id: %s\nevent: %s\n%s\n" % (
         _one_line(event_id).encode(),
         name.encode(),
-        _data_lines(orjson.dumps(event)),
+        _data_lines(encode(event)),
     )
 
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import msgspec
+
+# An event as received, kept for the live stream: a decoded JSON object, or a plain
+# reading as central.plain_batch decoded it (a msgspec record of the fields sent;
+# central.stream writes either as JSON).
+Envelope = dict[str, Any] | msgspec.Struct
+
 
 class ReadingRow(NamedTuple):
     """One `org.tracseq.reading` event, flattened for the readings table.
@@ -49,7 +56,7 @@ class Batch:
     now: float
     readings: list[ReadingRow]
     events: list[EventRow]
-    envelopes: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    envelopes: list[Envelope] = field(repr=False, default_factory=list)
 
     @property
     def size(self) -> int:
