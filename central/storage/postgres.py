@@ -13,6 +13,7 @@ schema lives in the first schema of the connection's `search_path` (e.g.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -26,6 +27,15 @@ from central.storage.runner import Pool, Worker
 from central.storage.sql import SqlStorage
 
 _MIGRATION_LOCK = 0x7472_6163_7365_71  # 'tracseq'
+_CACHED_PARAMS = 50  # psycopg's MAX_CACHED_STATEMENT_PARAMS
+
+
+@functools.lru_cache(maxsize=128)
+def _numbered(sql: str) -> str:
+    """`sql` with its `?` placeholders as $1, $2, ... (every `?` is one, as for `q`)."""
+    parts = sql.split("?")
+    return "".join([f"{part}${n}" for n, part in enumerate(parts[:-1], 1)]) + parts[-1]
+
 
 # Emptied at every commit; ingest always runs inside a transaction.
 _READINGS_STAGE = """CREATE TEMP TABLE IF NOT EXISTS readings_in (id text, gateway text,
@@ -46,6 +56,15 @@ class PostgresDialect(Dialect):
 
     def q(self, sql: str) -> str:
         return sql.replace("?", "%s")
+
+    def execute(self, conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] = ()) -> Any:
+        if len(params) <= _CACHED_PARAMS:
+            return conn.execute(self.q(sql), tuple(params))
+        # A multi-row statement (the hourly summaries' upsert: 17 per row): psycopg would
+        # parse its %s placeholders in Python on every call (it caches only statements of
+        # up to 50), ~10% of central's time at ingest. Given in PostgreSQL's own $n form, the
+        # statement goes out as it is.
+        return psycopg.RawCursor(conn).execute(_numbered(sql), tuple(params))
 
     @contextlib.contextmanager
     def transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
