@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 
 from central.storage.records import Envelope
-from central.stream import Hub, encode
+from central.stream import Hub, Sent, encode
 from runtime.backoff import Backoff, RetryLog
 
 log = logging.getLogger("tracseq.central.livefeed")
@@ -44,6 +44,25 @@ MAX_OUTBOX = 100_000  # events waiting to be sent while the database is away
 CHECK_SECONDS = 30.0  # an idle LISTEN connection is checked this often
 
 AsyncConn = psycopg.AsyncConnection[Any]
+
+
+class _Note(msgspec.Struct):
+    """A notification: the sender's message name and its events."""
+
+    m: str
+    e: list[msgspec.Raw]
+
+
+class _Type(msgspec.Struct):
+    type: Any = None
+
+
+class _Types(msgspec.Struct):
+    e: list[_Type]
+
+
+_note = msgspec.json.Decoder(_Note)
+_types = msgspec.json.Decoder(_Types)
 
 
 class SharedHub(Hub):
@@ -109,13 +128,16 @@ class SharedHub(Hub):
                 await asyncio.sleep(backoff.next_delay())
 
     def _receive(self, payload: str) -> None:
+        # Each event's JSON is kept as it came (only its type is read, for the SSE event
+        # name): no object per field for events that may never be streamed.
         try:
-            message = orjson.loads(payload)
-            name, events = str(message["m"]), list(message["e"])
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            message = _note.decode(payload)
+            types = _types.decode(payload).e
+        except msgspec.DecodeError as exc:
             log.warning("live feed: ignored a notification that is not ours (%s)", exc)
             return
-        self.deliver(events, [f"{name}.{i}" for i in range(len(events))])
+        events = [Sent(kind.type, bytes(raw)) for kind, raw in zip(types, message.e, strict=True)]
+        self.deliver(events, message.m)
 
     async def _send(self) -> None:
         backoff = Backoff(base=0.2, cap=10.0)

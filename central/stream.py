@@ -19,13 +19,23 @@ ended, whose user was disabled or whose API key was revoked is closed.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import logging
+import operator
 import re
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from typing import Any
 
 import msgspec
@@ -39,6 +49,7 @@ log = logging.getLogger("tracseq.central.stream")
 
 HEARTBEAT_SECONDS = 15.0  # default of `tracseq-edge central --sse-keepalive`
 _NEWLINE = re.compile(rb"\r\n|\r|\n")
+_FIRST = operator.itemgetter(0)
 
 
 class Hub:
@@ -47,11 +58,12 @@ class Hub:
     def __init__(self, size: int) -> None:
         self.epoch = secrets.token_hex(4)
         # The buffered events are numbered oldest = _next - len(_buffer) .. _next - 1. Their
-        # SSE ids are `<epoch>-<number>` (computed, not stored: this runs for every event
-        # central stores), or the shared feed's ids, kept in _names with an index to find them.
+        # SSE ids are computed, not stored per event (this runs for every event central
+        # stores): `<epoch>-<number>`, or with the shared feed `<message>.<index>`, from the
+        # feed's messages still buffered: (number of its first event, name) in _messages.
         self._buffer: deque[Envelope] = deque(maxlen=size)
-        self._names: deque[str] = deque(maxlen=size)
-        self._index: dict[str, int] = {}  # shared feed's SSE id -> number, for the buffered
+        self._messages: deque[tuple[int, str]] = deque()
+        self._message_at: dict[str, int] = {}  # message name -> number of its first event
         self._next = 1
         self._generation = 0  # bumped by gap(): every client resets
         self._waiters: set[asyncio.Event] = set()
@@ -71,19 +83,17 @@ class Hub:
         """Announce events this instance stored (after their transaction committed)."""
         self.deliver(list(events))
 
-    def deliver(self, events: Sequence[Envelope], ids: Sequence[str] | None = None) -> None:
-        """Buffer events for the clients, under the given SSE ids (else numbered here)."""
-        if ids is not None:
-            names, index, number = self._names, self._index, self._next
-            full = names.maxlen
-            for sse_id in ids:
-                if len(names) == full:
-                    index.pop(names[0], None)
-                names.append(sse_id)
-                index[sse_id] = number
-                number += 1
+    def deliver(self, events: Sequence[Envelope], message: str | None = None) -> None:
+        """Buffer events for the clients: numbered here, or the shared feed's `message`
+        (their SSE ids `<message>.<index>`)."""
+        if message is not None and events:  # (an empty message names no event)
+            self._messages.append((self._next, message))
+            self._message_at[message] = self._next
         self._buffer.extend(events)
         self._next += len(events)
+        messages, oldest = self._messages, self._next - len(self._buffer)
+        while len(messages) > 1 and messages[1][0] <= oldest:  # all its events left
+            del self._message_at[messages.popleft()[1]]
         self._wake()
 
     async def run(self) -> None:
@@ -92,8 +102,8 @@ class Hub:
     def gap(self) -> None:
         """Events may have been missed (the shared feed reconnected): every client resets."""
         self._buffer.clear()
-        self._names.clear()
-        self._index.clear()
+        self._messages.clear()
+        self._message_at.clear()
         self._generation += 1
         self._wake()
 
@@ -171,30 +181,49 @@ class Hub:
 
     def _id_of(self, number: int) -> str:
         """The SSE id of buffered event `number`."""
-        if self._names:
-            return self._names[number - (self._next - len(self._names))]
-        return f"{self.epoch}-{number}"
+        return next(self._ids(number))
+
+    def _ids(self, first: int) -> Iterator[str]:
+        """The SSE ids of the buffered events from number `first` on."""
+        if not self._messages:
+            yield from (f"{self.epoch}-{n}" for n in range(first, self._next))
+            return
+        messages = list(self._messages)
+        at = bisect.bisect_right(messages, first, key=_FIRST) - 1
+        number = first
+        for i in range(at, len(messages)):
+            start, name = messages[i]
+            end = messages[i + 1][0] if i + 1 < len(messages) else self._next
+            for n in range(number, end):
+                yield f"{name}.{n - start}"
+            number = end
 
     def _number_of(self, sse_id: str) -> int | None:
         """The number of the buffered event with this SSE id, if it is buffered."""
-        if self._names:
-            return self._index.get(sse_id)
-        prefix, _, text = sse_id.rpartition("-")
-        if prefix != self.epoch or not text.isdigit():
+        shared = bool(self._messages)
+        prefix, _, text = sse_id.rpartition("." if shared else "-")
+        if not text.isdigit():
             return None
-        number = int(text)
+        if shared:
+            start = self._message_at.get(prefix)
+            if start is None:
+                return None
+            number = start + int(text)
+            later = bisect.bisect_right(self._messages, start, key=_FIRST)
+            if number >= (self._messages[later][0] if later < len(self._messages) else self._next):
+                return None  # past the message's last event
+        elif prefix == self.epoch:
+            number = int(text)
+        else:
+            return None
         return number if self._next - len(self._buffer) <= number < self._next else None
 
     def _since(self, after: int) -> list[tuple[int, str, Envelope]]:
         oldest = self._next - len(self._buffer)
-        skip = max(after + 1, oldest) - oldest
-        numbers = range(oldest + skip, self._next)
-        events = itertools.islice(self._buffer, skip, None)
-        if self._names:
-            ids: Iterable[str] = itertools.islice(self._names, skip, None)
-        else:
-            ids = (f"{self.epoch}-{n}" for n in numbers)
-        return list(zip(numbers, ids, events, strict=True))
+        first = max(after + 1, oldest)
+        numbers = range(first, self._next)
+        events = itertools.islice(self._buffer, first - oldest, None)
+        return list(zip(numbers, self._ids(first), events, strict=True))
 
 
 async def while_allowed(
@@ -228,10 +257,22 @@ def _keepalive(every: float) -> bytes:
     return b"event: keepalive\ndata: %s\n\n" % orjson.dumps({"every_s": every})
 
 
+class Sent(msgspec.Struct, gc=False):
+    """An event as the shared feed carried it (central/livefeed.py): its JSON, and its
+    `type` for the SSE event name."""
+
+    type: Any
+    json: bytes
+
+
 def encode(event: Envelope) -> bytes:
     """An event as JSON: a decoded object as it was, a plain reading's record with the
-    fields that were sent (null ones too)."""
-    return orjson.dumps(event) if type(event) is dict else msgspec.json.encode(event)
+    fields that were sent (null ones too), a shared feed's event as it came."""
+    if type(event) is dict:
+        return orjson.dumps(event)
+    if type(event) is Sent:
+        return event.json
+    return msgspec.json.encode(event)
 
 
 def attribute(event: Envelope, name: str) -> Any:

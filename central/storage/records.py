@@ -7,9 +7,9 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-# An event as received, kept for the live stream: a decoded JSON object, or a plain
-# reading as central.plain_batch decoded it (a msgspec record of the fields sent;
-# central.stream writes either as JSON).
+# An event kept for the live stream: a decoded JSON object, a plain reading as
+# central.plain_batch decoded it (a msgspec record of the fields sent), or an event as
+# the shared feed carried it (central.stream.Sent); central.stream writes each as JSON.
 Envelope = dict[str, Any] | msgspec.Struct
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from central.stream import Hub
+from central.stream import Hub, Sent
 from edge.intake import to_entry
 from runtime import events as ev
 from runtime.errors import EnvelopeError
@@ -95,25 +95,27 @@ def sse_events(stream: bytes) -> list[dict[str, list[str]]]:
 
 def test_a_frame_never_carries_a_line_break_inside_a_field() -> None:
     """Whatever reaches the hub (an older row, the shared feed), each event is one frame."""
+    sent = b'{"type": "org.tracseq.reading",\r\n "data": {"value": 1}}'  # as the feed carried it
 
     async def frames() -> bytes:
         hub = Hub(10)
         hub.deliver(
-            [{"type": FORGED, "data": {"comment": "a\r\nb\rc\nd"}}, {"type": ev.READING}],
-            ids=["1-1\r\nevent: x", "1-2"],
+            [{"type": FORGED, "data": {"comment": "a\r\nb\rc\nd"}}, Sent(ev.READING, sent)],
+            "1\r\nevent: x",  # the shared feed's message name
         )
         out = b""
         async for frame in hub.follow(f"{hub.epoch}.0-0", heartbeat=60):
             out += frame
-            if b"1-2" in frame:
+            if b"x.1" in frame:
                 return out
         return out
 
     got = [e for e in sse_events(asyncio.run(frames())) if "id" in e]
     assert [e["event"] for e in got] == [["message"], [ev.READING]]
-    assert got[0]["id"] == ["1-1event: x"]
+    assert [e["id"] for e in got] == [["1event: x.0"], ["1event: x.1"]]
     assert len(got[0]["data"]) == 1
     assert orjson.loads(got[0]["data"][0])["data"]["comment"] == "a\r\nb\rc\nd"
+    assert orjson.loads("\n".join(got[1]["data"])) == {"type": ev.READING, "data": {"value": 1}}
 
 
 @pytest.fixture(scope="module")
