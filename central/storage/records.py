@@ -57,6 +57,9 @@ class Batch:
     readings: list[ReadingRow]
     events: list[EventRow]
     envelopes: list[Envelope] = field(repr=False, default_factory=list)
+    # The readings' hourly summaries (storage/rollups.py), made before the transaction so
+    # the one writer does not have to (used when every reading was new).
+    summaries: list[tuple[Any, ...]] | None = field(repr=False, default=None)
 
     @property
     def size(self) -> int:

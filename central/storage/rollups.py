@@ -101,28 +101,41 @@ _WIDTH = 17  # columns of a summary row
 _GROUPS = 1_000  # summary rows per upsert: 17,000 parameters (SQLite allows 32,766)
 
 
-def add_new(conn: Any, d: Dialect, readings: Sequence[ReadingRow], new_ids: set[str]) -> None:
+def add_new(
+    conn: Any,
+    d: Dialect,
+    readings: Sequence[ReadingRow],
+    new_ids: set[str],
+    prepared: list[tuple[Any, ...]] | None = None,
+) -> None:
     """Fold the batch's new readings (`new_ids`) into their hours: summarised per sensor and
-    hour here (the batch is in memory already; a window query over the just-inserted rows
-    cost SQLite several times more), then one upsert for all of them."""
+    hour in Python (the batch is in memory already; a window query over the just-inserted
+    rows cost SQLite several times more), then one upsert for all of them. `prepared`:
+    `summaries` of all the readings, made before the transaction (off the one writer's
+    path), used when every reading was new."""
     if not new_ids:
         return
+    if prepared is None or len(new_ids) != len(readings):
+        prepared = summaries(d, [r for r in readings if r.id in new_ids])
+    for start in range(0, len(prepared), _GROUPS):
+        chunk = prepared[start : start + _GROUPS]
+        d.execute(conn, _upsert(d, len(chunk)), [v for row in chunk for v in row])
+
+
+def summaries(d: Dialect, readings: Sequence[ReadingRow]) -> list[tuple[Any, ...]]:
+    """The summary rows of `readings`, one per sensor and hour, in one lock order."""
     # The hour as `Dialect.bucket` computes it: SQLite's CAST truncates, PostgreSQL floors.
     cut: Any = int if d.name == "sqlite" else math.floor
     hours: dict[tuple[str, int], list[tuple[float, float, str | None]]] = {}
-    for r in readings:
-        if r.id in new_ids:
-            key = (r.sensor, cut(r.time / BUCKET))
-            points = hours.get(key)
-            if points is None:
-                hours[key] = [(r.time, r.value, r.unit)]
-            else:
-                points.append((r.time, r.value, r.unit))
+    for _, _, _, sensor, at, value, unit, _, _ in readings:
+        key = (sensor, cut(at / BUCKET))
+        points = hours.get(key)
+        if points is None:
+            hours[key] = [(at, value, unit)]
+        else:
+            points.append((at, value, unit))
     # Sorted: one lock order for concurrent batches (PostgreSQL), no deadlocks.
-    rows = [_summary(key[0], key[1] * BUCKET, hours[key]) for key in sorted(hours)]
-    for start in range(0, len(rows), _GROUPS):
-        chunk = rows[start : start + _GROUPS]
-        d.execute(conn, _upsert(d, len(chunk)), [v for row in chunk for v in row])
+    return [_summary(key[0], key[1] * BUCKET, hours[key]) for key in sorted(hours)]
 
 
 def _summary(

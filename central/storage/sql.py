@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from central.audit import AuditEntry
-from central.storage import checkpoints, ownership, people, read, write
+from central.storage import checkpoints, ownership, people, read, rollups, write
 from central.storage.dialect import Dialect
 from central.storage.errors import StorageError as StorageError  # re-exported for older imports
 from central.storage.records import Batch, Ingested, OfflineAlarm, Principal, Revocation
@@ -105,6 +105,8 @@ class SqlStorage:
     async def ingest(self, batch: Batch) -> Ingested:
         """Store a batch (one transaction, or with `group_commit` a share of one); returns
         once it is committed."""
+        if batch.summaries is None:  # here, on the event loop: the writer is the bottleneck
+            batch.summaries = rollups.summaries(self.dialect, batch.readings)
         if not self._group_commit:
             return await self._write(partial(write.ingest, batch=batch))
         entry = _Pending(batch)

@@ -10,6 +10,8 @@ from ingest means the batch is committed to disk.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import math
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +27,7 @@ from central.storage.sql import SqlStorage
 from runtime.private_files import create_private
 
 _READING_COLUMNS = "id, gateway, seq, sensor, time, value, unit, quantity, received, ingested"
-_EVENT_COLUMNS = "id, source, gateway, seq, type, subject, time, ingested, data"
+_EVENT_COLUMNS = "id, source, gateway, seq, type, subject, time, data, ingested"
 # Primary result codes after which the same call may succeed later: another process holds
 # the lock past busy_timeout, the file cannot be opened or read right now, the disk is full.
 _RETRYABLE = frozenset(
@@ -43,41 +45,50 @@ _CHUNK = 500
 
 
 def _insert_new(
-    conn: sqlite3.Connection, table: str, columns: str, rows: list[tuple[Any, ...]]
+    conn: sqlite3.Connection, table: str, columns: str, rows: Sequence[tuple[Any, ...]], now: float
 ) -> set[str]:
-    """Insert rows (first column: id), ignoring stored ids; returns the ids that were new.
+    """Insert rows (first column: id; `now` as the last column, `ingested`), ignoring
+    stored ids; returns the ids that were new.
 
     The common case (no duplicates) is one multi-row INSERT per chunk: one sqlite3_step,
     so the writer thread releases and re-takes the GIL once per chunk instead of once per
-    row (per-row steps stall behind the event loop's JSON parsing: the GIL convoy). When
-    a chunk held duplicates, it is rolled back to a savepoint and redone row by row to
-    learn which ids were new.
+    row (per-row steps stall behind the event loop's JSON parsing: the GIL convoy). Its
+    parameters are the rows' fields as they are plus `now` once, numbered (?NNN), so no
+    tuple is built per row. When a chunk held duplicates, it is rolled back to a savepoint
+    and redone row by row to learn which ids were new.
     """
     new: set[str] = set()
     width = len(rows[0]) if rows else 0
-    marks = "(" + ", ".join("?" * width) + ")"
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        values = ", ".join([marks] * len(chunk))
-        flat = [value for row in chunk for value in row]
         conn.execute("SAVEPOINT chunk")
         before = conn.total_changes
-        conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (id) DO NOTHING", flat
-        )
+        conn.execute(_multi_row(table, columns, width, len(chunk)), [*itertools.chain(*chunk), now])
         if conn.total_changes - before == len(chunk):
             conn.execute("RELEASE chunk")
             new.update(row[0] for row in chunk)
             continue
         conn.execute("ROLLBACK TO chunk")
-        single = f"INSERT INTO {table} ({columns}) VALUES {marks} ON CONFLICT (id) DO NOTHING"
+        marks = ", ".join("?" * (width + 1))
+        single = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
         cur = conn.cursor()
         for row in chunk:
-            cur.execute(single, row)
+            cur.execute(single, (*row, now))
             if cur.rowcount:
                 new.add(row[0])
         conn.execute("RELEASE chunk")
     return new
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_row(table: str, columns: str, width: int, count: int) -> str:
+    """INSERT of `count` rows of `width` parameters each, then one shared last column."""
+    shared = f"?{width * count + 1}"
+    values = ", ".join(
+        "(" + ", ".join(f"?{i * width + j}" for j in range(1, width + 1)) + f", {shared})"
+        for i in range(count)
+    )
+    return f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (id) DO NOTHING"
 
 
 class SqliteDialect(Dialect):
@@ -102,17 +113,15 @@ class SqliteDialect(Dialect):
     def insert_readings(
         self, conn: sqlite3.Connection, rows: Sequence[ReadingRow], now: float
     ) -> set[str]:
-        values = [(*r, now) for r in rows]  # a ReadingRow is the columns in order
-        return _insert_new(conn, "readings", _READING_COLUMNS, values)
+        return _insert_new(conn, "readings", _READING_COLUMNS, rows, now)  # columns in order
 
     def insert_events(
         self, conn: sqlite3.Connection, rows: Sequence[EventRow], now: float
     ) -> set[str]:
         values = [
-            (e.id, e.source, e.gateway, e.seq, e.type, e.subject, e.time, now, e.data_json)
-            for e in rows
+            (e.id, e.source, e.gateway, e.seq, e.type, e.subject, e.time, e.data_json) for e in rows
         ]
-        return _insert_new(conn, "events", _EVENT_COLUMNS, values)
+        return _insert_new(conn, "events", _EVENT_COLUMNS, values, now)
 
     def bucket(self, step: float) -> str:
         return f"(CAST(time / {step!r} AS INTEGER) * {step!r})"

@@ -55,7 +55,7 @@ class ForeignData(TracseqError):
 def ingest(conn: Any, d: Dialect, batch: Batch) -> Ingested:
     with d.transaction(conn):
         new_ids = d.insert_readings(conn, batch.readings, batch.now)
-        rollups.add_new(conn, d, batch.readings, new_ids)  # the hourly summaries reports read
+        rollups.add_new(conn, d, batch.readings, new_ids, batch.summaries)  # what reports read
         new_events = d.insert_events(conn, batch.events, batch.now)
         new_ids |= new_events
         cleared: list[str] = []
