@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -33,12 +34,13 @@ import psycopg
 from psycopg import sql
 
 from central.storage.records import Envelope
-from central.stream import Hub, Sent, encode
+from central.stream import Hub, Sent
 from runtime.backoff import Backoff, RetryLog
 
 log = logging.getLogger("tracseq.central.livefeed")
 
 MAX_PAYLOAD = 7_900  # bytes of one notification (PostgreSQL: fewer than 8,000)
+FIRST_TAKE = 16  # events tried in a round's first notification
 MAX_ROUND = 5_000  # events per sending transaction
 MAX_OUTBOX = 100_000  # events waiting to be sent while the database is away
 CHECK_SECONDS = 30.0  # an idle LISTEN connection is checked this often
@@ -62,6 +64,7 @@ class _Types(msgspec.Struct):
 
 
 _note = msgspec.json.Decoder(_Note)
+_TYPE = operator.attrgetter("type")
 _types = msgspec.json.Decoder(_Types)
 
 
@@ -136,8 +139,7 @@ class SharedHub(Hub):
         except msgspec.DecodeError as exc:
             log.warning("live feed: ignored a notification that is not ours (%s)", exc)
             return
-        events = [Sent(kind.type, bytes(raw)) for kind, raw in zip(types, message.e, strict=True)]
-        self.deliver(events, message.m)
+        self.deliver(list(map(Sent, map(_TYPE, types), message.e)), message.m)
 
     async def _send(self) -> None:
         backoff = Backoff(base=0.2, cap=10.0)
@@ -176,28 +178,31 @@ class SharedHub(Hub):
                 self._pending.clear()
 
     def _pack(self, events: list[Envelope]) -> list[str]:
-        """Events as notification payloads of at most MAX_PAYLOAD bytes, in order."""
+        """Events as notification payloads of at most MAX_PAYLOAD bytes, in order. Each
+        payload's events are written as one JSON array by one call (not one per event): as
+        many as the previous array's mean size says fit, fewer when they do not. An event
+        too big for a notification alone is streamed without its `data`."""
         payloads: list[str] = []
-        parts: list[bytes] = []
-        size = 0
-        room = MAX_PAYLOAD - 40  # the envelope {"m":"<epoch>-<n>","e":[...]}
-        for event in events:
-            part = encode(event)
-            if len(part) > room:
-                part = orjson.dumps(_without_data(event))
-            if parts and size + len(part) + 1 > room:
-                payloads.append(self._payload(parts))
-                parts, size = [], 0
-            parts.append(part)
-            size += len(part) + 1
-        if parts:
-            payloads.append(self._payload(parts))
+        room = MAX_PAYLOAD - 40  # the envelope {"m":"<epoch>-<n>","e":...}
+        start, take = 0, FIRST_TAKE
+        while start < len(events):
+            chunk = events[start : start + take]
+            array = msgspec.json.encode(chunk)
+            if len(array) <= room:
+                payloads.append(self._payload(array))
+                start += len(chunk)
+                take = max(1, len(chunk) * room // len(array))
+            elif len(chunk) > 1:
+                take = max(1, min(len(chunk) - 1, len(chunk) * room // len(array)))
+            else:
+                payloads.append(self._payload(b"[%s]" % orjson.dumps(_without_data(chunk[0]))))
+                start += 1
         return payloads
 
-    def _payload(self, parts: list[bytes]) -> str:
+    def _payload(self, array: bytes) -> str:
         self._message += 1
-        head = f'{{"m":"{self.epoch}-{self._message}","e":['.encode()
-        return (head + b",".join(parts) + b"]}").decode()
+        head = b'{"m":"%s-%d","e":' % (self.epoch.encode(), self._message)
+        return (head + array + b"}").decode()
 
 
 def hub_for(db_url: str, size: int) -> Hub:

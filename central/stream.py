@@ -262,7 +262,7 @@ class Sent(msgspec.Struct, gc=False):
     `type` for the SSE event name."""
 
     type: Any
-    json: bytes
+    json: bytes | msgspec.Raw
 
 
 def encode(event: Envelope) -> bytes:
@@ -271,7 +271,7 @@ def encode(event: Envelope) -> bytes:
     if type(event) is dict:
         return orjson.dumps(event)
     if type(event) is Sent:
-        return event.json
+        return bytes(event.json)
     return msgspec.json.encode(event)
 
 
