@@ -118,8 +118,7 @@ async def measure(url: str, sensors: list[str], end: float) -> dict[str, Any]:
         async def full_pass() -> Any:
             return await storage.run_read(
                 lambda c, d: excursions.full_pass(
-                    c, d, one, start, end, above=-70.0, below=None, unit="degC",
-                    offline_after=900.0,
+                    c, d, one, start, end, excursions.Limits(-70.0, None, "degC", 900.0)
                 )
             )  # fmt: skip
 

@@ -33,7 +33,7 @@ import math
 from typing import Any
 
 from central import excursions
-from central.excursions import TEMPERATURE_UNITS, Figures, Run, Scan
+from central.excursions import TEMPERATURE_UNITS, Figures, Limits, Run, Scan
 from central.reports import DELTA_H, GAP_FACTOR, GAS_CONSTANT, KELVIN, Report
 from central.storage.rollups import BUCKET, LOWEST_CELSIUS
 
@@ -54,28 +54,16 @@ class _FullPass(Exception):
     """The summaries cannot give the full pass's figures here (rare): run it."""
 
 
-def compute(
-    conn: Any,
-    d: Any,
-    sensor: str,
-    start: float,
-    end: float,
-    *,
-    above: float | None,
-    below: float | None,
-    unit: str | None,
-    offline_after: float | None = None,
-) -> Figures:
+def compute(conn: Any, d: Any, sensor: str, start: float, end: float, limits: Limits) -> Figures:
     """The sensor's figures over [start, end), as `excursions.full_pass` gives them."""
-    offset = TEMPERATURE_UNITS.get(unit or "")
-    args = (conn, d, sensor, start, end)
-    kw: dict[str, Any] = {"above": above, "below": below, "unit": unit}
+    offset = TEMPERATURE_UNITS.get(limits.unit or "")
+    args = (conn, d, sensor, start, end, limits)
     if offset is None or offset == KELVIN:
         try:
-            return _Buckets(*args, temperature=offset is not None, **kw).figures(offline_after)
+            return _Buckets(*args, temperature=offset is not None).figures()
         except _FullPass:
             pass
-    return excursions.full_pass(*args, offline_after=offline_after, **kw)
+    return excursions.full_pass(*args)
 
 
 class _Buckets:
@@ -86,15 +74,13 @@ class _Buckets:
         sensor: str,
         start: float,
         end: float,
+        limits: Limits,
         *,
-        above: float | None,
-        below: float | None,
-        unit: str | None,
         temperature: bool,
     ) -> None:
         self.conn, self.d, self.sensor = conn, d, sensor
         self.start, self.end = start, end
-        self.above, self.below, self.unit = above, below, unit
+        self.limits = limits
         self.temperature = temperature
         self.hours: dict[float, list[Item]] = {}  # bucket -> its items, in time order
         self.summaries: dict[float, Item] = {}  # hours taken from their summary
@@ -102,7 +88,7 @@ class _Buckets:
         self.probe = 1.0  # the interval counted against (the sample median)
         self.split = math.inf  # read runs are cut after an interval longer than this
 
-    def figures(self, offline_after: float | None) -> Figures:
+    def figures(self) -> Figures:
         excursions.ensure_math(self.conn, self.d)
         c, d, sensor, start, end = self.conn, self.d, self.sensor, self.start, self.end
         sample = d.all(
@@ -122,7 +108,7 @@ class _Buckets:
         if cap != self.split:  # the sample median was not the median (irregular sampling)
             self.split = cap
             self._read(sorted(self.read))
-        threshold = max(cap, offline_after or 0.0)
+        threshold = max(cap, self.limits.offline_after or 0.0)
         self._read(
             [b for b, it in self.summaries.items() if b not in self.read and (it[8] or 0.0) > cap]
         )
@@ -133,9 +119,8 @@ class _Buckets:
         if scan.weight <= 0:
             raise _FullPass  # every reading at one instant: the full pass weighs them equally
         return excursions.assemble(
-            scan, runs, count, (first, last), (start, end), (typical, threshold),
-            self.unit, above=self.above, below=self.below,
-        )  # fmt: skip
+            scan, runs, count, (first, last), (start, end), (typical, threshold), self.limits
+        )
 
     def _load(self) -> None:
         """The period's hours: from their summary when it can stand for them (split around
@@ -195,7 +180,7 @@ class _Buckets:
             rows = self.d.all(
                 self.conn,
                 _OUT_OF_RANGE.format(bucket=self.d.bucket(BUCKET)),
-                (self.sensor, lo - 1.0, hi + 1.0, self.above, self.below),
+                (self.sensor, lo - 1.0, hi + 1.0, self.limits.above, self.limits.below),
             )
             for b, t, v, prev_t, prev_v, next_t in rows:
                 if float(b) in out:
@@ -281,9 +266,9 @@ class _Buckets:
         )  # fmt: skip
 
     def _side(self, v: float) -> str:
-        if self.above is not None and v > self.above:
+        if self.limits.above is not None and v > self.limits.above:
             return "high"
-        if self.below is not None and v < self.below:
+        if self.limits.below is not None and v < self.limits.below:
             return "low"
         return ""
 
@@ -292,7 +277,7 @@ class _Buckets:
 
     def _state(self, lo: float, hi: float) -> str | None:
         """The side of the limits all values in [lo, hi] are on ("" in range), or None."""
-        above, below = self.above, self.below
+        above, below = self.limits.above, self.limits.below
         if above is not None and lo > above:
             return "high"
         if above is not None and hi > above:
@@ -313,14 +298,14 @@ class _Buckets:
             self.hours[bucket] = []
             self.summaries.pop(bucket, None)
         self.read |= wanted
-        offset = TEMPERATURE_UNITS.get(self.unit or "") if self.temperature else None
+        offset = TEMPERATURE_UNITS.get(self.limits.unit or "") if self.temperature else None
         e = "NULL" if offset is None else f"EXP(-{_RATIO!r} / (value + {offset!r}))"
         for lo, hi in _ranges(sorted(wanted)):
             rows = self.d.all(
                 self.conn,
                 _READ_RUNS.format(bucket=self.d.bucket(BUCKET), e=e),
                 (
-                    self.above, self.below, self.sensor, max(self.start, lo - 1.0),
+                    self.limits.above, self.limits.below, self.sensor, max(self.start, lo - 1.0),
                     min(self.end, hi + 1.0), self.split, self.probe, self.probe,
                 ),
             )  # fmt: skip

@@ -43,6 +43,17 @@ TEMPERATURE_UNITS = {"degC": KELVIN, "°C": KELVIN, "C": KELVIN, "K": 0.0}
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What a sensor's figures are measured against: its alarm limits, its unit (a
+    temperature also gets its MKT) and its `offline.after_s` (a longer gap threshold)."""
+
+    above: float | None
+    below: float | None
+    unit: str | None
+    offline_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     state: str  # "high", "low" or "" (in range)
     first: float  # time of the first reading
@@ -90,20 +101,10 @@ class Figures:
     gap_threshold_s: float | None
 
 
-def full_pass(
-    conn: Any,
-    d: Any,
-    sensor: str,
-    start: float,
-    end: float,
-    *,
-    above: float | None,
-    below: float | None,
-    unit: str | None,
-    offline_after: float | None = None,
-) -> Figures:
+def full_pass(conn: Any, d: Any, sensor: str, start: float, end: float, limits: Limits) -> Figures:
     """The sensor's figures over [start, end) from every reading (runs on a reader
     connection); the reference the hourly summaries must agree with, and their fallback."""
+    above, below, unit = limits.above, limits.below, limits.unit
     ensure_math(conn, d)
     count, first, last = d.one(
         conn,
@@ -118,10 +119,10 @@ def full_pass(
 
     def scan_with(typical: float, unit_weights: bool = False) -> tuple[Scan, float, float]:
         cap = typical * GAP_FACTOR
-        threshold = max(cap, offline_after or 0.0)
+        threshold = max(cap, limits.offline_after or 0.0)
         last_w = 1.0 if count == 1 else max(0.0, min(typical, end - float(last)))
-        limits = _Limits(above, below, cap, threshold, last_w, unit_weights)
-        return _scan(conn, d, sensor, start, end, limits, unit, typical), threshold, last_w
+        lim = _ScanLimits(above, below, cap, threshold, last_w, unit_weights)
+        return _scan(conn, d, sensor, start, end, lim, unit, typical), threshold, last_w
 
     # The median interval of a sample is usually the median of all (regular sampling):
     # the scan counts the intervals below and up to it, which proves it (or not: then the
@@ -134,12 +135,11 @@ def full_pass(
     unit_weights = scan.weight <= 0  # every reading at one instant: equal weights
     if unit_weights:
         scan, threshold, last_w = scan_with(typical, unit_weights=True)
-    limits = _Limits(above, below, typical * GAP_FACTOR, threshold, last_w, unit_weights)
-    runs = _runs(conn, d, sensor, end, scan, float(first), limits, unit)
+    lim = _ScanLimits(above, below, typical * GAP_FACTOR, threshold, last_w, unit_weights)
+    runs = _runs(conn, d, sensor, end, scan, float(first), lim, unit)
     return assemble(
-        scan, runs, count, (float(first), float(last)), (start, end), (typical, threshold), unit,
-        above=above, below=below,
-    )  # fmt: skip
+        scan, runs, count, (float(first), float(last)), (start, end), (typical, threshold), limits
+    )
 
 
 def assemble(
@@ -149,10 +149,7 @@ def assemble(
     data: tuple[float, float],
     period: tuple[float, float],
     typical_threshold: tuple[float, float],
-    unit: str | None,
-    *,
-    above: float | None,
-    below: float | None,
+    limits: Limits,
 ) -> Figures:
     """The figures from the totals and the runs (the full pass and the hourly summaries of
     central/excursion_buckets.py share it, so both say the same)."""
@@ -160,7 +157,7 @@ def assemble(
     start, end = period
     typical, threshold = typical_threshold
     last_w = 1.0 if count == 1 else max(0.0, min(typical, end - last))
-    report = _summary(scan, unit, above, below, count)
+    report = _summary(scan, limits.unit, limits.above, limits.below, count)
     excursions = _excursions(runs, last_w)
     gaps: list[tuple[float, float]] = []
     if first - start > threshold:
@@ -222,7 +219,9 @@ def exact_typical(conn: Any, d: Any, sensor: str, start: float, end: float, coun
 
 
 @dataclass(frozen=True, slots=True)
-class _Limits:
+class _ScanLimits:
+    """The limits of one pass's SQL, with the weights it gives readings."""
+
     above: float | None
     below: float | None
     cap: float  # an interval counts at most this long
@@ -274,7 +273,7 @@ def _scan(
     sensor: str,
     start: float,
     end: float,
-    lim: _Limits,
+    lim: _ScanLimits,
     unit: str | None,
     probe: float,
 ) -> Scan:
@@ -350,7 +349,7 @@ def _runs(
     end: float,
     scan: Scan,
     first: float,
-    lim: _Limits,
+    lim: _ScanLimits,
     unit: str | None,
 ) -> list[Run]:
     """Runs from the scan's edges; out-of-range runs get their own figures (count, weight,
@@ -377,7 +376,7 @@ def _run_detail(
     last: float,
     nxt: float | None,
     gap: bool,
-    lim: _Limits,
+    lim: _ScanLimits,
     unit: str | None,
 ) -> Run:
     upper = last if nxt is None else nxt  # the reading after the run gives its last weight

@@ -40,10 +40,9 @@ def sensor_report(
     offline = rules.get("offline") if isinstance(rules.get("offline"), dict) else {}
     after = offline.get("after_s") if offline else None
     unit = twin["unit"]
-    figures = excursion_buckets.compute(
-        conn, d, sensor, start, end, above=above, below=below, unit=unit,
-        offline_after=float(after) if isinstance(after, int | float) else None,
-    )  # fmt: skip
+    offline_after = float(after) if isinstance(after, int | float) else None
+    limits = excursions.Limits(above, below, unit, offline_after)
+    figures = excursion_buckets.compute(conn, d, sensor, start, end, limits)
     alarms = _alarms(conn, d, sensor, start, end)
     listed = [_excursion(e, rules, alarms, unit) for e in figures.excursions]
     ids = [x["alarm_id"] for x in listed if x["alarm_id"]]

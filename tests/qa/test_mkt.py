@@ -40,9 +40,8 @@ def load(conn: sqlite3.Connection, sensor: str, times: list[float], values: list
 def figures(
     conn: sqlite3.Connection, sensor: str, end: float, unit: str = "degC"
 ) -> excursions.Figures:
-    return excursions.full_pass(
-        conn, SqliteDialect(), sensor, 0.0, end, above=None, below=None, unit=unit
-    )
+    limits = excursions.Limits(above=None, below=None, unit=unit)
+    return excursions.full_pass(conn, SqliteDialect(), sensor, 0.0, end, limits)
 
 
 def test_half_the_time_at_20_and_half_at_30_gives_26_26(db: sqlite3.Connection) -> None:

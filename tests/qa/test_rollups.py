@@ -52,12 +52,12 @@ def _run(central: Central, fn: Callable[[Any, Any], Any]) -> Any:
 
 
 def _both(central: Central, sensor: str, start: float, end: float) -> tuple[Any, Any]:
-    kw: dict[str, Any] = {"above": 8.0, "below": 2.0, "unit": "degC", "offline_after": 900.0}
+    limits = excursions.Limits(above=8.0, below=2.0, unit="degC", offline_after=900.0)
 
     def read(conn: Any, d: Any) -> tuple[Any, Any]:
         return (
-            excursion_buckets.compute(conn, d, sensor, start, end, **kw),
-            excursions.full_pass(conn, d, sensor, start, end, **kw),
+            excursion_buckets.compute(conn, d, sensor, start, end, limits),
+            excursions.full_pass(conn, d, sensor, start, end, limits),
         )
 
     return _run(central, read)  # type: ignore[no-any-return]

@@ -191,8 +191,9 @@ def modbus_failed_polls(edge_log: Path) -> FailedPolls:
     """Per Modbus sensor, each run of failed polls the edge counted, from its text log.
 
     The driver logs the first failure of a run as a WARNING, but identical warnings within
-    60 s are held back (runtime.logging_setup.RepeatFilter), so a unit that fails again
-    soon after recovering leaves no warning. The recovery is an INFO line, never held
+    60 s are held back (runtime.logging_setup.RepeatFilter: after a recovery only three
+    relapses a minute pass), so a unit flapping fast leaves no warning for some of its
+    failures. The recovery is an INFO line, never held
     back, logged by the poll that succeeds, and it counts the failed polls: that count
     bounds how many answers the simulator recorded without the edge reading them."""
     sensors = {unit: sensor for sensor, unit in MODBUS_UNITS.items()}
