@@ -30,7 +30,7 @@ from central.notify.policy import AlarmFacts, Contact, matching, on_duty, recipi
 from central.storage.dialect import Dialect
 
 log = logging.getLogger("tracseq.central.notify")
-_PLAN_LOCK = 0x7472_6163_6E6F_74  # 'tracnot'
+PLAN_LOCK = 0x7472_6163_6E6F_74  # 'tracnot' (also central/notify/refresh.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ def plan(conn: Any, d: Dialect, config: NotifyConfig, now: float, limit: int = 5
     """Plan up to `limit` outbox rows into notifications, in one transaction."""
     with d.transaction(conn):
         if d.name == "postgresql":
-            d.execute(conn, "SELECT pg_advisory_xact_lock(?)", (_PLAN_LOCK,))
+            d.execute(conn, "SELECT pg_advisory_xact_lock(?)", (PLAN_LOCK,))
         rows = d.all(
             conn,
             """SELECT id, alarm_id, event, at, detail FROM notify_outbox WHERE planned IS NULL
