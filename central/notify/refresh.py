@@ -17,7 +17,7 @@ sent rows it refreshes (`claimed_until`, otherwise unused on sent rows), only fo
 have no clear notification on that channel yet, and `outbox.claim_due` holds a clear back
 while such a lease is live. On PostgreSQL the lease is taken under the planner's advisory
 lock, so it is either seen by the clear's claim or sees the clear notification. Several
-central instances may each refresh an alarm in a pass; Alertmanager merges those.
+central instances refresh in turn: rows another instance's pass holds are left to it.
 """
 
 from __future__ import annotations
@@ -77,12 +77,13 @@ def claim(conn: Any, d: Dialect, channels: list[str], now: float, lease: float) 
             JOIN notifications n ON n.id = l.notification_id
             WHERE a.cleared_at IS NULL AND n.state = 'sent'
                 AND n.event IN ('raised', 'repeat') AND n.channel IN ({marks})
+                AND (n.claimed_until IS NULL OR n.claimed_until < ?)
                 AND NOT EXISTS (SELECT 1 FROM notification_alarms k
                     JOIN notifications c ON c.id = k.notification_id
                     WHERE k.alarm_id = a.alarm_id AND c.event = 'cleared'
                         AND c.channel = n.channel)
             ORDER BY n.policy, n.channel, n.recipients, a.alarm_id""",
-            tuple(channels),
+            (*channels, now),
         )
         targets: dict[tuple[str, str, str], Target] = {}
         ids: set[int] = set()
