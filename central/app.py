@@ -75,7 +75,12 @@ def create_app(
     if settings.audit_key is not None:
         services.trail = Trail(store, load_key(Path(settings.audit_key)), services.hub, clock)
     services.notify = Notify(
-        store, settings.notifications, services.metrics.registry, clock, poll=settings.notify_poll
+        store,
+        settings.notifications,
+        services.metrics.registry,
+        clock,
+        poll=settings.notify_poll,
+        refresh_every=settings.notify_refresh,
     )
     ingest = Ingest(
         store,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from central.notify.refresh import INTERVAL as REFRESH
 from central.storage import DEFAULT_URL
 from central.stream import HEARTBEAT_SECONDS
 from runtime.http_limits import HEADER_TIMEOUT, MAX_CONNECTIONS
@@ -35,3 +36,4 @@ class Settings:
     heartbeat_url: str | None = None  # called every heartbeat_interval while healthy
     heartbeat_interval: float = 60.0
     notify_poll: float = 0.25  # seconds between the sender's rounds when idle
+    notify_refresh: float = REFRESH  # seconds between re-posts of active Alertmanager alerts

@@ -2,9 +2,12 @@
 
 A raised alarm is posted as a firing alert (labels identify the alarm, annotations carry
 the text and the acknowledge link); its clear is posted again with `endsAt`, which resolves
-it. Alertmanager has no acknowledgement, so acknowledgements are not sent to it. It expires
-a firing alert after its `resolve_timeout` (5m by default) unless posted again: give the
-level a `repeat` shorter than that to keep a long alarm firing there.
+it (so does any later post about a cleared alarm). Alertmanager expires a firing alert
+after its `resolve_timeout` (5m by default) unless posted again, so central re-posts it
+every minute while the alarm is active, with no configuration (central/notify/refresh.py).
+Alertmanager has no acknowledgement: an acknowledgement is not posted, an acknowledged
+alarm stays firing until it clears, and its alert carries `acknowledged_by` and
+`acknowledge_comment` from then on.
 """
 
 from __future__ import annotations
@@ -42,9 +45,14 @@ def alerts(message: Message, base_url: str, policy: str, now: float) -> list[dic
             },
             "generatorURL": ack_link(base_url, alarm.alarm_id),
         }
+        if alarm.acked_by is not None:
+            alert["annotations"]["acknowledged_by"] = alarm.acked_by
+            alert["annotations"]["acknowledge_comment"] = alarm.ack_comment or ""
         if alarm.since is not None:
             alert["startsAt"] = format_time(alarm.since)
-        if message.event == "cleared":
+        # Any post about a cleared alarm resolves it: a raise that went out late (retried
+        # after the clear) must not fire again what the clear resolved.
+        if message.event == "cleared" or alarm.cleared_at is not None:
             alert["endsAt"] = format_time(alarm.cleared_at if alarm.cleared_at else now)
         out.append(alert)
     return out

@@ -8,6 +8,8 @@ turns outbox rows into notifications; the sender claims due notifications here:
 - `claim_due` marks due rows `sending` with a lease. On PostgreSQL the rows are selected
   `FOR UPDATE SKIP LOCKED`, so several central instances never claim the same message; a
   lease that ran out (the instance died mid-send) makes the row due again.
+- A clear is held back while a raise or repeat of its alarm on the same channel is being
+  sent or refreshed (a lease on it is live), so a channel never gets the clear first.
 - `finish` records the attempt (`notification_attempts`) and the outcome on the row.
 
 This module must not import the rest of central/storage (write.py imports it).
@@ -56,18 +58,31 @@ class Claimed:
     alarm_ids: list[str]
 
 
+# A clear waits while a raise or repeat of one of its alarms is being sent on its channel,
+# or a refresh (central/notify/refresh.py) holds the sent one: the resolve must come last.
+_HELD_BACK = """EXISTS (SELECT 1 FROM notification_alarms c
+    JOIN notification_alarms r ON r.alarm_id = c.alarm_id
+    JOIN notifications f ON f.id = r.notification_id
+    WHERE c.notification_id = n.id AND f.channel = n.channel
+        AND f.event IN ('raised', 'repeat') AND f.state IN ('sending', 'sent')
+        AND f.claimed_until >= ?)"""
+
+
 def claim_due(conn: Any, d: Dialect, now: float, lease: float, limit: int) -> list[Claimed]:
     lock = " FOR UPDATE SKIP LOCKED" if d.name == "postgresql" else ""
     with d.transaction(conn):
         rows = d.all(
             conn,
             """SELECT id, policy, level, event, channel, recipients, attempts, created_at
-            FROM notifications WHERE due_at IS NOT NULL AND due_at <= ?
+            FROM notifications n WHERE due_at IS NOT NULL AND due_at <= ?
                 AND (state IN ('pending', 'failed')
                      OR (state = 'sending' AND claimed_until < ?))
+                AND NOT (event = 'cleared' AND """
+            + _HELD_BACK
+            + """)
             ORDER BY due_at LIMIT ?"""
             + lock,
-            (now, now, limit),
+            (now, now, now, limit),
         )
         out: list[Claimed] = []
         for id_, policy, level, event, channel, recipients, attempts, created in rows:

@@ -30,7 +30,7 @@ from central.notify.policy import AlarmFacts, Contact, matching, on_duty, recipi
 from central.storage.dialect import Dialect
 
 log = logging.getLogger("tracseq.central.notify")
-_PLAN_LOCK = 0x7472_6163_6E6F_74  # 'tracnot'
+PLAN_LOCK = 0x7472_6163_6E6F_74  # 'tracnot' (also central/notify/refresh.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ def plan(conn: Any, d: Dialect, config: NotifyConfig, now: float, limit: int = 5
     """Plan up to `limit` outbox rows into notifications, in one transaction."""
     with d.transaction(conn):
         if d.name == "postgresql":
-            d.execute(conn, "SELECT pg_advisory_xact_lock(?)", (_PLAN_LOCK,))
+            d.execute(conn, "SELECT pg_advisory_xact_lock(?)", (PLAN_LOCK,))
         rows = d.all(
             conn,
             """SELECT id, alarm_id, event, at, detail FROM notify_outbox WHERE planned IS NULL
@@ -216,19 +216,22 @@ def _plan_stop(
             )
     told = d.all(
         conn,
-        """SELECT DISTINCT n.policy, n.channel, n.recipients FROM notifications n
+        """SELECT DISTINCT n.policy, n.channel, n.recipients, n.state FROM notifications n
         JOIN notification_alarms l ON l.notification_id = n.id
-        WHERE l.alarm_id = ? AND n.state = 'sent' AND n.event IN ('raised', 'repeat')""",
+        WHERE l.alarm_id = ? AND n.state IN ('sent', 'sending')
+            AND n.event IN ('raised', 'repeat')""",
         (alarm_id,),
     )
     made = 0
     wait = config.defaults.group_wait
-    for policy_name, channel_name, key in told:
+    for policy_name, channel_name, key, state in told:
         policy = config.policy(str(policy_name))
         channel = config.channels.get(str(channel_name))
-        wanted = policy is not None and event in policy.also_on
+        wanted = state == "sent" and policy is not None and event in policy.also_on
         if channel is not None and channel.alertmanager is not None:
-            wanted = event == "cleared"  # resolve what Alertmanager holds; it has no acks
+            # Resolve what Alertmanager holds (it has no acks), also a raise still being
+            # posted: outbox.claim_due holds the clear back until that post is done.
+            wanted = event == "cleared"
         if not wanted:
             continue
         made += join_or_create(

@@ -1,8 +1,9 @@
 """Notifications as central runs them: the config holder, the sender, SIGHUP reloads.
 
 `Notify.run()` is one task of central's lifespan TaskGroup (started once the schema is
-migrated): it runs the sender and waits for SIGHUP, on which it reloads the file and writes
-an audit entry (`notifications.reload`, with the outcome) either way.
+migrated): it runs the sender and the Alertmanager refresher (central/notify/refresh.py) and
+waits for SIGHUP, on which it reloads the file and writes an audit entry
+(`notifications.reload`, with the outcome) either way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from central.notify import refresh
 from central.notify.reload import NotifyHolder, Reloaded
 from central.notify.sender import NotifyMetrics, Sender
 from central.storage import SqlStorage, StorageError
@@ -31,10 +33,12 @@ class Notify:
         clock: Callable[[], float],
         *,
         poll: float = 0.25,
+        refresh_every: float = refresh.INTERVAL,
     ) -> None:
         self.holder = NotifyHolder.load(path)  # ConfigError: the caller exits 2
         self.metrics = NotifyMetrics(registry)
         self.sender = Sender(storage, self.holder, self.metrics, clock, poll=poll)
+        self.refresher = refresh.Refresher(storage, self.holder, clock, interval=refresh_every)
         self._storage = storage
         self._hup = asyncio.Event()
         self.running = False
@@ -59,6 +63,7 @@ class Notify:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.sender.run())
+                group.create_task(self.refresher.run())
                 group.create_task(self._reloads())
         finally:
             self.running = False

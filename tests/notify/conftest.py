@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 from runtime import events as ev
 from sim.mailcatcher import MailCatcher
 from tests.central.conftest import Central, event, gateway_name, start_central
-from tests.servers import free_port
+from tests.servers import Server, free_port
 
 SECRET = "hook-secret-for-tests"
 
@@ -151,6 +152,26 @@ def central_with(
     db = db or f"sqlite:///{tmp_path / 'central.db'}"
     with start_central(db, backend, tmp_path, "--notifications", str(config), *extra) as central:
         yield central
+
+
+@contextlib.contextmanager
+def fast_central(
+    workdir: Path, config: Path, every: float = 0.3, db: str | None = None, backend: str = "sqlite"
+) -> Iterator[Central]:
+    """Central whose Alertmanager refresh comes every `every` seconds (not every minute)."""
+    db = db or f"sqlite:///{workdir / 'central.db'}"
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.notify.fast_refresh", str(every), "--db", db]
+    argv += ["--listen", f"127.0.0.1:{port}", "--log-format", "text"]
+    argv += ["--notifications", str(config)]
+    server = Server(argv, port, workdir, workdir / "central.log")
+    server.start()
+    central = Central(server, db, backend)
+    try:
+        yield central
+    finally:
+        central.client.close()
+        server.stop()
 
 
 def create_user(central: Central, name: str, email: str) -> None:

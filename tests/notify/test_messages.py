@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from central.notify import alertmanager
 from central.notify.config import load_notifications
 from central.notify.messages import AlarmInfo, build
 from sim.demo import write_notifications
@@ -59,3 +60,13 @@ def test_the_demo_notifications_file_is_valid_and_the_catcher_writes_eml_files(
             client.sendmail("a@demo.example", ["b@demo.example"], b"Subject: hi\r\n\r\nbody\r\n")
         wait_until(lambda: list((tmp_path / "mail").glob("*.eml")))
     assert b"Subject: hi" in next((tmp_path / "mail").glob("*.eml")).read_bytes()
+
+
+def test_an_alertmanager_post_about_a_cleared_alarm_resolves_it() -> None:
+    cleared = _alarm(1, cleared_at=1_796_000_600.0)
+    late_raise = build("raised", [cleared], "https://t.example", "freezers")
+    (alert,) = alertmanager.alerts(late_raise, "https://t.example", "freezers", 1_796_000_900.0)
+    assert alert["endsAt"].startswith("2026-")  # the clear's time: not firing again
+    active = build("raised", [_alarm(2)], "https://t.example", "freezers")
+    (alert,) = alertmanager.alerts(active, "https://t.example", "freezers", 1_796_000_900.0)
+    assert "endsAt" not in alert
