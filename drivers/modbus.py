@@ -7,7 +7,11 @@ a device-level exception is marked down and backs off on its own (`runtime.backo
 the other units on the bus lose at most one timeout per backed-off attempt. An exception
 that names the request (illegal function, address or value) backs off only that block; a
 block that spans unmapped addresses is split into one request per sensor. A unit that does
-not answer produces no values at all. The connection itself (socket, serial port) is
+not answer produces no values at all, and every poll that yields no reading counts as a
+failed attempt of its unit, whatever pymodbus did with the connection (it closes a TCP
+socket after a few timeouts in a row). An answer of another function or size than asked is
+dropped; on RTU, where frames carry no transaction id, `drivers.rtu_line` keeps a late
+answer from being taken for the next one. The connection itself (socket, serial port) is
 reopened with backoff; nothing here ever ends the daemon.
 """
 
@@ -19,14 +23,17 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.pdu import ModbusPDU
 
 from drivers.base import Reading, ReadingSink, Reject
+from drivers.modbus_answer import REQUEST_ERRORS, Failure, Result, values_of
 from drivers.registers import Block, decode, plan, source_of, split
+from drivers.rtu_line import RtuLine
 from edgeconfig import Modbus, Sensor
 from runtime.backoff import Backoff, RetryLog
 from runtime.cancellation import raise_if_cancelled
@@ -37,7 +44,8 @@ log = logging.getLogger("tracseq.drivers.modbus")
 
 REQUESTS = Counter(
     "tracseq_modbus_requests_total",
-    "Modbus read requests by outcome (ok, timeout, crc_error, exception, connection_error)",
+    "Modbus read requests by outcome (ok, timeout, crc_error, mismatch, exception, "
+    "connection_error)",
     ["connection", "result"],
 )
 DEVICE_UP = Gauge(
@@ -49,17 +57,6 @@ CONNECTS = Counter(
     ["connection", "result"],
 )
 
-Result = Literal["ok", "timeout", "crc_error", "exception", "connection_error"]
-# Exception codes that say the request is wrong (config), not that the device is unwell.
-_REQUEST_ERRORS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value"}
-_DEVICE_ERRORS = {
-    4: "device failure",
-    5: "acknowledge (busy)",
-    6: "device busy",
-    8: "memory parity error",
-    10: "gateway path unavailable",
-    11: "gateway target did not respond",
-}
 _JITTER = 0.05  # each poll interval varies by up to 5% so devices never fall into lockstep
 
 
@@ -91,13 +88,6 @@ class _Poll:
     retry_at: float = 0.0
     backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=300.0))
     error: str = ""
-
-
-class _Failure(Exception):
-    def __init__(self, result: Result, detail: str, code: int = 0) -> None:
-        super().__init__(detail)
-        self.result = result
-        self.code = code  # the Modbus exception code, for result "exception"
 
 
 class ModbusDriver:
@@ -137,6 +127,7 @@ class ModbusDriver:
         self._started = False
         self._last_error = ""
         self._received = False  # bytes arrived during the current request (CRC detection)
+        self._line = RtuLine(clock, settings.timeout) if settings.is_rtu else None
         self.counters: dict[str, int] = {}
         for unit in self._devices:
             DEVICE_UP.labels(connection=name, unit=str(unit)).set(0)
@@ -187,6 +178,7 @@ class ModbusDriver:
             "retries": self.settings.retries,
             "reconnect_delay": 0,  # we reconnect ourselves, with our backoff
             "trace_packet": self._trace_packet,
+            "trace_pdu": self._trace_pdu,
             "name": self.name,
         }
         if self.settings.is_rtu:
@@ -232,7 +224,14 @@ class ModbusDriver:
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         if not sending and data:
             self._received = True
+        if self._line is not None:
+            self._line.packet(sending, data)
         return data
+
+    def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        if not sending and self._line is not None:
+            self._line.received(pdu)
+        return pdu
 
     # --- polling -----------------------------------------------------------------------
 
@@ -266,15 +265,19 @@ class ModbusDriver:
         block = poll.block
         try:
             values = await self._read(block)
-        except _Failure as failure:
+        except Failure as failure:
             self._count(failure.result)
+            if self._line is not None and failure.result != "exception":
+                self._line.failed()
+            if failure.code in REQUEST_ERRORS:
+                self._request_failed(poll, failure)
+            else:
+                # Every poll without a reading is a failed attempt of its unit, also the one
+                # whose connection pymodbus closed: the recovery line counts them all.
+                self._device_failed(device, block, str(failure))
             if failure.result == "connection_error":
                 self._last_error = str(failure)
                 return False
-            if failure.code in _REQUEST_ERRORS:
-                self._request_failed(poll, failure)
-            else:
-                self._device_failed(device, str(failure))
             return True
         self._count("ok")
         self._device_ok(device)
@@ -295,32 +298,27 @@ class ModbusDriver:
             "input": client.read_input_registers,
             "holding": client.read_holding_registers,
         }[block.table]
+        if self._line is not None:
+            await self._line.settle()
         self._received = False
         try:
             response = await method(block.address, count=block.count, **{_UNIT: block.unit})
         except ConnectionException as exc:
-            raise _Failure("connection_error", f"not connected: {exc}") from None
+            raise Failure("connection_error", f"not connected: {exc}") from None
         except (ModbusException, TimeoutError) as exc:
             if not client.connected:
-                raise _Failure("connection_error", f"connection lost: {exc}") from None
+                raise Failure("connection_error", f"connection lost: {exc}") from None
             if self._received:
-                raise _Failure("crc_error", "invalid frame (CRC error or garbage)") from None
-            raise _Failure("timeout", f"no response within {self.settings.timeout:g}s") from None
+                raise Failure("crc_error", "invalid frame (CRC error or garbage)") from None
+            raise Failure("timeout", f"no response within {self.settings.timeout:g}s") from None
         except OSError as exc:
-            raise _Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
+            raise Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 -- whatever the wire did: start afresh
             log.warning("modbus %s: unexpected error, reconnecting: %r", self.name, exc)
-            raise _Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
-        if response.isError():
-            code = int(getattr(response, "exception_code", 0))
-            name = _REQUEST_ERRORS.get(code) or _DEVICE_ERRORS.get(code) or "unknown"
-            raise _Failure("exception", f"exception {code} ({name})", code)
-        values: list[int] = (
-            [1 if b else 0 for b in response.bits] if block.bits else list(response.registers)
-        )
-        if len(values) < block.count:
-            raise _Failure("crc_error", f"short response: {len(values)} of {block.count}")
-        return values
+            raise Failure("connection_error", f"{type(exc).__name__}: {exc}") from None
+        if self._line is not None and not await self._line.came_alone():
+            raise Failure("mismatch", "more than one answer to one request (a late one): dropped")
+        return values_of(block, response)
 
     def _decode(self, block: Block, values: list[int]) -> tuple[list[Reading], list[Reject]]:
         received = self._clock.time()
@@ -360,8 +358,9 @@ class ModbusDriver:
             device.up = True
             DEVICE_UP.labels(connection=self.name, unit=str(device.unit)).set(1)
 
-    def _device_failed(self, device: _Device, error: str) -> None:
-        device.retry.failed(error)
+    def _device_failed(self, device: _Device, block: Block, error: str) -> None:
+        ids = ", ".join(s.id for s in block.sensors)
+        device.retry.failed(f"{block.table} {block.address}+{block.count} ({ids}): {error}")
         device.retry_at = self._clock.monotonic() + device.backoff.next_delay()
         self._mark_down(device, error)
 
@@ -371,7 +370,7 @@ class ModbusDriver:
             device.up = False
             DEVICE_UP.labels(connection=self.name, unit=str(device.unit)).set(0)
 
-    def _request_failed(self, poll: _Poll, failure: _Failure) -> None:
+    def _request_failed(self, poll: _Poll, failure: Failure) -> None:
         block, error = poll.block, str(failure)
         if len(block.sensors) > 1 and failure.code == 2:
             # Some devices refuse reads that span unmapped addresses: ask for each sensor alone.

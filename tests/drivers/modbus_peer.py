@@ -1,8 +1,10 @@
 """A real pymodbus server for driver tests: TCP on a free loopback port or RTU on a pty.
 
 Each unit has the four tables from address 0; tests set register values, make a unit stop
-answering (`mute`, a real timeout on the wire) or garble its frames (`garble`, a real CRC
-error), and stop and start the whole server (connection refused / port gone).
+answering (`mute`, a real timeout on the wire), garble its frames (`garble`, a real CRC
+error), answer with another function than asked (`wrong_function`) or answer one request
+late (`late`: the answer is held back and sent just before the answer to the next request),
+and stop and start the whole server (connection refused / port gone).
 The RTU server talks through a pair of ptys joined by a byte pump in this process, so the
 driver opens a real tty by name (`peer.port`), as it would open /dev/ttyUSB0.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymodbus.constants import ExcCodes
-from pymodbus.framer import FramerType
+from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -66,6 +68,10 @@ class ModbusPeer:
         self.muted: set[int] = set()
         self.garbled: set[int] = set()
         self.busy: set[int] = set()  # answer reads with exception 6 (device busy)
+        self.wrong_function: set[int] = set()  # answer holding-register reads as input reads
+        self.late: set[int] = set()  # hold the next answer back until the following one
+        self.held = b""  # the answer held back
+        self.answered: list[bytes] = []  # every answer sent in time, in order
         self.requests = 0
         self.server: ModbusTcpServer | ModbusSerialServer | None = None
         self.pump: PtyPump | None = None
@@ -104,7 +110,21 @@ class ModbusPeer:
             return b""
         if unit in self.garbled and len(data) > 2:
             return data[:-1] + bytes([data[-1] ^ 0xFF])
-        return data
+        if unit in self.wrong_function:
+            data = self._as_function(data, 4)
+        if unit in self.late:
+            self.late.discard(unit)
+            self.held = data
+            return b""
+        self.answered.append(data)
+        held, self.held = self.held, b""
+        return held + data
+
+    def _as_function(self, frame: bytes, function: int) -> bytes:
+        if self.pump is None:  # MBAP header (7 bytes), then the function code
+            return frame[:7] + bytes([function]) + frame[8:]
+        body = frame[:1] + bytes([function]) + frame[2:-2]
+        return body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
 
     async def start_tcp(self, port: int) -> None:
         self._tcp_port = port

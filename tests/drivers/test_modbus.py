@@ -7,6 +7,7 @@ the issue is compressed into a second or two by short timeouts, polls and backof
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections.abc import AsyncIterator
@@ -269,6 +270,75 @@ async def test_missing_serial_port_is_retried_without_crashing(tmp_path: Path) -
         assert not task.done()
 
 
+async def test_rtu_answer_that_comes_late_is_not_stored_as_the_next_reading(
+    tmp_path: Path,
+) -> None:
+    """RTU frames carry no transaction id: a slave that answers one poll only after the next
+    request went out must not get that old answer (40, before the door opened) stored as
+    the next reading (90, after)."""
+    peer = ModbusPeer(units=(1,))
+    await peer.start_rtu()
+    try:
+        await peer.set(1, "holding 5", [40])
+        driver = _driver(_config(_url(peer), _sensor("f.temp", "register: holding 5, poll: 100ms")))
+        async with committed_log(tmp_path) as out, running(driver, out.pipeline):
+            await eventually(lambda: _count(out, "f.temp") >= 3)
+            peer.late.add(1)  # the next answer (40) comes with the answer after it
+            await eventually(lambda: peer.held != b"")
+            await peer.set(1, "holding 5", [90])  # the door opens
+            await eventually(lambda: 90.0 in [e.data["value"] for e in out.log.read_now(0, 10_000)])
+            await eventually(lambda: driver.health().state == "connected")
+            stored = await out.values("f.temp")
+    finally:
+        await peer.close()
+    in_time = [int.from_bytes(frame[3:5], "big") for frame in peer.answered]
+    assert stored.count(40.0) <= in_time.count(40)  # no answer stored twice
+    assert stored == sorted(stored)  # and none after the door opened
+    assert driver.counters["timeout"] >= 1
+
+
+async def test_answer_of_another_function_is_a_failed_poll(
+    peer: ModbusPeer, tmp_path: Path
+) -> None:
+    await peer.set(1, "holding 5", [42])
+    driver = _driver(_config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")))
+    peer.wrong_function.add(1)  # a holding-register read answered as an input-register read
+    async with committed_log(tmp_path) as out, running(driver, out.pipeline):
+        await eventually(lambda: driver.counters.get("mismatch", 0) >= 2)
+        assert "unit 1 down: answer of function 4, asked 3" in driver.health().detail
+        assert await out.readings() == []
+        peer.wrong_function.clear()
+        await eventually(lambda: _count(out, "x") >= 1)
+
+
+async def test_tcp_connection_pymodbus_closes_after_timeouts_counts_every_failed_poll(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pymodbus closes a TCP socket after a few timeouts in a row; the poll that ran into the
+    closing still yielded no reading and counts like the timeouts before it, so the recovery
+    line bounds the answers the device may have built without the edge reading them."""
+    caplog.set_level(logging.INFO, logger="tracseq.drivers.modbus")
+    peer = ModbusPeer(units=(1,))
+    await peer.start_tcp(free_port())
+    try:
+        await peer.set(1, "holding 5", [42])
+        driver = _driver(_config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")))
+        async with committed_log(tmp_path) as out, running(driver, out.pipeline):
+            await eventually(lambda: _count(out, "x") >= 1 and driver.health().state == "connected")
+            before = _failed_polls()
+            peer.muted.add(1)  # the socket stays open, the device says nothing
+            await eventually(lambda: driver.counters.get("connect_ok", 0) >= 2, timeout=20)
+            peer.muted.clear()
+            await eventually(lambda: driver.health().state == "connected")
+            failed = _failed_polls() - before
+    finally:
+        await peer.close()
+    assert driver.counters["connection_error"] >= 1  # pymodbus closed the socket
+    [recovered] = [r.getMessage() for r in caplog.records if "recovered after" in r.getMessage()]
+    assert recovered == f"modbus plc: unit 1 recovered after {failed:g} failed attempts"
+    assert failed == sum(driver.counters[r] for r in ("timeout", "connection_error"))
+
+
 def _count(out: Committed, subject: str) -> int:
     return sum(1 for e in out.log.read_now(0, 1_000_000) if e.subject == subject)
 
@@ -277,3 +347,15 @@ def _gauge(connection: str, unit: str) -> float | None:
     return REGISTRY.get_sample_value(
         "tracseq_modbus_device_up", {"connection": connection, "unit": unit}
     )
+
+
+def _failed_polls() -> float:
+    """Polls of connection `plc` without a reading, from tracseq_modbus_requests_total."""
+    results = ("timeout", "crc_error", "mismatch", "exception", "connection_error")
+    samples = [
+        REGISTRY.get_sample_value(
+            "tracseq_modbus_requests_total", {"connection": "plc", "result": r}
+        )
+        for r in results
+    ]
+    return sum(v or 0.0 for v in samples)
