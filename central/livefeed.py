@@ -22,6 +22,7 @@ instance killed between the two loses the announcement, not the data.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import operator
 from collections import deque
@@ -153,7 +154,7 @@ class SharedHub(Hub):
                 if conn is None or conn.closed:
                     conn, channel = await self._connect()
                 count = min(len(self._outbox), MAX_ROUND)
-                events = [self._outbox[i] for i in range(count)]
+                events = list(itertools.islice(self._outbox, count))  # (indexing a deque: O(n))
                 payloads = self._pack(events)
                 # %b: a binary array. As text, psycopg escapes every quote of the JSON
                 # payloads in Python: ~165 ms per 5,000 events on the event loop vs ~2 ms.
@@ -172,8 +173,11 @@ class SharedHub(Hub):
             retry.succeeded()
             backoff.reset()
             self.sent += len(payloads)
-            for _ in range(count):
-                self._outbox.popleft()
+            if count == len(self._outbox):
+                self._outbox.clear()
+            else:
+                for _ in range(count):
+                    self._outbox.popleft()
             if not self._outbox:
                 self._pending.clear()
 
