@@ -28,7 +28,7 @@ from central.auth import Authenticator
 from central.body import BodyError, read_body
 from central.content_modes import ACCEPTED, ContentError, events_of, mode_of
 from central.metrics import Metrics
-from central.plain_batch import plain_batch
+from central.plain_batch import MAX_SEQ, plain_batch
 from central.storage import SqlStorage, StorageUnavailable
 from central.storage.records import Batch, EventRow, ReadingRow
 from central.storage.write import ForeignData
@@ -43,7 +43,6 @@ log = logging.getLogger("tracseq.central.ingest")
 
 RETRY_AFTER_BUSY = "1"
 RETRY_AFTER_DB = "5"
-MAX_SEQ = 2**63 - 1  # a BIGINT; larger failed in the database: 503 and a retry forever
 
 
 class Ingest:

@@ -24,7 +24,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from central.storage.records import Batch, ReadingRow
 from runtime import events as ev
 
-MAX_SEQ = 2**63 - 1  # a BIGINT
+MAX_SEQ = 2**63 - 1  # a BIGINT; larger failed in the database: 503 and a retry forever
 
 
 # gc=False: these records hold only strings, numbers and each other (no cycles), so the

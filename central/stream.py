@@ -188,12 +188,11 @@ class Hub:
         if not self._messages:
             yield from (f"{self.epoch}-{n}" for n in range(first, self._next))
             return
-        messages = list(self._messages)
-        at = bisect.bisect_right(messages, first, key=_FIRST) - 1
+        at = bisect.bisect_right(self._messages, first, key=_FIRST) - 1
         number = first
-        for i in range(at, len(messages)):
-            start, name = messages[i]
-            end = messages[i + 1][0] if i + 1 < len(messages) else self._next
+        for i in range(at, len(self._messages)):
+            start, name = self._messages[i]
+            end = self._message_end(i)
             for n in range(number, end):
                 yield f"{name}.{n - start}"
             number = end
@@ -209,14 +208,18 @@ class Hub:
             if start is None:
                 return None
             number = start + int(text)
-            later = bisect.bisect_right(self._messages, start, key=_FIRST)
-            if number >= (self._messages[later][0] if later < len(self._messages) else self._next):
+            at = bisect.bisect_right(self._messages, start, key=_FIRST) - 1
+            if number >= self._message_end(at):
                 return None  # past the message's last event
         elif prefix == self.epoch:
             number = int(text)
         else:
             return None
         return number if self._next - len(self._buffer) <= number < self._next else None
+
+    def _message_end(self, i: int) -> int:
+        """The number after the last event of the i-th buffered message."""
+        return self._messages[i + 1][0] if i + 1 < len(self._messages) else self._next
 
     def _since(self, after: int) -> list[tuple[int, str, Envelope]]:
         oldest = self._next - len(self._buffer)

@@ -119,9 +119,13 @@ def _json(body: Any) -> bytes:
 
 
 @contextlib.contextmanager
-def start_central(db: str, backend: str, workdir: Path, *extra: str) -> Iterator[Central]:
+def start_central(
+    db: str, backend: str, workdir: Path, *extra: str, cli: list[str] = CLI
+) -> Iterator[Central]:
+    """A central subprocess; `cli` is the command before its options (tests may run a
+    variant, e.g. tests/notify/fast_refresh.py)."""
     port = free_port()
-    argv = [*CLI, "--db", db, "--listen", f"127.0.0.1:{port}", "--log-format", "text", *extra]
+    argv = [*cli, "--db", db, "--listen", f"127.0.0.1:{port}", "--log-format", "text", *extra]
     server = Server(argv, port, workdir, workdir / "central.log")
     server.start()
     central = Central(server, db, backend)

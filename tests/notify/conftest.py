@@ -21,7 +21,7 @@ import pytest
 from runtime import events as ev
 from sim.mailcatcher import MailCatcher
 from tests.central.conftest import Central, event, gateway_name, start_central
-from tests.servers import Server, free_port
+from tests.servers import free_port
 
 SECRET = "hook-secret-for-tests"
 
@@ -160,18 +160,9 @@ def fast_central(
 ) -> Iterator[Central]:
     """Central whose Alertmanager refresh comes every `every` seconds (not every minute)."""
     db = db or f"sqlite:///{workdir / 'central.db'}"
-    port = free_port()
-    argv = [sys.executable, "-m", "tests.notify.fast_refresh", str(every), "--db", db]
-    argv += ["--listen", f"127.0.0.1:{port}", "--log-format", "text"]
-    argv += ["--notifications", str(config)]
-    server = Server(argv, port, workdir, workdir / "central.log")
-    server.start()
-    central = Central(server, db, backend)
-    try:
+    cli = [sys.executable, "-m", "tests.notify.fast_refresh", str(every)]
+    with start_central(db, backend, workdir, "--notifications", str(config), cli=cli) as central:
         yield central
-    finally:
-        central.client.close()
-        server.stop()
 
 
 def create_user(central: Central, name: str, email: str) -> None:
