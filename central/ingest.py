@@ -28,7 +28,7 @@ from central.auth import Authenticator
 from central.body import BodyError, read_body
 from central.content_modes import ACCEPTED, ContentError, events_of, mode_of
 from central.metrics import Metrics
-from central.plain_batch import MAX_SEQ, plain_batch
+from central.plain_batch import MAX_SEQ, PlainReadings, plain_batch
 from central.storage import SqlStorage, StorageUnavailable
 from central.storage.records import Batch, EventRow, ReadingRow
 from central.storage.write import ForeignData
@@ -158,19 +158,26 @@ class Ingest:
 
 
 def build_batch(items: list[Any], source: str, now: float) -> tuple[Batch, list[dict[str, Any]]]:
-    """Validate every event; the batch, or the index/field/message of each bad event."""
+    """Validate every event; the batch, or the index/field/message of each bad event.
+
+    A plain reading takes `plain_batch`'s compiled check (the same row, several times
+    faster), so a batch of readings with a heartbeat or an alarm in it stays fast; every
+    other event, and any reading that check does not accept, takes the full checks."""
     gateway = (
         source[len(ev.EDGE_SOURCE_PREFIX) :] if source.startswith(ev.EDGE_SOURCE_PREFIX) else None
     )
     batch = Batch(source, gateway, now, [], [], items)
     readings, events = batch.readings, batch.events
     errors: list[dict[str, Any]] = []
+    plain = PlainReadings.of(source, now)
     for index, item in enumerate(items):
-        try:
-            row = checked_row(item, now)
-        except EnvelopeError as exc:
-            errors.append({"index": index, "field": exc.field, "message": str(exc)})
-            continue
+        row: ReadingRow | EventRow | None = plain.row_of(item) if plain is not None else None
+        if row is None:
+            try:
+                row = checked_row(item, now)
+            except EnvelopeError as exc:
+                errors.append({"index": index, "field": exc.field, "message": str(exc)})
+                continue
         if isinstance(row, ReadingRow):
             readings.append(row)
         else:

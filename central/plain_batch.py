@@ -9,14 +9,17 @@ for that one shape: exact JSON types, `specversion`, `type`, `datacontenttype`, 
 the id repeats the seq, the times are RFC 3339 with a zone) is checked per event here.
 
 Anything else -- another event type, an extension attribute, an extra data field, one
-bad event -- returns None, never an error: the whole batch then takes the full checks
-(`ingest.build_batch`), which name the index and field at fault. Both give the same rows
-(tests/central/test_plain_batch.py holds them equal on fuzzed and hand-picked input).
+bad event -- returns None, never an error: the batch then goes to `ingest.build_batch`,
+which gives each event that is a plain reading the same typed record and row
+(`PlainReadings.row_of`: a heartbeat or an alarm in a batch leaves its readings on this
+path) and every other event the full checks, which name the index and field at fault.
+Both give the same rows (tests/central/test_plain_batch.py holds them equal to the full
+checks' rows on fuzzed and hand-picked input, batch by batch and event by event).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -53,52 +56,84 @@ class _Reading(Struct, forbid_unknown_fields=True, gc=False):
 assert ev.READING == "org.tracseq.reading" and ev.CONTENT_TYPE == "application/json"
 _decoder = msgspec.json.Decoder(list[_Reading])
 _new_row = tuple.__new__  # a ReadingRow without the Python-level NamedTuple.__new__
+_convert = msgspec.convert
 
 
 def plain_batch(body: bytes, source: str, now: float) -> Batch | None:
     """The batch a `batched` body of plain readings from gateway `source` holds, or None:
     then the full checks judge it (and name what is wrong)."""
-    if not source.startswith(ev.EDGE_SOURCE_PREFIX) or len(source) > 512:
+    plain = PlainReadings.of(source, now)
+    if plain is None:
         return None
     try:
         decoded = _decoder.decode(body)
     except msgspec.DecodeError:  # not this shape (ValidationError) or not JSON at all
         return None
-    gateway = source[len(ev.EDGE_SOURCE_PREFIX) :]
-    prefix = gateway + ":"
-    parse_time = ev.parse_time
     rows: list[ReadingRow] = []
-    append = rows.append
+    append, row = rows.append, plain.row
     for event in decoded:
+        reading = row(event)
+        if reading is None:
+            return None
+        append(reading)
+    return Batch(source, plain.gateway, now, rows, [], list(decoded))  # the records: live stream
+
+
+class PlainReadings:
+    """The rows of plain readings from one gateway's `source`, received at `now`: what
+    `plain_batch` stores, and what `ingest.build_batch` stores for each plain reading of a
+    batch that holds other events too (a heartbeat, an alarm)."""
+
+    __slots__ = ("gateway", "now", "prefix", "source")
+
+    def __init__(self, source: str, gateway: str, now: float) -> None:
+        self.source, self.gateway, self.prefix, self.now = source, gateway, gateway + ":", now
+
+    @classmethod
+    def of(cls, source: str, now: float) -> PlainReadings | None:
+        """For a gateway's source; None for any other (the full checks judge its events)."""
+        if not source.startswith(ev.EDGE_SOURCE_PREFIX) or len(source) > 512:
+            return None
+        return cls(source, source[len(ev.EDGE_SOURCE_PREFIX) :], now)
+
+    def row_of(self, item: Any) -> ReadingRow | None:
+        """The row of one decoded JSON event, or None: it is not a plain reading that
+        passes every check, and the full checks judge it."""
+        try:
+            event = _convert(item, _Reading)
+        except msgspec.ValidationError:
+            return None
+        return self.row(event)
+
+    def row(self, event: _Reading) -> ReadingRow | None:
+        """The row of a plain reading's record, or None when a check the types cannot say
+        fails (the source, the id, the times)."""
         data = event.data
         seq, value, time, received_text = data.seq, data.value, event.time, data.received
-        if event.source != source or event.id != prefix + str(seq):
+        if event.source != self.source or event.id != self.prefix + str(seq):
             return None
-        if type(value) is float and value - value != 0.0:  # JSON has no inf/NaN; defensive
+        if type(value) is float and value - value != 0.0:  # inf/NaN: not JSON, yet a dict can
             return None
         try:
-            at = None if time is None or time is UNSET else parse_time(time)
+            at = None if time is None or time is UNSET else ev.parse_time(time)
             if received_text is None or received_text is UNSET:
                 received = None
             else:
-                received = at if received_text == time else parse_time(received_text)
+                received = at if received_text == time else ev.parse_time(received_text)
         except ValueError:
             return None
         unit, quantity = data.unit, data.quantity
-        append(
-            _new_row(
-                ReadingRow,
-                (
-                    event.id,
-                    gateway,
-                    seq,
-                    event.subject,
-                    at if at is not None else (received or now),
-                    float(value),
-                    None if unit is UNSET else unit,
-                    None if quantity is UNSET else quantity,
-                    received,
-                ),
-            )
+        return _new_row(
+            ReadingRow,
+            (
+                event.id,
+                self.gateway,
+                seq,
+                event.subject,
+                at if at is not None else (received or self.now),
+                float(value),
+                None if unit is UNSET else unit,
+                None if quantity is UNSET else quantity,
+                received,
+            ),
         )
-    return Batch(source, gateway, now, rows, [], list(decoded))  # the records: live stream
