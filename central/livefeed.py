@@ -35,7 +35,7 @@ import psycopg
 from psycopg import sql
 
 from central.storage.records import Envelope
-from central.stream import Hub, Sent
+from central.stream import Hub, Sent, attribute
 from runtime.backoff import Backoff, RetryLog
 
 log = logging.getLogger("tracseq.central.livefeed")
@@ -50,10 +50,14 @@ AsyncConn = psycopg.AsyncConnection[Any]
 
 
 class _Note(msgspec.Struct):
-    """A notification: the sender's message name and its events."""
+    """A notification: the sender's message name, its events' types (for the SSE event
+    names) and its events, each kept as the JSON it came in: read in one pass."""
 
     m: str
     e: list[msgspec.Raw]
+    # None: sent by an instance of the previous release (during a rolling upgrade), whose
+    # notifications carry no types; they are read from the events themselves.
+    t: list[Any] | None = None
 
 
 class _Type(msgspec.Struct):
@@ -132,15 +136,20 @@ class SharedHub(Hub):
                 await asyncio.sleep(backoff.next_delay())
 
     def _receive(self, payload: str) -> None:
-        # Each event's JSON is kept as it came (only its type is read, for the SSE event
-        # name): no object per field for events that may never be streamed.
+        # Each event's JSON is kept as it came, its type sent beside it: no object per
+        # field for events that may never be streamed.
         try:
             message = _note.decode(payload)
-            types = _types.decode(payload).e
+            types = message.t
+            if types is None:
+                types = list(map(_TYPE, _types.decode(payload).e))
         except msgspec.DecodeError as exc:
             log.warning("live feed: ignored a notification that is not ours (%s)", exc)
             return
-        self.deliver(list(map(Sent, map(_TYPE, types), message.e)), message.m)
+        if len(types) != len(message.e):
+            log.warning("live feed: ignored a notification that is not ours (types, events)")
+            return
+        self.deliver(list(map(Sent, types, message.e)), message.m)
 
     async def _send(self) -> None:
         backoff = Backoff(base=0.2, cap=10.0)
@@ -182,31 +191,38 @@ class SharedHub(Hub):
                 self._pending.clear()
 
     def _pack(self, events: list[Envelope]) -> list[str]:
-        """Events as notification payloads of at most MAX_PAYLOAD bytes, in order. Each
-        payload's events are written as one JSON array by one call (not one per event): as
-        many as the previous array's mean size says fit, fewer when they do not. An event
-        too big for a notification alone is streamed without its `data`."""
+        """Events as notification payloads of at most MAX_PAYLOAD bytes, in order, each
+        with the events' types beside them (so a receiver decodes it once). Each payload's
+        events are written as one JSON array by one call (not one per event): as many as
+        the previous array's mean size says fit, fewer when they do not. An event too big
+        for a notification alone is streamed without its `data`."""
         payloads: list[str] = []
-        room = MAX_PAYLOAD - 40  # the envelope {"m":"<epoch>-<n>","e":...}
+        types = [attribute(event, "type") for event in events]
+        room = MAX_PAYLOAD - 50  # the rest: {"m":"<epoch>-<n>","t":...,"e":...}
         start, take = 0, FIRST_TAKE
         while start < len(events):
             chunk = events[start : start + take]
+            names = msgspec.json.encode(types[start : start + take])
             array = msgspec.json.encode(chunk)
-            if len(array) <= room:
-                payloads.append(self._payload(array))
+            size = len(names) + len(array)
+            if size <= room:
+                payloads.append(self._payload(names, array))
                 start += len(chunk)
-                take = max(1, len(chunk) * room // len(array))
+                take = max(1, len(chunk) * room // size)
             elif len(chunk) > 1:
-                take = max(1, min(len(chunk) - 1, len(chunk) * room // len(array)))
+                take = max(1, min(len(chunk) - 1, len(chunk) * room // size))
             else:
-                payloads.append(self._payload(b"[%s]" % orjson.dumps(_without_data(chunk[0]))))
+                slim = _without_data(chunk[0])
+                payloads.append(
+                    self._payload(orjson.dumps([slim.get("type")]), orjson.dumps([slim]))
+                )
                 start += 1
         return payloads
 
-    def _payload(self, array: bytes) -> str:
+    def _payload(self, names: bytes, array: bytes) -> str:
         self._message += 1
-        head = b'{"m":"%s-%d","e":' % (self.epoch.encode(), self._message)
-        return (head + array + b"}").decode()
+        head = b'{"m":"%s-%d","t":' % (self.epoch.encode(), self._message)
+        return (head + names + b',"e":' + array + b"}").decode()
 
 
 def hub_for(db_url: str, size: int) -> Hub:
