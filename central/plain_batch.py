@@ -19,6 +19,7 @@ checks' rows on fuzzed and hand-picked input, batch by batch and event by event)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -69,13 +70,9 @@ def plain_batch(body: bytes, source: str, now: float) -> Batch | None:
         decoded = _decoder.decode(body)
     except msgspec.DecodeError:  # not this shape (ValidationError) or not JSON at all
         return None
-    rows: list[ReadingRow] = []
-    append, row = rows.append, plain.row
-    for event in decoded:
-        reading = row(event)
-        if reading is None:
-            return None
-        append(reading)
+    rows = plain.rows(decoded)
+    if rows is None:
+        return None
     return Batch(source, plain.gateway, now, rows, [], list(decoded))  # the records: live stream
 
 
@@ -103,37 +100,47 @@ class PlainReadings:
             event = _convert(item, _Reading)
         except msgspec.ValidationError:
             return None
-        return self.row(event)
+        rows = self.rows((event,))
+        return None if rows is None else rows[0]
 
-    def row(self, event: _Reading) -> ReadingRow | None:
-        """The row of a plain reading's record, or None when a check the types cannot say
-        fails (the source, the id, the times)."""
-        data = event.data
-        seq, value, time, received_text = data.seq, data.value, event.time, data.received
-        if event.source != self.source or event.id != self.prefix + str(seq):
-            return None
-        if type(value) is float and value - value != 0.0:  # inf/NaN: not JSON, yet a dict can
-            return None
-        try:
-            at = None if time is None or time is UNSET else ev.parse_time(time)
-            if received_text is None or received_text is UNSET:
-                received = None
-            else:
-                received = at if received_text == time else ev.parse_time(received_text)
-        except ValueError:
-            return None
-        unit, quantity = data.unit, data.quantity
-        return _new_row(
-            ReadingRow,
-            (
-                event.id,
-                self.gateway,
-                seq,
-                event.subject,
-                at if at is not None else (received or self.now),
-                float(value),
-                None if unit is UNSET else unit,
-                None if quantity is UNSET else quantity,
-                received,
-            ),
-        )
+    def rows(self, events: Iterable[_Reading]) -> list[ReadingRow] | None:
+        """The rows of plain readings' records, or None when a check the types cannot
+        say fails for any of them (the source, the id, the times)."""
+        source, prefix, gateway, now, parse_time = (
+            self.source, self.prefix, self.gateway, self.now, ev.parse_time
+        )  # fmt: skip
+        rows: list[ReadingRow] = []
+        append = rows.append
+        for event in events:
+            data = event.data
+            seq, value, time, received_text = data.seq, data.value, event.time, data.received
+            if event.source != source or event.id != prefix + str(seq):
+                return None
+            if type(value) is float and value - value != 0.0:  # inf/NaN: not JSON; a dict can
+                return None
+            try:
+                at = None if time is None or time is UNSET else parse_time(time)
+                if received_text is None or received_text is UNSET:
+                    received = None
+                else:
+                    received = at if received_text == time else parse_time(received_text)
+            except ValueError:
+                return None
+            unit, quantity = data.unit, data.quantity
+            append(
+                _new_row(
+                    ReadingRow,
+                    (
+                        event.id,
+                        gateway,
+                        seq,
+                        event.subject,
+                        at if at is not None else (received or now),
+                        float(value),
+                        None if unit is UNSET else unit,
+                        None if quantity is UNSET else quantity,
+                        received,
+                    ),
+                )
+            )
+        return rows
