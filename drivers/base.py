@@ -83,6 +83,10 @@ class OutputError(TracseqError):
     """A coil could not be written (connection refused, timeout, an exception response)."""
 
 
+class CoilRefused(OutputError):
+    """The device answered the write with an exception response: it heard, and said no."""
+
+
 class CoilWriter(Protocol):
     """Switches coils on a device (local alarm outputs); built by `drivers.registry`."""
 
@@ -95,5 +99,5 @@ class CoilWriter(Protocol):
         ...
 
     def close(self) -> None:
-        """Drop the connection; the next write opens a new one."""
+        """Drop the writer's own connection, if it has one; the next write opens a new one."""
         ...

@@ -1,9 +1,11 @@
 """Writing Modbus coils: the one write path, for local alarm outputs (beacons, buzzers).
 
-A `ModbusCoilWriter` (the `drivers.base.CoilWriter` interface) owns a client of its own
-for one connection (the polling driver in `drivers.modbus` only reads) and opens it on
-demand; a failed write drops the connection, so the caller's next attempt starts afresh.
-pymodbus errors are translated into `OutputError` here; nothing above sees them.
+`write_coil` sends one write (function 05) through a client and checks the device's answer
+(`drivers.modbus_answer.coil_written`); pymodbus errors are translated into `OutputError`
+here, nothing above sees them. A `ModbusCoilWriter` (the `drivers.base.CoilWriter`
+interface) owns a client of its own for one connection (the polling driver in
+`drivers.modbus` only reads) and opens it on demand; a failed write drops the connection,
+so the caller's next attempt starts afresh.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from drivers.base import OutputError
+from drivers.base import CoilRefused, OutputError
 from drivers.modbus import unit_keyword
+from drivers.modbus_answer import Failure, coil_written
 from edgeconfig import Modbus
 
 log = logging.getLogger("tracseq.drivers.modbus_out")
@@ -24,8 +27,23 @@ log = logging.getLogger("tracseq.drivers.modbus_out")
 _UNIT = unit_keyword()
 
 
+async def write_coil(client: Any, where: str, unit: int, address: int, on: bool) -> None:
+    """Set coil `address` of `unit` through `client`; raises OutputError unless the device
+    confirmed it (`CoilRefused` when it answered with an exception)."""
+    try:
+        response = await client.write_coil(address, on, **{_UNIT: unit})
+    except (ModbusException, TimeoutError, OSError) as exc:
+        raise OutputError(f"{where}: coil {address} not written: {exc}") from None
+    try:
+        coil_written(response, address, on)
+    except Failure as failure:
+        if failure.result == "exception":
+            raise CoilRefused(f"{where}: unit {unit} refused coil {address} ({failure})") from None
+        raise OutputError(f"{where}: coil {address} not confirmed: {failure}") from None
+
+
 class ModbusCoilWriter:
-    """Writes single coils (function 05) on one Modbus TCP or RTU connection."""
+    """Writes single coils on one Modbus TCP or RTU connection, with a client of its own."""
 
     def __init__(self, name: str, settings: Modbus) -> None:
         self.name = name
@@ -43,15 +61,12 @@ class ModbusCoilWriter:
         async with self._lock:
             client = await self._connected()
             try:
-                response = await client.write_coil(address, on, **{_UNIT: unit})
-            except (ModbusException, TimeoutError, OSError) as exc:
+                await write_coil(client, self.where(), unit, address, on)
+            except CoilRefused:
+                raise
+            except OutputError:
                 self.close()  # the next write starts from a fresh connection
-                raise OutputError(f"{self.where()}: coil {address} not written: {exc}") from None
-            if response.isError():
-                code = int(getattr(response, "exception_code", 0))
-                raise OutputError(
-                    f"{self.where()}: unit {unit} refused coil {address} (exception {code})"
-                )
+                raise
 
     async def _connected(self) -> Any:
         if self._client is not None and self._client.connected:

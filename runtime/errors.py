@@ -10,6 +10,7 @@
     ├── edge.errors.StartupError      the daemon cannot start (port taken, data_dir not writable)
     ├── edge.errors.NotifyError       the edge's fallback e-mail was not accepted
     ├── drivers.base.OutputError      a local alarm output's coil could not be written
+    │   └── CoilRefused               the device answered with an exception response
     ├── central.storage.errors.StorageError  central's database failed (see that module)
     └── sim.errors.SimulatorError     a simulator scenario cannot run
 
