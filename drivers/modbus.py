@@ -12,7 +12,9 @@ failed attempt of its unit, whatever pymodbus did with the connection (it closes
 socket after a few timeouts in a row). An answer of another function or size than asked is
 dropped; on RTU, where frames carry no transaction id, `drivers.rtu_line` keeps a late
 answer from being taken for the next one. The connection itself (socket, serial port) is
-reopened with backoff; nothing here ever ends the daemon.
+reopened with backoff; nothing here ever ends the daemon. The open client is published on
+the connection's `drivers.modbus_bus.ModbusBus`, where the coil writes of alarm outputs on
+the same RTU bus take their turns between the polls.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pymodbus.pdu import ModbusPDU
 
 from drivers.base import Reading, ReadingSink, Reject
 from drivers.modbus_answer import REQUEST_ERRORS, Failure, Result, values_of
+from drivers.modbus_bus import ModbusBus
 from drivers.registers import Block, decode, plan, source_of, split
 from drivers.rtu_line import RtuLine
 from edgeconfig import Modbus, Sensor
@@ -122,12 +125,12 @@ class ModbusDriver:
                 self._devices[block.unit] = _Device(
                     block.unit, Backoff(base=base, cap=cap, rng=self._rng), RetryLog(log, what)
                 )
-        self._client: Any = None
         self._connected = False
         self._started = False
         self._last_error = ""
         self._received = False  # bytes arrived during the current request (CRC detection)
         self._line = RtuLine(clock, settings.timeout) if settings.is_rtu else None
+        self.bus = ModbusBus(self._where(), settings, clock, self._line)
         self.counters: dict[str, int] = {}
         for unit in self._devices:
             DEVICE_UP.labels(connection=name, unit=str(unit)).set(0)
@@ -141,7 +144,10 @@ class ModbusDriver:
             poll.due = start + self._rng.uniform(0.0, min(poll.block.poll, self._spread))
         try:
             while True:
-                if await self._connect():
+                async with self.bus.turn():  # a write in flight ends before the port is reopened
+                    connected = await self._connect()
+                    self.bus.attempted()
+                if connected:
                     await self._poll_while_connected(sink)
                     self._set_disconnected("connection lost")
                 await self._clock.sleep(self._reconnect.next_delay())
@@ -189,8 +195,8 @@ class ModbusDriver:
         self._started = True
         self._close()
         try:
-            self._client = self._make_client()
-            ok = bool(await self._client.connect())
+            self.bus.client = self._make_client()
+            ok = bool(await self.bus.client.connect())
             error = "" if ok else "cannot connect"
         except Exception as exc:  # noqa: BLE001 -- pymodbus raises many kinds; any is retried
             ok, error = False, f"{type(exc).__name__}: {exc}"
@@ -208,16 +214,17 @@ class ModbusDriver:
         return True
 
     def _close(self) -> None:
-        if self._client is not None:
+        if self.bus.client is not None:
+            client, self.bus.client = self.bus.client, None
             try:
-                self._client.close()
+                client.close()
             except Exception as exc:  # noqa: BLE001 -- closing must not mask the real error
                 log.debug("modbus %s: close failed: %s", self.name, exc)
-            self._client = None
 
     def _set_disconnected(self, error: str) -> None:
         self._connected = False
         self._last_error = error
+        self.bus.error = error
         for device in self._devices.values():
             self._mark_down(device, error)
 
@@ -236,7 +243,7 @@ class ModbusDriver:
     # --- polling -----------------------------------------------------------------------
 
     async def _poll_while_connected(self, sink: ReadingSink) -> None:
-        while self._client is not None and self._client.connected:
+        while self.bus.client is not None and self.bus.client.connected:
             raise_if_cancelled()  # pymodbus's wait_for may have swallowed a stop (3.11)
             if not self._polls:
                 await self._clock.sleep(3600.0)
@@ -250,10 +257,9 @@ class ModbusDriver:
             device = self._devices[poll.block.unit]
             if now < device.retry_at or now < poll.retry_at:
                 continue  # backing off: this unit (or request) waits, the others go on
-            if not await self._poll(poll, device, sink):
-                return
-            if self.settings.frame_pause > 0:
-                await self._clock.sleep(self.settings.frame_pause)
+            async with self.bus.turn():  # never in the middle of an output's coil write
+                if not await self._poll(poll, device, sink):
+                    return
 
     def _next_due(self, poll: _Poll, now: float) -> float:
         interval = poll.block.poll * (1.0 + self._rng.uniform(-_JITTER, _JITTER))
@@ -291,7 +297,7 @@ class ModbusDriver:
         return True
 
     async def _read(self, block: Block) -> list[int]:
-        client = self._client
+        client = self.bus.client
         method = {
             "coil": client.read_coils,
             "discrete": client.read_discrete_inputs,

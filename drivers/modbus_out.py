@@ -2,10 +2,14 @@
 
 `write_coil` sends one write (function 05) through a client and checks the device's answer
 (`drivers.modbus_answer.coil_written`); pymodbus errors are translated into `OutputError`
-here, nothing above sees them. A `ModbusCoilWriter` (the `drivers.base.CoilWriter`
-interface) owns a client of its own for one connection (the polling driver in
-`drivers.modbus` only reads) and opens it on demand; a failed write drops the connection,
-so the caller's next attempt starts afresh.
+here, nothing above sees them. Two `drivers.base.CoilWriter`s use it:
+
+- `ModbusCoilWriter` owns a client of its own (a Modbus TCP connection, or an RTU port no
+  sensor polls) and opens it on demand; a failed write drops the connection, so the
+  caller's next attempt starts afresh.
+- `BusCoilWriter` writes on an RTU bus the sensors already poll, through the polling
+  driver's client, in turns between the polls (`drivers.modbus_bus`): a serial port takes
+  one client.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pymodbus.exceptions import ModbusException
 from drivers.base import CoilRefused, OutputError
 from drivers.modbus import unit_keyword
 from drivers.modbus_answer import Failure, coil_written
+from drivers.modbus_bus import ModbusBus
 from edgeconfig import Modbus
 
 log = logging.getLogger("tracseq.drivers.modbus_out")
@@ -101,3 +106,23 @@ class ModbusCoilWriter:
                 client.close()
             except (ModbusException, OSError) as exc:  # a broken port must not mask the cause
                 log.debug("modbus %s: close failed: %s", self.name, exc)
+
+
+class BusCoilWriter:
+    """Writes single coils on an RTU bus through the client of the driver that polls it."""
+
+    def __init__(self, name: str, bus: ModbusBus) -> None:
+        self.name = name
+        self._bus = bus
+
+    def where(self) -> str:
+        return self._bus.where
+
+    async def write_coil(self, unit: int, address: int, on: bool) -> None:
+        """Set coil `address` of `unit` between two polls; raises OutputError as above."""
+        await self._bus.write(
+            f"coil {address}", lambda client: write_coil(client, self.where(), unit, address, on)
+        )
+
+    def close(self) -> None:
+        """Nothing to drop: the connection is the polling driver's, and stays open."""

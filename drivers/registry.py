@@ -8,6 +8,7 @@ on that connection, in config order.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 from drivers.base import CoilWriter, Driver
@@ -35,11 +36,20 @@ def build_drivers(config: Config, clock: Clock) -> list[Driver]:
     return drivers
 
 
-def build_coil_writer(config: Config, connection: str) -> CoilWriter:
-    """The coil writer of a local alarm output on `connection` (a Modbus connection)."""
+def build_coil_writer(config: Config, connection: str, drivers: Sequence[Driver]) -> CoilWriter:
+    """The coil writer of a local alarm output on `connection` (a Modbus connection).
+
+    On an RTU bus that one of `drivers` polls, the writer goes through that driver's client
+    (a serial port takes one); otherwise it opens a connection of its own (over TCP, beside
+    the driver's)."""
     settings = config.connections[connection].modbus
     if settings is None:  # the loader's cross-check refuses this already
         raise ValueError(f"connection {connection!r} is not Modbus")
-    from drivers.modbus_out import ModbusCoilWriter
+    from drivers.modbus import ModbusDriver
+    from drivers.modbus_out import BusCoilWriter, ModbusCoilWriter
 
+    if settings.is_rtu:
+        for driver in drivers:
+            if isinstance(driver, ModbusDriver) and driver.name == connection:
+                return BusCoilWriter(connection, driver.bus)
     return ModbusCoilWriter(connection, settings)

@@ -158,10 +158,11 @@ class Daemon:
     ) -> tuple[Supervisor, Supervisor, HttpServer]:
         pipeline = Pipeline(the_log)
         intake = Supervisor(self.clock)
-        for driver in build_drivers(config, self.clock):
+        drivers = build_drivers(config, self.clock)
+        for driver in drivers:
             intake.add(DriverComponent(driver, pipeline))
         outputs = Supervisor(self.clock)
-        for component in self._output_components(config, the_log):
+        for component in self._output_components(config, the_log, drivers):
             outputs.add(component)
         routes = []
         from edge.intake import intake_routes
@@ -181,7 +182,9 @@ class Daemon:
             )
         return intake, outputs, http
 
-    def _output_components(self, config: Config, the_log: DurableLog) -> list[Component]:
+    def _output_components(
+        self, config: Config, the_log: DurableLog, drivers: list[Driver]
+    ) -> list[Component]:
         from edge.gateway_events import GatewayEvents
         from edge.rules import RuleEngine
 
@@ -197,7 +200,8 @@ class Daemon:
             from edge.outputs import AlarmOutput
 
             for name, output in config.outputs.items():
-                writer = build_coil_writer(config, output.connection)
+                # On an RTU bus the sensors poll, the output writes through their driver.
+                writer = build_coil_writer(config, output.connection, drivers)
                 components.append(AlarmOutput(name, output, config, the_log, writer, self.clock))
         if config.notify is not None:
             from edge.fallback_notify import FallbackNotifier

@@ -129,21 +129,14 @@ class Notify(Model):
 
 
 def cross_check(data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
-    """Each output's connection exists, is Modbus, and is not an RTU bus the sensors poll."""
+    """Each output's connection exists and is Modbus (TCP, or RTU: a bus the sensors poll
+    too is shared with their driver)."""
     out: list[ConfigIssue] = []
     outputs = data.get("outputs")
     if not isinstance(outputs, dict):
         return out
     connections = data.get("connections")
     connections = connections if isinstance(connections, dict) else {}
-    sensors = data.get("sensors")
-    polled = {
-        s["source"]["connection"]
-        for s in (sensors if isinstance(sensors, list) else [])
-        if isinstance(s, dict)
-        and isinstance(s.get("source"), dict)
-        and isinstance(s["source"].get("connection"), str)
-    }
     for name, output in outputs.items():
         if not isinstance(output, dict) or not isinstance(output.get("connection"), str):
             continue
@@ -158,13 +151,5 @@ def cross_check(data: dict[str, Any], doc: YamlDocument) -> list[ConfigIssue]:
         if not isinstance(modbus, dict):
             out.append(
                 doc.issue(where, f"connection '{connection}' is not Modbus: outputs drive coils")
-            )
-        elif str(modbus.get("url", "")).startswith("rtu:") and connection in polled:
-            out.append(
-                doc.issue(
-                    where,
-                    f"connection '{connection}' is an RTU bus the sensors already poll; "
-                    "an output needs a Modbus TCP connection or an RTU port of its own",
-                )
             )
     return out

@@ -69,6 +69,7 @@ class ModbusPeer:
         self.garbled: set[int] = set()
         self.busy: set[int] = set()  # answer reads with exception 6 (device busy)
         self.wrong_function: set[int] = set()  # answer holding-register reads as input reads
+        self.answer_function = 4  # the function code the wrong_function units answer with
         self.late: set[int] = set()  # hold the next answer back until the following one
         self.held = b""  # the answer held back
         self.answered: list[bytes] = []  # every answer sent in time, in order
@@ -111,7 +112,7 @@ class ModbusPeer:
         if unit in self.garbled and len(data) > 2:
             return data[:-1] + bytes([data[-1] ^ 0xFF])
         if unit in self.wrong_function:
-            data = self._as_function(data, 4)
+            data = self._as_function(data, self.answer_function)
         if unit in self.late:
             self.late.discard(unit)
             self.held = data

@@ -75,7 +75,7 @@ async def _reading(rig: Rig, sensor: str, value: float) -> None:
 async def _running(rig: Rig) -> AsyncIterator[AlarmOutput]:
     assert rig.log is not None
     config = rig.config
-    writer = build_coil_writer(config, "plc")
+    writer = build_coil_writer(config, "plc", [])
     output = AlarmOutput("beacon", config.outputs["beacon"], config, rig.log, writer, SystemClock())
     task = asyncio.create_task(output.run())
     try:
