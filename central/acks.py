@@ -142,12 +142,8 @@ async def store_signed_group(
 
     def store(conn: Any, d: Dialect) -> list[tuple[int, str, dict[str, Any]]] | Unsignable:
         with d.transaction(conn):
-            marks = ", ".join("?" for _ in ids)
-            found = dict(
-                d.all(
-                    conn, f"SELECT alarm_id, subject FROM alarms WHERE alarm_id IN ({marks})", ids
-                )
-            )
+            among, params = d.one_of("alarm_id", ids)
+            found = dict(d.all(conn, f"SELECT alarm_id, subject FROM alarms WHERE {among}", params))
             for alarm_id in ids:
                 if alarm_id not in found:
                     return Unsignable(alarm_id, "no such alarm")

@@ -207,12 +207,12 @@ def _excursion(
 def _acks(conn: Any, d: Any, alarm_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     if not alarm_ids:
         return {}
-    marks = ", ".join("?" for _ in alarm_ids)
+    among, params = d.one_of("alarm_id", alarm_ids)
     rows = d.all(
         conn,
         f"""SELECT id, alarm_id, ack_by, comment, at, actor FROM alarm_acks
-        WHERE alarm_id IN ({marks}) ORDER BY id""",
-        alarm_ids,
+        WHERE {among} ORDER BY id""",
+        params,
     )
     signed = signatures.of_records(conn, d, "alarm_ack", [str(r[0]) for r in rows])
     out: dict[str, list[dict[str, Any]]] = {}
@@ -235,13 +235,13 @@ def _notifications(conn: Any, d: Any, alarm_ids: list[str]) -> dict[str, list[An
     out: dict[str, list[Any]] = {}
     for start in range(0, len(alarm_ids), 500):
         chunk = alarm_ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
+        among, params = d.one_of("na.alarm_id", chunk)
         rows = d.all(
             conn,
             f"""SELECT na.alarm_id, n.channel, n.recipients, n.state, n.sent_at, n.level
             FROM notification_alarms na JOIN notifications n ON n.id = na.notification_id
-            WHERE na.alarm_id IN ({marks}) ORDER BY n.id""",
-            tuple(chunk),
+            WHERE {among} ORDER BY n.id""",
+            params,
         )
         for alarm_id, channel, recipients, state, sent_at, level in rows:
             out.setdefault(str(alarm_id), []).append(

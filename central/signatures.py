@@ -187,12 +187,12 @@ def of_records(conn: Any, d: Any, record_type: str, ids: list[str]) -> dict[str,
     out: dict[str, list[Any]] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
+        among, params = d.one_of("record_id", chunk)
         rows = d.all(
             conn,
             f"""SELECT {_COLUMNS} FROM signatures WHERE record_type = ?
-            AND record_id IN ({marks}) ORDER BY id""",
-            [record_type, *chunk],
+            AND {among} ORDER BY id""",
+            [record_type, *params],
         )
         for row in rows:
             item = dict(zip(_NAMES, row, strict=True))

@@ -66,7 +66,7 @@ def claim(conn: Any, d: Dialect, channels: list[str], now: float, lease: float) 
     """The targets to refresh now, with a lease on their sent rows (one transaction)."""
     if not channels:
         return Claimed([], [])
-    marks = ", ".join("?" for _ in channels)
+    among, params = d.one_of("n.channel", channels)
     with d.transaction(conn):
         if d.name == "postgresql":
             d.execute(conn, "SELECT pg_advisory_xact_lock(?)", (PLAN_LOCK,))
@@ -76,14 +76,14 @@ def claim(conn: Any, d: Dialect, channels: list[str], now: float, lease: float) 
             JOIN notification_alarms l ON l.alarm_id = a.alarm_id
             JOIN notifications n ON n.id = l.notification_id
             WHERE a.cleared_at IS NULL AND n.state = 'sent'
-                AND n.event IN ('raised', 'repeat') AND n.channel IN ({marks})
+                AND n.event IN ('raised', 'repeat') AND {among}
                 AND (n.claimed_until IS NULL OR n.claimed_until < ?)
                 AND NOT EXISTS (SELECT 1 FROM notification_alarms k
                     JOIN notifications c ON c.id = k.notification_id
                     WHERE k.alarm_id = a.alarm_id AND c.event = 'cleared'
                         AND c.channel = n.channel)
             ORDER BY n.policy, n.channel, n.recipients, a.alarm_id""",
-            (*channels, now),
+            (*params, now),
         )
         targets: dict[tuple[str, str, str], Target] = {}
         ids: set[int] = set()

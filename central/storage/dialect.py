@@ -1,7 +1,8 @@
 """What differs between the SQLite and PostgreSQL backends, behind one small class.
 
 Shared SQL is written once with `?` placeholders; `Dialect.q` turns it into the driver's
-style. Bulk inserts (the hot path) and the time-bucket expression differ per backend.
+style. Bulk inserts (the hot path), the time-bucket expression and how a statement takes
+many rows or ids (`rows`, `one_of`) differ per backend.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ class Dialect(ABC):
     @abstractmethod
     def migrate(self, conn: Any, now: float) -> int:
         """Apply missing migrations; returns the schema version."""
+
+    @abstractmethod
+    def rows(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        """The row source of `INSERT INTO t (columns) <source>` for `rows` (one value per
+        column, `types` their SQL types: TEXT, FLOAT, BIGINT, INTEGER), and its parameters."""
+
+    @abstractmethod
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """A condition that `column` is one of `values` (not empty), and its parameters."""
 
     def execute(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         return conn.execute(self.q(sql), tuple(params))

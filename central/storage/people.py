@@ -91,16 +91,12 @@ def ack_all(
     Returns (ack id, alarm id, subject) per alarm, or None when one of them does not exist
     (or, with `subject`, belongs to another sensor).
     """
+    if not alarm_ids:
+        return None
     with d.transaction(conn):
-        marks = ", ".join("?" for _ in alarm_ids)
-        found = dict(
-            d.all(
-                conn,
-                f"SELECT alarm_id, subject FROM alarms WHERE alarm_id IN ({marks})",
-                alarm_ids,
-            )
-        )
-        if not alarm_ids or set(alarm_ids) - set(found):
+        among, params = d.one_of("alarm_id", alarm_ids)
+        found = dict(d.all(conn, f"SELECT alarm_id, subject FROM alarms WHERE {among}", params))
+        if set(alarm_ids) - set(found):
             return None
         if subject is not None and any(s != subject for s in found.values()):
             return None

@@ -148,12 +148,12 @@ def alarms(conn: Any, d: Dialect, active_only: bool, limit: int) -> list[dict[st
     out = [_alarm(row) for row in rows]
     if out:
         ids = [a["alarm_id"] for a in out]
-        marks = ", ".join("?" for _ in ids)
+        among, params = d.one_of("alarm_id", ids)
         acks = d.all(
             conn,
             f"""SELECT alarm_id, id, ack_by, comment, at, actor FROM alarm_acks
-            WHERE alarm_id IN ({marks}) ORDER BY id""",
-            ids,
+            WHERE {among} ORDER BY id""",
+            params,
         )
         by_alarm: dict[str, list[dict[str, Any]]] = {}
         for alarm_id, ack_id, by, comment, at, actor in acks:

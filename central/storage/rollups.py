@@ -18,9 +18,9 @@ look into. A row of `reading_rollups` (migration 11) holds, for one sensor and o
   sync backlog after an outage included) keep it exact.
 
 `add_new` is the one call the ingest transaction makes (central/storage/write.py): the
-batch's new readings summarised per sensor and hour, then one multi-row upsert that merges
-them into the stored rows (SQLite and PostgreSQL alike). `rebuild`
-recomputes hours from the readings (the migration's backfill, loading an archive).
+batch's new readings summarised per sensor and hour, then one upsert of all the rows
+(`Dialect.rows`) that merges them into the stored rows (SQLite and PostgreSQL alike).
+`rebuild` recomputes hours from the readings (the migration's backfill, loading an archive).
 PostgreSQL's retention (central/storage/partitions.py) marks the hours before its cutoff
 inexact, so reports read what is left of them.
 """
@@ -72,13 +72,13 @@ def summary_sql(d: Dialect, source: str) -> str:
     GROUP BY sensor, b"""
 
 
-def _upsert(d: Dialect, groups: int) -> str:
+def _upsert(d: Dialect, source: str) -> str:
+    """The upsert of summary rows given by the row source `source` (`Dialect.rows`)."""
     least, greatest = ("MIN", "MAX") if d.name == "sqlite" else ("LEAST", "GREATEST")
     r, x = "reading_rollups", "excluded"
     extends = f"{x}.first_t > {r}.last_t"  # the new readings all come after the hour's last
     join = f"({x}.first_t - {r}.last_t)"  # the interval that now links the two
-    row = "(" + ", ".join("?" * _WIDTH) + ")"
-    return f"""INSERT INTO reading_rollups ({_COLUMNS}) VALUES {", ".join([row] * groups)}
+    return f"""INSERT INTO reading_rollups ({_COLUMNS}) {source}
     ON CONFLICT (sensor, bucket) DO UPDATE SET
         n = {r}.n + {x}.n,
         first_t = {least}({r}.first_t, {x}.first_t),
@@ -97,7 +97,8 @@ def _upsert(d: Dialect, groups: int) -> str:
         exact = CASE WHEN {extends} THEN {r}.exact ELSE 0 END"""
 
 
-_WIDTH = 17  # columns of a summary row
+# The SQL types of a summary row's columns (as in migration 11).
+_TYPES = ("TEXT", "FLOAT", "BIGINT", *["FLOAT"] * 12, "BIGINT", "INTEGER")
 _GROUPS = 1_000  # summary rows per upsert: 17,000 parameters (SQLite allows 32,766)
 
 
@@ -119,7 +120,8 @@ def add_new(
         prepared = summaries(d, [r for r in readings if r.id in new_ids])
     for start in range(0, len(prepared), _GROUPS):
         chunk = prepared[start : start + _GROUPS]
-        d.execute(conn, _upsert(d, len(chunk)), [v for row in chunk for v in row])
+        source, params = d.rows(_TYPES, chunk)
+        d.execute(conn, _upsert(d, source), params)
 
 
 def summaries(d: Dialect, readings: Sequence[ReadingRow]) -> list[tuple[Any, ...]]:

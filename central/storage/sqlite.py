@@ -91,6 +91,12 @@ def _multi_row(table: str, columns: str, width: int, count: int) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (id) DO NOTHING"
 
 
+@functools.lru_cache(maxsize=64)
+def _values(width: int, count: int) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return "VALUES " + ", ".join([row] * count)
+
+
 class SqliteDialect(Dialect):
     name = "sqlite"
 
@@ -122,6 +128,12 @@ class SqliteDialect(Dialect):
             (e.id, e.source, e.gateway, e.seq, e.type, e.subject, e.time, e.data_json) for e in rows
         ]
         return _insert_new(conn, "events", _EVENT_COLUMNS, values, now)
+
+    def rows(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        return _values(len(types), len(rows)), [*itertools.chain(*rows)]
+
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
     def bucket(self, step: float) -> str:
         return f"(CAST(time / {step!r} AS INTEGER) * {step!r})"

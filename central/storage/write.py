@@ -36,6 +36,7 @@ log = logging.getLogger("tracseq.central.storage")
 
 OFFLINE_RULE = "gateway_offline"
 _TWIN_CHUNK = 1000  # sensors per twin upsert: 7,000 parameters (SQLite allows 32,766)
+_TWIN_TYPES = ("TEXT", "TEXT", "TEXT", "TEXT", "FLOAT", "FLOAT", "BIGINT")
 _OWNED_SUBJECT = frozenset({ev.SENSOR_DESCRIBED, ev.ALARM_RAISED})
 _ALARMS = frozenset({ev.ALARM_RAISED, ev.ALARM_CLEARED})
 _CHUNK = 500  # ids per IN (...) list: below every SQLite build's variable limit
@@ -112,18 +113,18 @@ def _refuse_foreign(conn: Any, d: Dialect, batch: Batch, new_ids: set[str]) -> N
     foreign_sensors: dict[str, str] = {}
     foreign_alarms: dict[str, str] = {}
     for chunk in _chunks(sorted(sensors)):
+        among, ids = d.one_of("id", chunk)
         for sensor, owner in d.all(
-            conn,
-            f"SELECT id, gateway FROM sensors WHERE gateway <> ? AND id IN ({_marks(chunk)})",
-            (gateway, *chunk),
+            conn, f"SELECT id, gateway FROM sensors WHERE gateway <> ? AND {among}", (gateway, *ids)
         ):
             foreign_sensors[str(sensor)] = str(owner)
     for chunk in _chunks(sorted(alarms)):
+        among, ids = d.one_of("alarm_id", chunk)
         for alarm_id, origin, owner in d.all(
             conn,
-            f"""SELECT alarm_id, origin, gateway FROM alarms WHERE alarm_id IN ({_marks(chunk)})
+            f"""SELECT alarm_id, origin, gateway FROM alarms WHERE {among}
             AND (origin <> 'edge' OR gateway IS NULL OR gateway <> ?)""",
-            (*chunk, gateway),
+            (*ids, gateway),
         ):
             foreign_alarms[str(alarm_id)] = "central" if origin != "edge" else str(owner)
     if foreign_sensors or foreign_alarms:
@@ -132,10 +133,6 @@ def _refuse_foreign(conn: Any, d: Dialect, batch: Batch, new_ids: set[str]) -> N
 
 def _chunks(ids: list[str]) -> list[list[str]]:
     return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
-
-
-def _marks(chunk: list[str]) -> str:
-    return ", ".join("?" * len(chunk))
 
 
 def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
@@ -148,11 +145,17 @@ def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
     # in one lock order: no deadlocks between batches.
     rows = [latest[sensor] for sensor in sorted(latest)]
     for start in range(0, len(rows), _TWIN_CHUNK):
-        chunk = rows[start : start + _TWIN_CHUNK]
+        source, params = d.rows(
+            _TWIN_TYPES,
+            [
+                (r.sensor, r.gateway, r.unit, r.quantity, r.value, r.time, r.seq)
+                for r in rows[start : start + _TWIN_CHUNK]
+            ],
+        )
         d.execute(
             conn,
             f"""INSERT INTO sensors (id, gateway, unit, quantity, last_value, last_time, last_seq)
-            VALUES {", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))}
+            {source}
             ON CONFLICT (id) DO UPDATE SET gateway = COALESCE(sensors.gateway, excluded.gateway),
                 unit = COALESCE(excluded.unit, sensors.unit),
                 quantity = COALESCE(excluded.quantity, sensors.quantity),
@@ -160,11 +163,7 @@ def _update_twin(conn: Any, d: Dialect, readings: list[ReadingRow]) -> None:
                 last_seq = excluded.last_seq
             WHERE (sensors.gateway IS NULL OR sensors.gateway = excluded.gateway)
                 AND (sensors.last_time IS NULL OR excluded.last_time >= sensors.last_time)""",
-            [
-                v
-                for r in chunk
-                for v in (r.sensor, r.gateway, r.unit, r.quantity, r.value, r.time, r.seq)
-            ],
+            params,
         )
 
 
