@@ -27,6 +27,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from analytics.history import History
 from analytics.limits import Limits
 from analytics.settings import Judgement
 
@@ -101,16 +102,20 @@ class Trend:
     quiet_since: float | None = None
     slope: float | None = None  # units per second, last fit
     # normal buckets over the baseline: [start time, median], for the usual range
-    history: list[list[float]] = field(default_factory=list)
+    history: History = field(default_factory=History)
     # the open episode: rule, threshold, predicted_at, episode id
     episode: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        out = {name: getattr(self, name) for name in self.__slots__}
+        out["history"] = self.history.pairs()
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Trend:
-        return cls(**{k: raw[k] for k in cls.__slots__ if k in raw})
+        fields = {k: raw[k] for k in cls.__slots__ if k in raw}
+        fields["history"] = History(fields.get("history") or ())
+        return cls(**fields)
 
     def add(
         self, time: float, value: float, limits: Limits, cfg: Judgement, trigger: str
@@ -163,17 +168,16 @@ class Trend:
             self.buckets.pop(0)
         if spike:
             return None
-        self.history.append([start, median])
-        while self.history and self.history[0][0] <= start - cfg.baseline:
-            self.history.pop(0)
+        self.history.append(start, median)
+        self.history.drop_until(start - cfg.baseline)
         return bucket
 
     def _usual(self, before: float, cfg: Judgement) -> tuple[float, float] | None:
         """The usual range (low, high) of the normal buckets older than `before`: their 10th
         to 90th percentile (the tail of a door opening's recovery is not usual), widened by
         a quarter of its width; None while less than `baseline_min` of it is known."""
-        old = [m for t, m in self.history if t < before]
-        if len(old) < 2 or before - self.history[0][0] < cfg.baseline_min:
+        old = self.history.medians_before(before)
+        if len(old) < 2 or before - self.history.first_time() < cfg.baseline_min:
             return None
         deciles = statistics.quantiles(old, n=10)
         low, high = deciles[0], deciles[-1]
@@ -184,11 +188,12 @@ class Trend:
         """The noise of the bucket medians (a robust standard deviation), from the second
         differences of consecutive normal buckets: a straight rise or a sawtooth's straight
         halves add nothing to them, only the noise and the turns do."""
-        h = self.history
+        # as lists: indexing an array makes a new float object each time
+        t, m = self.history.times.tolist(), self.history.medians.tolist()
         steps = [
-            abs(h[i + 1][1] - 2.0 * h[i][1] + h[i - 1][1])
-            for i in range(1, len(h) - 1)
-            if h[i + 1][0] - h[i - 1][0] == 2.0 * cfg.bucket
+            abs(m[i + 1] - 2.0 * m[i] + m[i - 1])
+            for i in range(1, len(m) - 1)
+            if t[i + 1] - t[i - 1] == 2.0 * cfg.bucket
         ]
         # median |N(0, 6 sigma^2)| = 0.6745 * sqrt(6) sigma
         return statistics.median(steps) / 1.652 if steps else 0.0
