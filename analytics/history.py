@@ -9,11 +9,13 @@ of `[start, median]` pairs.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 
 
 class History:
-    """Pairs (start time, median) in the order added; old ones are dropped from the front."""
+    """Pairs (start time, median), added in increasing time (buckets close in order, late
+    readings are left out); old ones are dropped from the front."""
 
     __slots__ = ("medians", "times")
 
@@ -29,20 +31,16 @@ class History:
 
     def drop_until(self, horizon: float) -> None:
         """Drop the leading pairs whose time is at or before `horizon`."""
-        times = self.times
-        count = 0
-        while count < len(times) and times[count] <= horizon:
-            count += 1
+        count = bisect_right(self.times, horizon)
         if count:
-            del times[:count]
+            del self.times[:count]
             del self.medians[:count]
 
     def first_time(self) -> float:
         return self.times[0]
 
     def medians_before(self, before: float) -> list[float]:
-        medians = self.medians.tolist()  # one C call, not a float object per element read
-        return [m for t, m in zip(self.times.tolist(), medians, strict=True) if t < before]
+        return self.medians[: bisect_left(self.times, before)].tolist()
 
     def pairs(self) -> list[list[float]]:
         """The checkpoint form: `[[start, median], ...]`."""
