@@ -6,8 +6,10 @@
 Stack as in tests/system (simulator -> mosquitto -> edge -> Redis -> analytics; edge ->
 central on a fresh PostgreSQL database), 1,000 ULT freezers at 1 message/s each, speed 60.
 Samples RSS, open fds and threads of every service after a warm-up and at the end (growth
-after warm-up must stay < 10 %, fds and threads flat), the edge's log size (bounded by the
-size cap pruning delivered rows: `max_bytes` 32MiB) and the delivery lag at the end.
+after warm-up must stay < 10 %, fds and threads flat), RSS once a minute in between (the
+curve, and the growth over the second half: bounded state levels off, a leak does not),
+the edge's log size (bounded by the size cap pruning delivered rows: `max_bytes` 32MiB)
+and the delivery lag at the end.
 Threads stand in for tasks: asyncio tasks are not visible from outside the process.
 """
 
@@ -81,9 +83,12 @@ def main(argv: list[str]) -> int:
         base, base_log, t0 = _sample(stack), _log_bytes(stack), time.monotonic()
         sent0, stored0 = _sent(stack), _stored(stack)
         peak_log = base_log
+        series = [(0.0, base)]  # RSS once a minute: does it level off?
         while time.monotonic() - t0 < args.minutes * 60:
             time.sleep(15)
             peak_log = max(peak_log, _log_bytes(stack))
+            if time.monotonic() - t0 >= 60 * len(series):
+                series.append(((time.monotonic() - t0) / 60, _sample(stack)))
         end, end_log = _sample(stack), _log_bytes(stack)
         elapsed = time.monotonic() - t0
         sent1, stored1 = _sent(stack), _stored(stack)
@@ -98,15 +103,24 @@ def main(argv: list[str]) -> int:
         lag = stable_since - stop_at
     rows = []
     worst = 0.0
+    half = series[len(series) // 2]
     for name, (rss0, fd0, th0) in base.items():
         rss1, fd1, th1 = end[name]
         growth = (rss1 - rss0) / rss0 * 100
+        late = (rss1 - half[1][name][0]) / half[1][name][0] * 100
         if name != "redis-server":  # it holds the stream (up to maxlen): data, not a leak
             worst = max(worst, growth)
         rows.append(
             f"| {name} | {rss0 / 2**20:.1f} | {rss1 / 2**20:.1f} | {growth:+.1f} % | "
-            f"{fd0} → {fd1} | {th0} → {th1} |"
+            f"{late:+.1f} % | {fd0} → {fd1} | {th0} → {th1} |"
         )
+    ours = ("central", "analytics", "edge", "simulator")
+    step = max(1, round(len(series) / 7))
+    marks = [*series[::step], *([series[-1]] if (len(series) - 1) % step else [])]
+    curve = [
+        f"| {minute:.0f} | " + " | ".join(f"{sample[n][0] / 2**20:.1f}" for n in ours) + " |"
+        for minute, sample in marks
+    ]
     command = f".venv/bin/python -m bench.soak --minutes {args.minutes:g}"
     body = f"""\
 `{command}` ({args.sensors} simulated ULT freezers at 1 message/s each over MQTT, plus the 4
@@ -115,9 +129,15 @@ analytics, edge → central on PostgreSQL; all on one shared 2-core machine). Ba
 after a {args.warmup:g}-minute warm-up, then {elapsed / 60:.1f} minutes. The one-hour soak:
 `.venv/bin/python -m bench.soak --minutes 60`.
 
-| service | RSS after warm-up (MiB) | RSS at end (MiB) | growth | open fds | threads |
-|---|---|---|---|---|---|
+| service | RSS after warm-up (MiB) | RSS at end (MiB) | growth | 2nd half | open fds | threads |
+|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
+
+RSS (MiB) by minutes after the warm-up, sampled once a minute:
+
+| minute | {" | ".join(ours)} |
+|---:|---:|---:|---:|---:|
+{chr(10).join(curve)}
 
 - Throughput in the measured span: {(sent1 - sent0) / elapsed:.0f} readings/s sent, \
 {(stored1 - stored0) / elapsed:.0f} readings/s stored by central (ratio \

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -56,12 +57,23 @@ SELECT u.*, %s::float8 FROM unnest(%s::text[], %s::text[], %s::text[], %s::int8[
 ON CONFLICT (id) DO NOTHING RETURNING id"""
 
 
-_ARRAY_TYPES = {"TEXT": "text[]", "FLOAT": "float8[]", "BIGINT": "int8[]", "INTEGER": "int4[]"}
+_CASTS = {"TEXT": "text", "FLOAT": "float8", "BIGINT": "int8", "INTEGER": "int4"}
+
+
+@functools.lru_cache(maxsize=16)
+def _json_rows(types: tuple[str, ...]) -> str:
+    columns = ", ".join(f"(r->>{i})::{_CASTS[t]}" for i, t in enumerate(types))
+    return f"SELECT {columns} FROM jsonb_array_elements(?::jsonb) AS r"
 
 
 @functools.lru_cache(maxsize=16)
 def _unnest(types: tuple[str, ...]) -> str:
-    return "SELECT * FROM unnest(" + ", ".join(f"?::{_ARRAY_TYPES[t]}" for t in types) + ")"
+    return "SELECT * FROM unnest(" + ", ".join(f"?::{_CASTS[t]}[]" for t in types) + ")"
+
+
+def _finite(rows: Sequence[Sequence[Any]]) -> bool:
+    """No float of `rows` is infinite or NaN (a sum that overflows says no too)."""
+    return math.isfinite(sum(v for row in rows for v in row if type(v) is float))
 
 
 class PostgresDialect(Dialect):
@@ -80,10 +92,14 @@ class PostgresDialect(Dialect):
         return psycopg.RawCursor(conn).execute(_numbered(sql), tuple(params))
 
     def rows(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
-        # One array per column: the statement's text is the same whatever the number of rows.
-        # psycopg keeps every statement text it runs (its prepared-statement bookkeeping, up
-        # to 100 per connection, with a type per parameter): a multi-row VALUES of each size
-        # would be another one, up to ~0.7 MB each for 1,000 rows, filling it over hours.
+        # The statement's text is the same whatever the number of rows: psycopg keeps every
+        # text a connection runs (its prepared-statement bookkeeping, up to 100, with a type
+        # per parameter), and a multi-row VALUES of each size was another one, up to ~0.7 MB
+        # for 1,000 rows. One JSON array, as for the readings; JSON has no infinity or NaN
+        # (a summary's sums can overflow), so such rows go as one typed array per column,
+        # which costs the client more.
+        if _finite(rows):
+            return _json_rows(tuple(types)), [msgspec.json.encode(rows).decode()]
         return _unnest(tuple(types)), [list(column) for column in zip(*rows, strict=True)]
 
     def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
