@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,11 @@ from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+
+from drivers.modbus import ModbusDriver
+from edgeconfig import Config
+from runtime.backoff import Backoff
+from runtime.clock import SystemClock
 
 SIZE = 256
 _FC = {"coil": 5, "discrete": 2, "holding": 6, "input": 4}
@@ -208,3 +214,19 @@ def _link(link: Path, target: str) -> None:
 def _unlink(port: str) -> None:
     if Path(port).is_symlink():
         Path(port).unlink()
+
+
+def fast_driver(config: Config, connection: str) -> ModbusDriver:
+    """The polling driver of `connection` with short backoffs and a fixed random seed."""
+    settings = config.connections[connection].modbus
+    assert settings is not None
+    return ModbusDriver(
+        connection,
+        settings,
+        config.sensors_on(connection),
+        SystemClock(),
+        reconnect=Backoff(base=0.05, cap=0.2),
+        device_backoff=(0.1, 0.5),
+        rng=random.Random(7),
+        spread=0.05,
+    )

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
-from drivers.modbus import ModbusDriver
 from drivers.registers import encode
 from edgeconfig import Config, parse_config
-from runtime.backoff import Backoff
-from runtime.clock import SystemClock
-from tests.drivers.modbus_peer import ModbusPeer
+from tests.drivers.modbus_peer import ModbusPeer, fast_driver
 from tests.drivers.pipeline_log import Committed, committed_log, eventually, running
 from tests.servers import free_port
 
@@ -36,21 +32,6 @@ sensors:
 {sensors}
 """
     return parse_config(text, "sensors.yaml", base_dir=Path("."))
-
-
-def _driver(config: Config) -> ModbusDriver:
-    settings = config.connections["plc"].modbus
-    assert settings is not None
-    return ModbusDriver(
-        "plc",
-        settings,
-        config.sensors_on("plc"),
-        SystemClock(),
-        reconnect=Backoff(base=0.05, cap=0.2),
-        device_backoff=(0.1, 0.5),
-        rng=random.Random(7),
-        spread=0.05,
-    )
 
 
 def _sensor(sid: str, source: str, quantity: str = "temperature", unit: str = "degC") -> str:
@@ -102,7 +83,7 @@ async def test_register_types_decode_to_exact_values(peer: ModbusPeer, tmp_path:
         + _sensor("door", "unit: 2, register: coil 3, type: bool, poll: 10s", "door", "bool")
         + _sensor("lid", "unit: 2, register: discrete 9, type: bool, poll: 10s", "door", "bool")
     )
-    driver = _driver(_config(_url(peer), sensors))
+    driver = fast_driver(_config(_url(peer), sensors), "plc")
     async with committed_log(tmp_path) as out, running(driver, out.pipeline):
         await eventually(lambda: len(out.log.read_now(0, 100)) >= 9)
         got = {e.subject: e.data["value"] for e in await out.readings()}
@@ -130,7 +111,7 @@ async def test_nan_register_value_is_rejected_with_its_register(
     sensors = _sensor("inc.co2", "register: holding 100, type: float32, poll: 10s") + _sensor(
         "inc.temp", "register: holding 102, type: float32, poll: 10s"
     )
-    driver = _driver(_config(_url(peer), sensors))
+    driver = fast_driver(_config(_url(peer), sensors), "plc")
     async with committed_log(tmp_path) as out, running(driver, out.pipeline):
         await eventually(lambda: len(out.rejects()) >= 1 and out.log.read_now(0, 10) != [])
         assert await out.values("inc.temp") == [-80.5]
@@ -149,7 +130,7 @@ async def test_unit_that_stops_answering_backs_off_alone_and_recovers(
     sensors = _sensor("a.temp", "unit: 1, register: input 1, scale: 0.1, poll: 100ms") + _sensor(
         "b.temp", "unit: 2, register: input 1, scale: 0.1, poll: 100ms"
     )
-    driver = _driver(_config(_url(peer), sensors, ", frame_pause: 5ms"))
+    driver = fast_driver(_config(_url(peer), sensors, ", frame_pause: 5ms"), "plc")
     async with committed_log(tmp_path) as out, running(driver, out.pipeline):
         await eventually(lambda: _count(out, "b.temp") >= 2)
         peer.muted.add(2)  # unit 2 goes silent: every request to it times out
@@ -170,7 +151,9 @@ async def test_unit_that_stops_answering_backs_off_alone_and_recovers(
 
 async def test_busy_unit_is_down_and_comes_back(peer: ModbusPeer, tmp_path: Path) -> None:
     await peer.set(1, "holding 5", [42])
-    driver = _driver(_config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")))
+    driver = fast_driver(
+        _config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")), "plc"
+    )
     peer.busy.add(1)
     async with committed_log(tmp_path) as out, running(driver, out.pipeline):
         await eventually(lambda: driver.counters.get("exception", 0) >= 2)
@@ -187,7 +170,7 @@ async def test_garbled_frames_count_as_crc_errors(tmp_path: Path) -> None:
     try:
         await peer.set(1, "holding 5", [42])
         sensors = _sensor("a.temp", "register: holding 5, poll: 100ms")
-        driver = _driver(_config(_url(peer), sensors))
+        driver = fast_driver(_config(_url(peer), sensors), "plc")
         peer.garbled.add(1)
         async with committed_log(tmp_path) as out, running(driver, out.pipeline):
             await eventually(lambda: driver.counters.get("crc_error", 0) >= 2)
@@ -205,8 +188,9 @@ async def test_tcp_server_down_and_back_reconnects(tmp_path: Path) -> None:
     await peer.start_tcp(port)
     try:
         await peer.set(1, "holding 5", [42])
-        driver = _driver(
-            _config(f"tcp://127.0.0.1:{port}", _sensor("x", "register: holding 5, poll: 100ms"))
+        driver = fast_driver(
+            _config(f"tcp://127.0.0.1:{port}", _sensor("x", "register: holding 5, poll: 100ms")),
+            "plc",
         )
         async with committed_log(tmp_path) as out, running(driver, out.pipeline):
             await eventually(lambda: _count(out, "x") >= 1)
@@ -229,7 +213,9 @@ async def test_rtu_adapter_unplugged_and_back_is_reopened(tmp_path: Path) -> Non
     await peer.start_rtu(link)
     try:
         await peer.set(1, "holding 5", [42])
-        driver = _driver(_config(f"rtu://{link}", _sensor("x", "register: holding 5, poll: 100ms")))
+        driver = fast_driver(
+            _config(f"rtu://{link}", _sensor("x", "register: holding 5, poll: 100ms")), "plc"
+        )
         async with committed_log(tmp_path) as out, running(driver, out.pipeline) as task:
             await eventually(lambda: _count(out, "x") >= 1)
             await peer.unplug()
@@ -252,7 +238,7 @@ async def test_unmapped_gap_splits_the_request_and_keeps_good_sensors(
     sensors = _sensor("good", "register: holding 250, poll: 100ms") + _sensor(
         "bad", "register: holding 258, poll: 100ms"
     )
-    driver = _driver(_config(_url(peer), sensors))
+    driver = fast_driver(_config(_url(peer), sensors), "plc")
     async with committed_log(tmp_path) as out, running(driver, out.pipeline):
         await eventually(lambda: _count(out, "good") >= 3)
         await eventually(lambda: driver.health().state == "degraded")
@@ -263,7 +249,7 @@ async def test_unmapped_gap_splits_the_request_and_keeps_good_sensors(
 
 async def test_missing_serial_port_is_retried_without_crashing(tmp_path: Path) -> None:
     config = _config(f"rtu://{tmp_path}/ttyUSB9", _sensor("x", "register: holding 5"))
-    driver = _driver(config)
+    driver = fast_driver(config, "plc")
     async with committed_log(tmp_path) as out, running(driver, out.pipeline) as task:
         await eventually(lambda: driver.counters.get("connect_failed", 0) >= 3)
         assert driver.health().state == "disconnected"
@@ -280,7 +266,9 @@ async def test_rtu_answer_that_comes_late_is_not_stored_as_the_next_reading(
     await peer.start_rtu()
     try:
         await peer.set(1, "holding 5", [40])
-        driver = _driver(_config(_url(peer), _sensor("f.temp", "register: holding 5, poll: 100ms")))
+        driver = fast_driver(
+            _config(_url(peer), _sensor("f.temp", "register: holding 5, poll: 100ms")), "plc"
+        )
         async with committed_log(tmp_path) as out, running(driver, out.pipeline):
             await eventually(lambda: _count(out, "f.temp") >= 3)
             peer.late.add(1)  # the next answer (40) comes with the answer after it
@@ -301,7 +289,9 @@ async def test_answer_of_another_function_is_a_failed_poll(
     peer: ModbusPeer, tmp_path: Path
 ) -> None:
     await peer.set(1, "holding 5", [42])
-    driver = _driver(_config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")))
+    driver = fast_driver(
+        _config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")), "plc"
+    )
     peer.wrong_function.add(1)  # a holding-register read answered as an input-register read
     async with committed_log(tmp_path) as out, running(driver, out.pipeline):
         await eventually(lambda: driver.counters.get("mismatch", 0) >= 2)
@@ -322,7 +312,9 @@ async def test_tcp_connection_pymodbus_closes_after_timeouts_counts_every_failed
     await peer.start_tcp(free_port())
     try:
         await peer.set(1, "holding 5", [42])
-        driver = _driver(_config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")))
+        driver = fast_driver(
+            _config(_url(peer), _sensor("x", "register: holding 5, poll: 100ms")), "plc"
+        )
         async with committed_log(tmp_path) as out, running(driver, out.pipeline):
             await eventually(lambda: _count(out, "x") >= 1 and driver.health().state == "connected")
             before = _failed_polls()

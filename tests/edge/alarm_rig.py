@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drivers.base import Reading
+from drivers.base import Driver, Reading
+from drivers.registry import build_coil_writer
 from edge.alarms import RuleEngine
 from edge.alarms.sensors import SensorIndex
 from edge.entry import Entry, Stored
 from edge.log import DurableLog
 from edge.normalize import normalize
+from edge.outputs import AlarmOutput
 from edgeconfig import Config, load_config
 from runtime import events
-from runtime.clock import ManualClock
+from runtime.clock import ManualClock, SystemClock
 from tests.conftest import CONTRACT_EXAMPLE
 
 ALARM_TYPES = (events.ALARM_RAISED, events.ALARM_CLEARED)
@@ -122,3 +124,23 @@ def kinds(alarms: list[Stored]) -> list[str]:
 
 def at(rig: Rig, offset: float) -> str:
     return events.format_time(rig.start + offset)
+
+
+@contextlib.asynccontextmanager
+async def running_output(
+    rig: Rig, connection: str, drivers: Sequence[Driver] = ()
+) -> AsyncIterator[AlarmOutput]:
+    """The config's output `beacon` on `connection`, running on the rig's log (`drivers`:
+    the polling drivers it may share a bus with)."""
+    assert rig.log is not None
+    writer = build_coil_writer(rig.config, connection, drivers)
+    output = AlarmOutput(
+        "beacon", rig.config.outputs["beacon"], rig.config, rig.log, writer, SystemClock()
+    )
+    task = asyncio.create_task(output.run())
+    try:
+        yield output
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

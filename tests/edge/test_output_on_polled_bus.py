@@ -10,26 +10,17 @@ would show as a timeout, CRC error or mismatch).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from drivers.base import Driver
-from drivers.modbus import ModbusDriver
-from drivers.registry import build_coil_writer
 from edge.daemon import Daemon
 from edge.log import DurableLog
-from edge.outputs import AlarmOutput
 from edgeconfig import Config, load_config, parse_config
-from runtime.backoff import Backoff
-from runtime.clock import SystemClock
-from tests.drivers.modbus_peer import ModbusPeer
+from tests.drivers.modbus_peer import ModbusPeer, fast_driver
 from tests.drivers.pipeline_log import committed_log, eventually, running
-from tests.edge.alarm_rig import Rig
+from tests.edge.alarm_rig import Rig, running_output
 from tests.servers import free_port
 
 POLLS_ONLY = {"connect_ok", "ok"}  # driver counters when no poll failed
@@ -128,37 +119,6 @@ outputs:
     return parse_config(text, "sensors.yaml", base_dir=Path("."))
 
 
-def _driver(config: Config) -> ModbusDriver:
-    settings = config.connections["rs485"].modbus
-    assert settings is not None
-    return ModbusDriver(
-        "rs485",
-        settings,
-        config.sensors_on("rs485"),
-        SystemClock(),
-        reconnect=Backoff(base=0.05, cap=0.2),
-        device_backoff=(0.1, 0.5),
-        rng=random.Random(7),
-        spread=0.05,
-    )
-
-
-@contextlib.asynccontextmanager
-async def _output(rig: Rig, drivers: list[Driver]) -> AsyncIterator[AlarmOutput]:
-    assert rig.log is not None
-    writer = build_coil_writer(rig.config, "rs485", drivers)
-    output = AlarmOutput(
-        "beacon", rig.config.outputs["beacon"], rig.config, rig.log, writer, SystemClock()
-    )
-    task = asyncio.create_task(output.run())
-    try:
-        yield output
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def test_beacon_waits_while_the_adapter_is_unplugged_and_goes_on_once_it_is_back(
     tmp_path: Path,
 ) -> None:
@@ -166,13 +126,13 @@ async def test_beacon_waits_while_the_adapter_is_unplugged_and_goes_on_once_it_i
     peer = ModbusPeer(units=(1, 2))
     await peer.start_rtu(link)
     rig = await Rig(tmp_path, config=_rig_config(link)).open()
-    driver = _driver(rig.config)
+    driver = fast_driver(rig.config, "rs485")
     (tmp_path / "bus").mkdir()
     try:
         async with (
             committed_log(tmp_path / "bus") as out,
             running(driver, out.pipeline),
-            _output(rig, [driver]) as output,
+            running_output(rig, "rs485", [driver]) as output,
         ):
             await eventually(lambda: output.health().detail.startswith("off: "))
             await peer.unplug()
@@ -206,13 +166,13 @@ async def test_a_write_the_relay_answers_wrongly_fails_and_the_polls_go_on(
     peer = ModbusPeer(units=(1, 2))
     await peer.start_rtu()
     rig = await Rig(tmp_path, config=_rig_config(Path(peer.port))).open()
-    driver = _driver(rig.config)
+    driver = fast_driver(rig.config, "rs485")
     (tmp_path / "bus").mkdir()
     try:
         async with (
             committed_log(tmp_path / "bus") as out,
             running(driver, out.pipeline),
-            _output(rig, [driver]) as output,
+            running_output(rig, "rs485", [driver]) as output,
         ):
             await eventually(lambda: output.health().detail.startswith("off: "))
             peer.wrong_function.add(2)  # the relay module answers as if asked a register write

@@ -8,21 +8,17 @@ power), and the daemon is restarted in-process with the alarm still active.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from drivers.registry import build_coil_writer
 from edge.daemon import Daemon
-from edge.outputs import AlarmOutput
 from edgeconfig import Config, load_config, parse_config
-from runtime.clock import SystemClock
 from runtime.errors import ConfigError
 from tests.drivers.modbus_peer import ModbusPeer
-from tests.edge.alarm_rig import Rig, wait_for
+from tests.edge.alarm_rig import Rig, running_output, wait_for
 from tests.servers import free_port
 
 OUTPUTS = """
@@ -71,27 +67,12 @@ async def _reading(rig: Rig, sensor: str, value: float) -> None:
     await rig.reading(sensor, value)
 
 
-@contextlib.asynccontextmanager
-async def _running(rig: Rig) -> AsyncIterator[AlarmOutput]:
-    assert rig.log is not None
-    config = rig.config
-    writer = build_coil_writer(config, "plc", [])
-    output = AlarmOutput("beacon", config.outputs["beacon"], config, rig.log, writer, SystemClock())
-    task = asyncio.create_task(output.run())
-    try:
-        yield output
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def test_coil_is_on_while_a_matching_alarm_is_active_and_reasserted_after_restarts(
     tmp_path: Path, peer: ModbusPeer
 ) -> None:
     rig = await Rig(tmp_path, config=_rig_config(int(peer.port))).open()
     try:
-        async with _running(rig) as output:
+        async with running_output(rig, "plc") as output:
             await wait_for(lambda: output.health().ready)
             assert await peer.coil(1, 5) is False
 
@@ -112,7 +93,7 @@ async def test_coil_is_on_while_a_matching_alarm_is_active_and_reasserted_after_
         # The daemon restarts while the alarm is still active and the device was reset.
         await rig.restart()
         await peer.set(1, "coil 5", [0])
-        async with _running(rig) as output:
+        async with running_output(rig, "plc") as output:
             await _coil_becomes(peer, True)
             assert list(output.active.values()) == ["ult-1.temp high"]
     finally:
@@ -125,7 +106,7 @@ async def test_an_unreachable_device_shows_in_health_and_gets_the_coil_once_back
     rig = await Rig(tmp_path, config=_rig_config(int(peer.port))).open()
     try:
         await peer.stop()
-        async with _running(rig) as output:
+        async with running_output(rig, "plc") as output:
             await _reading(rig, "ult-1.temp", -60.0)
             await wait_for(lambda: output.health().state == "disconnected")
             assert "coil 5 on 127.0.0.1" in output.health().detail
@@ -141,7 +122,7 @@ async def test_an_output_on_an_rtu_port_of_its_own(tmp_path: Path) -> None:
     await peer.start_rtu()
     rig = await Rig(tmp_path, config=_rig_config(peer.port)).open()
     try:
-        async with _running(rig):
+        async with running_output(rig, "plc"):
             await _reading(rig, "ult-1.temp", -60.0)
             await _coil_becomes(peer, True)
             await _reading(rig, "ult-1.temp", -80.0)
