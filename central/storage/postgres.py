@@ -85,10 +85,10 @@ class PostgresDialect(Dialect):
     def execute(self, conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] = ()) -> Any:
         if len(params) <= _CACHED_PARAMS:
             return conn.execute(self.q(sql), tuple(params))
-        # A multi-row statement (the hourly summaries' upsert: 17 per row): psycopg would
-        # parse its %s placeholders in Python on every call (it caches only statements of
-        # up to 50), ~10% of central's time at ingest. Given in PostgreSQL's own $n form, the
-        # statement goes out as it is.
+        # More than 50 parameters (rows and id lists go through `rows` and `one_of`, so not
+        # on the ingest path): psycopg would parse the %s placeholders in Python on every
+        # call (it caches only statements of up to 50). Given in PostgreSQL's own $n form,
+        # the statement goes out as it is.
         return psycopg.RawCursor(conn).execute(_numbered(sql), tuple(params))
 
     def rows(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
