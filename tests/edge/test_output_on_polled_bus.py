@@ -10,16 +10,20 @@ would show as a timeout, CRC error or mismatch).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from drivers.modbus import ModbusDriver
 from edge.daemon import Daemon
 from edge.log import DurableLog
+from edge.outputs import AlarmOutput
 from edgeconfig import Config, load_config, parse_config
 from tests.drivers.modbus_peer import ModbusPeer, fast_driver
-from tests.drivers.pipeline_log import committed_log, eventually, running
+from tests.drivers.pipeline_log import Committed, committed_log, eventually, running
 from tests.edge.alarm_rig import Rig, running_output
 from tests.servers import free_port
 
@@ -119,43 +123,55 @@ outputs:
     return parse_config(text, "sensors.yaml", base_dir=Path("."))
 
 
+@contextlib.asynccontextmanager
+async def _shared_bus(
+    tmp_path: Path, peer: ModbusPeer
+) -> AsyncIterator[tuple[Rig, ModbusDriver, Committed, AlarmOutput]]:
+    """The rig's beacon and a polling driver on `peer`'s RTU bus, the beacon off; closes
+    `peer` at the end."""
+    try:
+        rig = await Rig(tmp_path, config=_rig_config(Path(peer.port))).open()
+        try:
+            driver = fast_driver(rig.config, "rs485")
+            (tmp_path / "bus").mkdir()
+            async with (
+                committed_log(tmp_path / "bus") as out,
+                running(driver, out.pipeline),
+                running_output(rig, "rs485", [driver]) as output,
+            ):
+                await eventually(lambda: output.health().detail.startswith("off: "))
+                yield rig, driver, out, output
+        finally:
+            await rig.stop()
+    finally:
+        await peer.close()
+
+
 async def test_beacon_waits_while_the_adapter_is_unplugged_and_goes_on_once_it_is_back(
     tmp_path: Path,
 ) -> None:
     link = tmp_path / "ttyUSB0"
     peer = ModbusPeer(units=(1, 2))
     await peer.start_rtu(link)
-    rig = await Rig(tmp_path, config=_rig_config(link)).open()
-    driver = fast_driver(rig.config, "rs485")
-    (tmp_path / "bus").mkdir()
-    try:
-        async with (
-            committed_log(tmp_path / "bus") as out,
-            running(driver, out.pipeline),
-            running_output(rig, "rs485", [driver]) as output,
-        ):
-            await eventually(lambda: output.health().detail.startswith("off: "))
-            await peer.unplug()
-            await eventually(lambda: driver.health().state == "disconnected")
+    async with _shared_bus(tmp_path, peer) as (rig, driver, out, output):
+        await peer.unplug()
+        await eventually(lambda: driver.health().state == "disconnected")
 
-            rig.clock.advance(1.0)
-            await rig.reading("ult-1.temp", -60.0)  # the alarm, while the bus is down
-            await eventually(lambda: output.health().state == "disconnected")
-            detail = output.health().detail
-            assert detail.startswith(
-                f"coil 5 on {link}: {link}: coil 5 not written: the port is not open"
-            )
-            assert output.wanted and not output.written
+        rig.clock.advance(1.0)
+        await rig.reading("ult-1.temp", -60.0)  # the alarm, while the bus is down
+        await eventually(lambda: output.health().state == "disconnected")
+        detail = output.health().detail
+        assert detail.startswith(
+            f"coil 5 on {link}: {link}: coil 5 not written: the port is not open"
+        )
+        assert output.wanted and not output.written
 
-            await peer.start_rtu(link)  # plugged in again
-            await eventually(lambda: _coil_is(peer, True), timeout=20)
-            await eventually(lambda: output.health().detail.startswith("on: "))
-            polled = _readings(out.log, "room-1.temp")
-            await eventually(lambda: _readings(out.log, "room-1.temp") >= polled + 3)
-            assert driver.health().state == "connected"
-    finally:
-        await rig.stop()
-        await peer.close()
+        await peer.start_rtu(link)  # plugged in again
+        await eventually(lambda: _coil_is(peer, True), timeout=20)
+        await eventually(lambda: output.health().detail.startswith("on: "))
+        polled = _readings(out.log, "room-1.temp")
+        await eventually(lambda: _readings(out.log, "room-1.temp") >= polled + 3)
+        assert driver.health().state == "connected"
 
 
 async def test_a_write_the_relay_answers_wrongly_fails_and_the_polls_go_on(
@@ -165,30 +181,18 @@ async def test_a_write_the_relay_answers_wrongly_fails_and_the_polls_go_on(
     failed write costs the polls nothing: none of them fails or takes its answer."""
     peer = ModbusPeer(units=(1, 2))
     await peer.start_rtu()
-    rig = await Rig(tmp_path, config=_rig_config(Path(peer.port))).open()
-    driver = fast_driver(rig.config, "rs485")
-    (tmp_path / "bus").mkdir()
-    try:
-        async with (
-            committed_log(tmp_path / "bus") as out,
-            running(driver, out.pipeline),
-            running_output(rig, "rs485", [driver]) as output,
-        ):
-            await eventually(lambda: output.health().detail.startswith("off: "))
-            peer.wrong_function.add(2)  # the relay module answers as if asked a register write
-            peer.answer_function = 6
-            rig.clock.advance(1.0)
-            await rig.reading("ult-1.temp", -60.0)
-            await eventually(lambda: output.health().state == "disconnected")
-            assert "coil 5 not confirmed: answer of function 6, asked 5" in output.health().detail
-            polled = _readings(out.log, "room-1.temp")
-            await eventually(lambda: _readings(out.log, "room-1.temp") >= polled + 5)
-            assert output.written is False
+    async with _shared_bus(tmp_path, peer) as (rig, driver, out, output):
+        peer.wrong_function.add(2)  # the relay module answers as if asked a register write
+        peer.answer_function = 6
+        rig.clock.advance(1.0)
+        await rig.reading("ult-1.temp", -60.0)
+        await eventually(lambda: output.health().state == "disconnected")
+        assert "coil 5 not confirmed: answer of function 6, asked 5" in output.health().detail
+        polled = _readings(out.log, "room-1.temp")
+        await eventually(lambda: _readings(out.log, "room-1.temp") >= polled + 5)
+        assert output.written is False
 
-            peer.wrong_function.clear()
-            await eventually(lambda: _coil_is(peer, True), timeout=20)
-            await eventually(lambda: output.health().detail.startswith("on: "))
-            assert set(driver.counters) == POLLS_ONLY, driver.counters
-    finally:
-        await rig.stop()
-        await peer.close()
+        peer.wrong_function.clear()
+        await eventually(lambda: _coil_is(peer, True), timeout=20)
+        await eventually(lambda: output.health().detail.startswith("on: "))
+        assert set(driver.counters) == POLLS_ONLY, driver.counters
